@@ -1,0 +1,216 @@
+"""Configuration: a TOML file validated by pydantic, with ``HAL9_SECTION__KEY`` overrides.
+
+Unknown keys are errors everywhere, so a typo never silently falls back to a default.
+Errors are raised as :class:`~hal9.errors.ConfigError` with the dotted key in the message.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hal9.errors import ConfigError
+from hal9.runtime.layer import Layer
+
+ENV_PREFIX = "HAL9_"
+ENV_NESTING = "__"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Section):
+    """The HTTP server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    request_timeout: float = Field(default=30.0, gt=0, description="wait=true answers 504 after this")
+    max_content_chars: int = Field(default=100_000, gt=0)
+    websocket_buffer: int = Field(default=256, gt=0, description="events queued per client before it is dropped")
+    retry_after_seconds: int = Field(default=1, ge=1)
+
+
+class RuntimeConfig(_Section):
+    """Actors, mailboxes, supervision and result history."""
+
+    mailbox_capacity: int = Field(default=64, gt=0)
+    send_timeout: float = Field(default=5.0, ge=0, description="how long a sender waits on a full mailbox")
+    drain_timeout: float = Field(default=10.0, ge=0)
+    restart_backoff_initial: float = Field(default=0.05, gt=0)
+    restart_backoff_max: float = Field(default=5.0, gt=0)
+    max_traces: int = Field(default=10_000, gt=0, description="finished traces kept for GET /signals/{id}")
+    max_path_hops: int = Field(default=1_000, gt=0, description="hops recorded per trace")
+
+
+class NeuronConfig(_Section):
+    """One neuron of the network and its forward connections."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    layer: Layer
+    kind: str = Field(
+        description="a built-in kind (strategic, design, implementation) or 'package.module:Class'",
+    )
+    downstream: tuple[str, ...] = ()
+    mailbox_capacity: int | None = Field(default=None, gt=0)
+    prompt: str | None = None
+
+
+class MockReply(_Section):
+    """A scripted reply of the mock LLM: the first rule that matches a call answers it."""
+
+    layer: Layer | None = None
+    trigger: str | None = Field(default=None, description="substring of the prompt that selects this reply")
+    reply: str
+
+
+class MockLLMConfig(_Section):
+    """The deterministic mock LLM."""
+
+    model: str = "mock-claude"
+    latency_seconds: float = Field(default=0.0, ge=0, le=60, description="simulated API latency")
+    replies: tuple[MockReply, ...] = ()
+
+
+class LLMConfig(_Section):
+    """The LLM service; the real Claude service is configured here too once it lands."""
+
+    mode: Literal["mock"] = "mock"
+    max_tokens: int = Field(default=1024, gt=0)
+    mock: MockLLMConfig = MockLLMConfig()
+
+
+class LoggingConfig(_Section):
+    """Structured logs: JSON lines off a terminal, readable console output on one."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+def _default_server_id() -> str:
+    return socket.gethostname() or "hal9"
+
+
+def default_neurons() -> tuple[NeuronConfig, ...]:
+    """The built-in three-layer network: one neuron per layer; L4 fans out into 2-3 directives."""
+    return (
+        NeuronConfig(id="strategic", layer=Layer.L4, kind="strategic", downstream=("design",)),
+        NeuronConfig(id="design", layer=Layer.L3, kind="design", downstream=("implementation",)),
+        NeuronConfig(id="implementation", layer=Layer.L2, kind="implementation"),
+    )
+
+
+class Config(_Section):
+    """Everything a runtime needs; every field has a working default."""
+
+    server_id: str = Field(default_factory=_default_server_id, pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
+    data_dir: Path = Path("hal9-data")
+    server: ServerConfig = ServerConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    neurons: tuple[NeuronConfig, ...] = Field(default_factory=default_neurons)
+    services: dict[str, str] = Field(
+        default_factory=lambda: {"llm": "hal9.llm:MockLLM"},
+        description="service name -> 'package.module:Class' of a Service with from_config()",
+    )
+    llm: LLMConfig = LLMConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @field_validator("neurons")
+    @classmethod
+    def _unique_ids(cls, neurons: tuple[NeuronConfig, ...]) -> tuple[NeuronConfig, ...]:
+        seen: set[str] = set()
+        for neuron in neurons:
+            if neuron.id in seen:
+                raise ValueError(f"duplicate neuron id {neuron.id!r}")
+            seen.add(neuron.id)
+        return neurons
+
+    @model_validator(mode="after")
+    def _known_downstream(self) -> Config:
+        ids = {n.id for n in self.neurons}
+        for index, neuron in enumerate(self.neurons):
+            for target in neuron.downstream:
+                if target not in ids:
+                    raise ValueError(f"neurons.{index}.downstream: unknown neuron id {target!r}")
+        return self
+
+
+def _format_validation_error(error: ValidationError, origin: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"{key}: {item['msg']}")
+    return f"invalid configuration ({origin}):\n  " + "\n  ".join(lines)
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Turn ``HAL9_SECTION__KEY=value`` variables into a nested mapping.
+
+    Values stay strings; pydantic converts them (``"8081"`` to an int, ``"false"`` to a bool).
+    """
+    overrides: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split(ENV_NESTING)]
+        if not all(path):
+            raise ConfigError(f"malformed environment override {name}")
+        node = overrides
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"environment override {name} conflicts with another override")
+            node = child
+        node[path[-1]] = value
+    return overrides
+
+
+def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        current = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(current, dict):
+            merged[key] = _merge(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read a TOML file (optional), apply environment overrides and validate.
+
+    Args:
+        path: a TOML file; None means defaults only.
+        environ: the environment to read ``HAL9_*`` overrides from; defaults to ``os.environ``.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigError: the file is missing or not TOML, or a key is unknown or invalid.
+    """
+    data: dict[str, Any] = {}
+    origin = "defaults"
+    if path is not None:
+        origin = str(path)
+        try:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    overrides = env_overrides(os.environ if environ is None else environ)
+    if overrides:
+        origin += " + HAL9_* environment"
+        data = _merge(data, overrides)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, origin)) from None

@@ -1,0 +1,131 @@
+"""A deterministic LLM: no network, scripted replies or per-layer templates."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Self
+
+import anyio
+
+from hal9.config import MockReply
+from hal9.metrics import families as fam
+from hal9.metrics.registry import MetricsRegistry
+from hal9.runtime.layer import Layer
+from hal9.runtime.llm import LLMResponse
+from hal9.runtime.service import OperationMetrics, Service
+
+if TYPE_CHECKING:
+    from hal9.config import Config
+
+CLAUDE_OPERATIONS = OperationMetrics(fam.CLAUDE_CALLS, fam.CLAUDE_DURATION)
+_SUBJECT_CHARS = 160
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token, as Anthropic's guidance for English text; at least 1."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+@dataclass(frozen=True, slots=True)
+class LLMCall:
+    """A call the mock answered, kept so tests can see the prompts actually sent."""
+
+    system: str
+    prompt: str
+    layer: Layer | None
+    reply: str
+
+
+def _subject(prompt: str) -> str:
+    """The request a prompt is about: its last non-empty line, shortened."""
+    lines = [line.strip() for line in prompt.splitlines() if line.strip()]
+    subject = lines[-1] if lines else "the request"
+    return subject if len(subject) <= _SUBJECT_CHARS else subject[: _SUBJECT_CHARS - 1] + "…"
+
+
+def template_reply(prompt: str, layer: Layer | None) -> str:
+    """The built-in reply for a layer: JSON the built-in neurons parse, text elsewhere."""
+    subject = _subject(prompt)
+    if layer is Layer.L4:
+        directives = [f"Clarify the goal and constraints of: {subject}", f"Design the approach for: {subject}"]
+        # Longer requests get a third directive, so fan-out varies with the input.
+        if len(subject.split()) > 6:
+            directives.append(f"Define how to verify the result of: {subject}")
+        return json.dumps({"directives": directives})
+    if layer is Layer.L3:
+        return json.dumps({"design": f"Components, interfaces and steps for: {subject}"})
+    return json.dumps({"answer": f"Implemented: {subject}"})
+
+
+class MockLLM(Service):
+    """Answers at once (or after ``latency`` seconds), deterministically, with no network.
+
+    A call is answered by the first of ``replies`` whose layer and trigger match (in the
+    order given), else by :func:`template_reply`. Token counts are estimated from the
+    text. Calls are measured as ``mode="mock"`` in the Claude families.
+
+    Args:
+        replies: scripted replies, checked in order.
+        model: the model name reported in metrics.
+        latency: simulated API latency in seconds.
+        keep_calls: how many recent calls to keep in :attr:`calls`.
+    """
+
+    name = "llm"
+    operation_metrics = CLAUDE_OPERATIONS
+
+    def __init__(
+        self,
+        replies: Iterable[MockReply] = (),
+        *,
+        model: str = "mock-claude",
+        latency: float = 0.0,
+        keep_calls: int = 256,
+    ) -> None:
+        self.replies = tuple(replies)
+        self.model = model
+        self.latency = latency
+        self.calls: deque[LLMCall] = deque(maxlen=keep_calls)
+
+    @classmethod
+    def from_config(cls, config: Config) -> Self:
+        mock = config.llm.mock
+        return cls(mock.replies, model=mock.model, latency=mock.latency_seconds)
+
+    def on_metrics_bound(self, metrics: MetricsRegistry) -> None:
+        tokens = metrics.counter(fam.CLAUDE_TOKENS.name, fam.CLAUDE_TOKENS.help, fam.CLAUDE_TOKENS.labels)
+        self._prompt_tokens = tokens.labels("prompt", self.model)
+        self._completion_tokens = tokens.labels("completion", self.model)
+        self.measure(mode="mock", model=self.model)  # series exist at zero from the start
+
+    def reply_for(self, prompt: str, layer: Layer | None) -> str:
+        for rule in self.replies:
+            if (rule.layer is None or rule.layer == layer) and (rule.trigger is None or rule.trigger in prompt):
+                return rule.reply
+        return template_reply(prompt, layer)
+
+    async def complete(
+        self, *, system: str, prompt: str, layer: Layer | None = None, max_tokens: int | None = None
+    ) -> LLMResponse:
+        async with self.measure(mode="mock", model=self.model):
+            if self.latency:
+                await anyio.sleep(self.latency)
+            text = self.reply_for(prompt, layer)
+            stop_reason = "end_turn"
+            if max_tokens is not None and estimate_tokens(text) > max_tokens:
+                text, stop_reason = text[: max_tokens * 4], "max_tokens"
+            self.calls.append(LLMCall(system, prompt, layer, text))
+            response = LLMResponse(
+                text=text,
+                model=self.model,
+                prompt_tokens=estimate_tokens(system) + estimate_tokens(prompt),
+                completion_tokens=estimate_tokens(text),
+                stop_reason=stop_reason,
+            )
+        self._prompt_tokens.inc(response.prompt_tokens)
+        self._completion_tokens.inc(response.completion_tokens)
+        return response

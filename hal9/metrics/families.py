@@ -1,0 +1,76 @@
+"""Names, help texts and label names of the contract's metric families.
+
+One table, checked against ``metrics-contract.tsv`` by a test, so no code path can
+drift from the contract. A family is *registered* only by the code that feeds it.
+Counter names are given without ``_total``: prometheus_client appends it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    name: str
+    help: str
+    labels: tuple[str, ...] = ()
+
+
+# System
+SERVER_UPTIME = Family("hal9_server_uptime_seconds", "Seconds since the runtime started", ("server_id",))
+SERVER_CONNECTIONS = Family(
+    "hal9_server_connections_active", "Open HTTP and WebSocket connections being served", ("server_id",)
+)
+SERVER_MEMORY = Family(
+    "hal9_server_memory_bytes",
+    "Process memory: heap is the resident set size, "
+    "stack the main thread's stack plus the stacks reserved by other threads",
+    ("server_id", "type"),
+)
+HTTP_REQUESTS = Family(
+    "hal9_http_requests",
+    "HTTP requests answered, by method, route template and status",
+    ("method", "endpoint", "status"),
+)
+HTTP_DURATION = Family(
+    "hal9_http_request_duration_seconds", "HTTP request duration by method and route template", ("method", "endpoint")
+)
+WEBSOCKET_CONNECTIONS = Family("hal9_websocket_connections_active", "Open WebSocket connections")
+
+# Neurons
+NEURON_HEALTH = Family(
+    "hal9_neuron_health", "Neuron health (1 healthy: its actor loop is running; 0 not)", ("neuron_id", "layer")
+)
+NEURON_STATE = Family(
+    "hal9_neuron_state", "Neuron state: 1 for the current state, 0 for the others", ("neuron_id", "state")
+)
+NEURON_QUEUE = Family("hal9_neuron_queue_size", "Signals waiting in the neuron's mailbox", ("neuron_id",))
+SIGNALS_PROCESSED = Family(
+    "hal9_signals_processed",
+    "Signals processed by a neuron, by outcome of its process()",
+    ("neuron_id", "layer", "status"),
+)
+SIGNAL_DURATION = Family(
+    "hal9_signal_processing_duration_seconds", "Duration of a neuron's process() per signal", ("neuron_id", "layer")
+)
+SIGNALS_FORWARDED = Family(
+    "hal9_signals_forwarded", "Signals delivered from one neuron to a downstream neuron", ("from_neuron", "to_neuron")
+)
+
+# Claude
+CLAUDE_CALLS = Family(
+    "hal9_claude_api_calls",
+    "LLM calls by what answered them (real or mock), model and outcome",
+    ("mode", "model", "status"),
+)
+CLAUDE_DURATION = Family("hal9_claude_api_duration_seconds", "LLM call duration by mode and model", ("mode", "model"))
+CLAUDE_TOKENS = Family("hal9_claude_tokens_used", "LLM tokens used, prompt or completion", ("type", "model"))
+
+# Generic measurement for a user's own services (registered only when such a service exists).
+SERVICE_OPERATIONS = Family(
+    "hal9_service_operations", "Operations of user-defined services by outcome", ("service", "operation", "status")
+)
+SERVICE_DURATION = Family(
+    "hal9_service_operation_duration_seconds", "Duration of user-defined service operations", ("service", "operation")
+)

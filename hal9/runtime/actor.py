@@ -1,0 +1,124 @@
+"""Actors: one anyio task reading a bounded mailbox, supervised and restarted on a crash."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+
+from hal9.runtime.mailbox import Mailbox
+
+T = TypeVar("T")
+
+log = structlog.get_logger("hal9.actor")
+
+
+class ActorState(StrEnum):
+    """idle -> processing -> idle | error; ``error`` lasts until the next item succeeds."""
+
+    IDLE = "idle"
+    PROCESSING = "processing"
+    ERROR = "error"
+
+
+ACTOR_STATES: tuple[ActorState, ...] = tuple(ActorState)
+
+
+class Actor(ABC, Generic[T]):
+    """The base of every actor: mailbox, state, health, lifecycle and supervision.
+
+    Subclasses implement :meth:`_handle`. Everything else, including starting through a
+    task group with a readiness handshake and restarting a crashed loop with backoff,
+    lives here. The mailbox belongs to the actor, not to its loop, so a restart loses
+    nothing that was queued.
+
+    State is plain attributes written on the event loop; the metrics collector reads
+    them from the scrape thread, which is safe for single attribute reads.
+    """
+
+    def __init__(
+        self,
+        actor_id: str,
+        *,
+        mailbox_capacity: int = 64,
+        restart_backoff: tuple[float, float] = (0.05, 5.0),
+    ) -> None:
+        self.id = actor_id
+        self.mailbox: Mailbox[T] = Mailbox(actor_id, mailbox_capacity)
+        self.state = ActorState.IDLE
+        self.running = False
+        self.restarts = 0
+        self._backoff_initial, self._backoff_max = restart_backoff
+        self._crash_streak = 0
+        self._stopped = anyio.Event()
+
+    @property
+    def healthy(self) -> bool:
+        """True while the actor loop runs (not crashed and backing off, not stopped)."""
+        return self.running
+
+    @property
+    def queue_size(self) -> int:
+        return self.mailbox.size
+
+    @abstractmethod
+    async def _handle(self, item: T) -> None:
+        """Process one item. Exceptions here are crashes of the loop, not of the item."""
+
+    def _on_crash(self, item: T, exc: Exception) -> None:
+        """The item in hand when the loop crashed; subclasses fail it so nothing is lost silently."""
+
+    def _set_state(self, state: ActorState) -> None:
+        self.state = state
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """The supervised loop; start it with ``await task_group.start(actor.run)``.
+
+        Returns once the mailbox is closed and drained.
+        """
+        self.running = True
+        task_status.started()
+        try:
+            while True:
+                try:
+                    await self._loop()
+                    return
+                except Exception:
+                    self.running = False
+                    self.restarts += 1
+                    self._set_state(ActorState.ERROR)
+                    delay = min(self._backoff_initial * 2**self._crash_streak, self._backoff_max)
+                    self._crash_streak += 1
+                    log.exception("actor.crashed", actor_id=self.id, restart_in=delay, restarts=self.restarts)
+                    await anyio.sleep(delay)
+                    self.running = True
+                    log.info("actor.restarted", actor_id=self.id, restarts=self.restarts)
+        finally:
+            self.running = False
+            self._stopped.set()
+
+    async def _loop(self) -> None:
+        mailbox = self.mailbox
+        while True:
+            try:
+                item = await mailbox.get()
+            except anyio.EndOfStream:
+                return
+            try:
+                await self._handle(item)
+            except Exception as exc:
+                self._on_crash(item, exc)
+                raise
+            self._crash_streak = 0
+
+    async def wait_stopped(self) -> None:
+        """Wait until the loop has returned (after :meth:`close` and a drain, or a cancel)."""
+        await self._stopped.wait()
+
+    def close(self) -> None:
+        """Accept nothing new; the loop ends once the queued items are handled."""
+        self.mailbox.close()

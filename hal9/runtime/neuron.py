@@ -1,0 +1,139 @@
+"""Neurons: actors with a layer and one method to override, ``process()``."""
+
+from __future__ import annotations
+
+import time
+from abc import abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import structlog
+
+from hal9.runtime.actor import Actor, ActorState
+from hal9.runtime.layer import Layer
+from hal9.runtime.llm import LLM
+from hal9.runtime.signal import Signal, current_signal
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter, Histogram
+
+    from hal9.runtime.runtime import Runtime
+
+log = structlog.get_logger("hal9.neuron")
+
+
+class Neuron(Actor[Signal]):
+    """A neuron of the hierarchy. Override :meth:`process`; the base class does the rest.
+
+    What ``process`` returns is forwarded to every downstream neuron as a new signal
+    (parent link kept): a list is fanned out as one signal per element, None ends the
+    branch. At a neuron with no downstream, the return value becomes part of the
+    trace's result. Raising fails this branch only; the neuron goes on with the next signal.
+
+    Services the runtime was given are reachable as ``self.llm`` or ``self.service(name)``.
+
+    Example:
+        >>> class Echo(Neuron):
+        ...     layer = Layer.L2
+        ...     async def process(self, signal: Signal) -> str:
+        ...         return f"echo: {signal.content}"
+    """
+
+    layer: Layer = Layer.L2
+    prompt: str = ""
+    #: Labels of the neuron's state gauge, exported so the collector need not recompute them.
+    states: ClassVar[tuple[ActorState, ...]] = tuple(ActorState)
+
+    def __init__(
+        self,
+        id: str,  # noqa: A002 - the public name of the attribute it sets
+        *,
+        layer: Layer | str | None = None,
+        prompt: str | None = None,
+        mailbox_capacity: int = 64,
+        restart_backoff: tuple[float, float] = (0.05, 5.0),
+    ) -> None:
+        super().__init__(id, mailbox_capacity=mailbox_capacity, restart_backoff=restart_backoff)
+        if layer is not None:
+            self.layer = Layer(layer)
+        if prompt is not None:
+            self.prompt = prompt
+        self.processed = 0
+        self.failed = 0
+        self.downstream: tuple[Neuron, ...] = ()
+        self._runtime: Runtime | None = None
+        self._succeeded_child: Counter
+        self._failed_child: Counter
+        self._duration_child: Histogram
+        self.forwarded_children: dict[str, Counter] = {}
+
+    @abstractmethod
+    async def process(self, signal: Signal) -> Any:
+        """Handle one signal; return a value, a list of values (fan-out) or None."""
+
+    # -- services -----------------------------------------------------------------
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            raise RuntimeError(f"neuron {self.id!r} is not part of a runtime")
+        return self._runtime
+
+    def service(self, name: str) -> Any:
+        """The runtime's service called ``name``; raises ServiceUnavailable if there is none."""
+        return self.runtime.service(name)
+
+    @property
+    def llm(self) -> LLM:
+        service: LLM = self.service("llm")
+        return service
+
+    # -- base-class machinery -------------------------------------------------------
+
+    def _attach(self, runtime: Runtime, succeeded: Counter, failed: Counter, duration: Histogram) -> None:
+        """Bind to a runtime with label children created up front (no ``labels()`` per hop)."""
+        self._runtime = runtime
+        self._succeeded_child = succeeded
+        self._failed_child = failed
+        self._duration_child = duration
+
+    def _set_state(self, state: ActorState) -> None:
+        if state is not self.state:
+            self.state = state
+            runtime = self._runtime
+            if runtime is not None and runtime.events.active:
+                runtime.events.publish("neuron.state", neuron_id=self.id, state=state.value)
+
+    async def run(self, **kwargs: Any) -> None:
+        # Every log line of this task carries the neuron id.
+        structlog.contextvars.bind_contextvars(neuron_id=self.id)
+        await super().run(**kwargs)
+
+    async def _handle(self, signal: Signal) -> None:
+        runtime = self.runtime
+        self._set_state(ActorState.PROCESSING)
+        token = current_signal.set(signal)
+        started_at = time.time()
+        started = time.perf_counter()
+        try:
+            output = await self.process(signal)
+        except Exception as exc:  # noqa: BLE001 - a failing process() fails its branch, never the loop
+            elapsed = time.perf_counter() - started
+            self._duration_child.observe(elapsed)
+            self._failed_child.inc()
+            self.failed += 1
+            self._set_state(ActorState.ERROR)
+            log.warning("signal.failed", error=type(exc).__name__, detail=str(exc)[:500])
+            runtime._branch_failed(self, signal, exc, started_at, elapsed)
+            return
+        finally:
+            current_signal.reset(token)
+        elapsed = time.perf_counter() - started
+        self._duration_child.observe(elapsed)
+        self._succeeded_child.inc()
+        self.processed += 1
+        self._set_state(ActorState.IDLE)
+        await runtime._forward(self, signal, output, started_at, elapsed)
+
+    def _on_crash(self, item: Signal, exc: Exception) -> None:
+        if self._runtime is not None:
+            self._runtime._branch_failed(self, item, exc, time.time(), 0.0)

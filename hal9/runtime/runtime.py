@@ -1,0 +1,431 @@
+"""The runtime: task group, neurons, topology, services, metrics and pending results."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Iterable, Mapping
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+
+from hal9.config import Config, NeuronConfig
+from hal9.errors import (
+    Hal9Error,
+    MailboxFull,
+    NeuronStopped,
+    RuntimeNotRunning,
+    ServiceUnavailable,
+    TopologyError,
+)
+from hal9.metrics import SIGNAL_BUCKETS, MetricsRegistry
+from hal9.metrics import families as fam
+from hal9.metrics.runtime_collector import RuntimeCollector
+from hal9.runtime.events import EventBus
+from hal9.runtime.neuron import Neuron
+from hal9.runtime.service import Service
+from hal9.runtime.signal import Signal, new_id
+from hal9.runtime.topology import Topology
+from hal9.runtime.trace import BranchError, Hop, Trace, TraceResult, TraceStore
+
+log = structlog.get_logger("hal9.runtime")
+
+#: Built-in neuron kinds, resolved by import path so the runtime imports no implementation.
+BUILTIN_NEURON_KINDS: Mapping[str, str] = {
+    "strategic": "hal9.neurons:StrategicNeuron",
+    "design": "hal9.neurons:DesignNeuron",
+    "implementation": "hal9.neurons:ImplementationNeuron",
+}
+
+
+def resolve(path: str) -> Any:
+    """Import ``package.module:Name``."""
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise TopologyError(f"expected 'package.module:Name', got {path!r}")
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise TopologyError(f"cannot import {path!r}: {exc}") from exc
+
+
+class Runtime:
+    """Runs a network of neurons.
+
+    Example:
+        >>> async with Runtime() as rt:              # the default L4 -> L3 -> L2 network
+        ...     result = await rt.ask("Build a todo app")
+        ...     print(result.outputs)
+
+    Args:
+        config: the configuration; defaults are complete (mock LLM, default network).
+        services: services by name, overriding the ones the config names.
+        neurons: neurons to use instead of ``config.neurons`` (connect them with
+            :meth:`connect`); None builds the network the config describes.
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        services: Mapping[str, Service] | None = None,
+        neurons: Iterable[Neuron] | None = None,
+    ) -> None:
+        self.config = config if config is not None else Config()
+        settings = self.config.runtime
+        self.metrics = MetricsRegistry(self.config.server_id)
+        self.events = EventBus()
+        self.topology = Topology()
+        self._neurons: dict[str, Neuron] = {}
+        # Replaced, never mutated: the scrape thread iterates it without a lock.
+        self.neuron_snapshot: tuple[Neuron, ...] = ()
+        self._entries: tuple[Neuron, ...] = ()
+        self._traces = TraceStore(settings.max_traces, settings.max_path_hops)
+        self._send_timeout = settings.send_timeout
+        self._task_group: TaskGroup | None = None
+        self._exit_stack: AsyncExitStack | None = None
+        self.accepting = False
+        self.started_at: float | None = None
+
+        self._processed = self.metrics.counter(
+            fam.SIGNALS_PROCESSED.name, fam.SIGNALS_PROCESSED.help, fam.SIGNALS_PROCESSED.labels
+        )
+        self._duration = self.metrics.histogram(
+            fam.SIGNAL_DURATION.name, fam.SIGNAL_DURATION.help, fam.SIGNAL_DURATION.labels, SIGNAL_BUCKETS
+        )
+        self._forwarded = self.metrics.counter(
+            fam.SIGNALS_FORWARDED.name, fam.SIGNALS_FORWARDED.help, fam.SIGNALS_FORWARDED.labels
+        )
+        self.metrics.register(RuntimeCollector(self))
+
+        self.services: dict[str, Service] = {}
+        configured = {
+            name: resolve(path).from_config(self.config)
+            for name, path in self.config.services.items()
+            if not services or name not in services
+        }
+        for name, service in {**configured, **(services or {})}.items():
+            self.add_service(name, service)
+
+        if neurons is None:
+            self._build_from_config(self.config.neurons)
+        else:
+            for neuron in neurons:
+                self.add(neuron)
+
+    # -- building the network --------------------------------------------------------
+
+    def _build_from_config(self, neurons: Iterable[NeuronConfig]) -> None:
+        specs = list(neurons)
+        for spec in specs:
+            cls = resolve(BUILTIN_NEURON_KINDS.get(spec.kind, spec.kind))
+            if not (isinstance(cls, type) and issubclass(cls, Neuron)):
+                raise TopologyError(f"{spec.kind!r} is not a Neuron subclass")
+            capacity = spec.mailbox_capacity or self.config.runtime.mailbox_capacity
+            self.add(cls(spec.id, layer=spec.layer, prompt=spec.prompt, mailbox_capacity=capacity))
+        for spec in specs:
+            for target in spec.downstream:
+                self.connect(spec.id, target)
+
+    def add_service(self, name: str, service: Service) -> None:
+        """Register a service; neurons reach it as ``self.service(name)`` (``self.llm`` for "llm")."""
+        if self._task_group is not None:
+            raise TopologyError("services are added before the runtime starts")
+        service.bind_metrics(self.metrics)
+        self.services[name] = service
+
+    def service(self, name: str) -> Any:
+        try:
+            return self.services[name]
+        except KeyError:
+            raise ServiceUnavailable(name) from None
+
+    def add(self, neuron: Neuron, *, downstream: Iterable[str] = ()) -> Neuron:
+        """Add a neuron (before or while running) and connect it to ``downstream`` ids."""
+        self.topology.add(neuron.id)
+        layer = neuron.layer.value
+        neuron._attach(
+            self,
+            self._processed.labels(neuron.id, layer, "success"),
+            self._processed.labels(neuron.id, layer, "error"),
+            self._duration.labels(neuron.id, layer),
+        )
+        self._neurons[neuron.id] = neuron
+        self._refresh()
+        for target in downstream:
+            self.connect(neuron.id, target)
+        if self._task_group is not None:
+            self._task_group.start_soon(neuron.run, name=f"neuron:{neuron.id}")
+        return neuron
+
+    def connect(self, source: str, target: str) -> None:
+        """Add a forward connection ``source -> target``."""
+        self.topology.connect(source, target)
+        self._neurons[source].forwarded_children[target] = self._forwarded.labels(source, target)
+        self._refresh()
+
+    async def remove(self, neuron_id: str) -> None:
+        """Disconnect a neuron, let it finish what is queued, stop it and drop its metric series."""
+        neuron = self.neuron(neuron_id)
+        for source in self.topology.remove(neuron_id):
+            self._forwarded.remove(source, neuron_id)
+            del self._neurons[source].forwarded_children[neuron_id]
+        for target in neuron.forwarded_children:
+            self._forwarded.remove(neuron_id, target)
+        del self._neurons[neuron_id]
+        self._refresh()
+        neuron.close()
+        if self._task_group is not None and neuron.running:
+            await neuron.wait_stopped()
+        for status in ("success", "error"):
+            self._processed.remove(neuron_id, neuron.layer.value, status)
+        self._duration.remove(neuron_id, neuron.layer.value)
+
+    def _refresh(self) -> None:
+        for neuron in self._neurons.values():
+            neuron.downstream = tuple(self._neurons[t] for t in self.topology.downstream(neuron.id))
+        entries = [self._neurons[n] for n in self.topology.entries()]
+        self._entries = tuple(sorted(entries, key=lambda n: (-n.layer.level, n.id)))
+        self.neuron_snapshot = tuple(self._neurons.values())
+
+    @property
+    def neurons(self) -> Mapping[str, Neuron]:
+        return dict(self._neurons)
+
+    def neuron(self, neuron_id: str) -> Neuron:
+        try:
+            return self._neurons[neuron_id]
+        except KeyError:
+            raise TopologyError(f"unknown neuron {neuron_id!r}") from None
+
+    @property
+    def entries(self) -> tuple[Neuron, ...]:
+        """Where requests enter: the neurons nothing forwards to, top layer first."""
+        return self._entries
+
+    @property
+    def ready(self) -> bool:
+        """True once started and every neuron's loop runs."""
+        return self.accepting and all(n.running for n in self.neuron_snapshot)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> Runtime:
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            for service in self.services.values():
+                await service.start()
+                stack.push_async_callback(service.stop)
+            self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            for neuron in self.neuron_snapshot:
+                await self._task_group.start(neuron.run, name=f"neuron:{neuron.id}")
+        except BaseException:
+            self._task_group = None
+            await stack.aclose()
+            raise
+        self._exit_stack = stack
+        self.started_at = time.monotonic()
+        self.accepting = True
+        log.info("runtime.started", neurons=len(self._neurons), services=sorted(self.services))
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        self.accepting = False
+        assert self._exit_stack is not None
+        assert self._task_group is not None
+        if exc_type is None:
+            await self.drain(self.config.runtime.drain_timeout)
+        else:
+            self._task_group.cancel_scope.cancel()
+        for neuron in self.neuron_snapshot:
+            neuron.close()
+        stack, self._exit_stack = self._exit_stack, None
+        try:
+            return await stack.__aexit__(exc_type, exc, tb)
+        finally:
+            self._task_group = None
+            self._abandon_active("runtime stopped before the request finished")
+            log.info("runtime.stopped")
+
+    async def drain(self, timeout: float) -> bool:
+        """Stop accepting requests and wait up to ``timeout`` for the active ones to finish.
+
+        Shielded, so a drain started by a cancelled caller still gets its time limit.
+        Returns True when nothing was left running; otherwise the loops are cancelled.
+        """
+        self.accepting = False
+        with anyio.CancelScope(shield=True), anyio.move_on_after(timeout):
+            while self._traces.active:
+                await next(iter(self._traces.active.values())).done.wait()
+        drained = not self._traces.active
+        if not drained and self._task_group is not None:
+            log.warning("runtime.drain_timeout", active_traces=len(self._traces.active))
+            self._task_group.cancel_scope.cancel()
+        return drained
+
+    def _abandon_active(self, reason: str) -> None:
+        for trace in list(self._traces.active.values()):
+            trace.errors.append(BranchError("runtime", trace.id, "RuntimeNotRunning", reason))
+            self._finish(trace)
+
+    # -- requests --------------------------------------------------------------------
+
+    async def submit(
+        self, content: Any, *, timeout: float | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> str:
+        """Send a request into the network and return its id without waiting for the result.
+
+        Args:
+            content: the request.
+            timeout: how long to wait for room in an entry mailbox (default ``runtime.send_timeout``).
+            metadata: read-only annotations carried by the request signal.
+
+        Raises:
+            RuntimeNotRunning: not started, or draining.
+            MailboxFull: no entry neuron had room within the timeout; nothing was accepted.
+        """
+        if not self.accepting:
+            raise RuntimeNotRunning("the runtime is not accepting requests")
+        entries = self._entries
+        if not entries:
+            raise TopologyError("the network has no neurons")
+        trace_id = new_id()
+        trace = self._traces.open(trace_id, content)
+        trace.pending = len(entries)
+        wait = self._send_timeout if timeout is None else timeout
+        refused: Hal9Error | None = None
+        for index, entry in enumerate(entries):
+            signal_id = trace_id if index == 0 else new_id()
+            signal = Signal(signal_id, trace_id, None, "client", entry.id, entry.layer, content, metadata or {})
+            try:
+                await entry.mailbox.put(signal, wait)
+            except (MailboxFull, NeuronStopped) as exc:
+                refused = exc
+                trace.pending -= 1
+                trace.errors.append(BranchError(entry.id, signal_id, type(exc).__name__, str(exc)))
+        if trace.pending == 0:
+            # Nothing was accepted: the caller gets the error and no trace is kept.
+            self._traces.active.pop(trace_id, None)
+            assert refused is not None
+            raise refused
+        if self.events.active:
+            self.events.publish(
+                "signal.submitted", signal_id=trace_id, trace_id=trace_id, entries=[e.id for e in entries]
+            )
+        return trace_id
+
+    async def wait(self, request_id: str, timeout: float | None = None) -> TraceResult:
+        """Wait for a request to finish; raises TimeoutError after ``timeout`` seconds."""
+        trace = self._traces.get(request_id)
+        if timeout is None:
+            await trace.done.wait()
+        else:
+            with anyio.fail_after(timeout):
+                await trace.done.wait()
+        return trace.result()
+
+    async def ask(self, content: Any, *, timeout: float | None = None) -> TraceResult:
+        """Send a request and return its result once every branch has ended.
+
+        Raises:
+            RuntimeNotRunning: the runtime is not started or is draining.
+            MailboxFull: the entry mailbox stayed full for ``runtime.send_timeout``.
+            TimeoutError: the result took longer than ``timeout`` seconds.
+        """
+        return await self.wait(await self.submit(content), timeout)
+
+    def lookup(self, request_id: str) -> TraceResult:
+        """A snapshot of a request, finished or not; raises TraceNotFound."""
+        return self._traces.get(request_id).result()
+
+    @property
+    def active_requests(self) -> int:
+        return len(self._traces.active)
+
+    # -- routing (called by Neuron._handle) ---------------------------------------------
+
+    async def _forward(self, neuron: Neuron, signal: Signal, output: Any, started_at: float, elapsed: float) -> None:
+        trace = self._traces.active.get(signal.trace_id)
+        if trace is not None:
+            trace.record(Hop(signal.id, signal.parent_id, neuron.id, neuron.layer, "success", started_at, elapsed))
+        if output is not None:
+            values = output if isinstance(output, list) else (output,)
+            targets = neuron.downstream
+            if targets:
+                for value in values:
+                    for target in targets:
+                        await self._deliver(neuron, signal, target, value, trace)
+            elif trace is not None:
+                trace.outputs.extend(values)
+        self._settle(trace)
+
+    async def _deliver(self, neuron: Neuron, signal: Signal, target: Neuron, value: Any, trace: Trace | None) -> None:
+        child = signal.child(source=neuron.id, target=target.id, layer=target.layer, content=value)
+        if trace is not None:
+            trace.pending += 1
+        try:
+            await target.mailbox.put(child, self._send_timeout)
+        except (MailboxFull, NeuronStopped) as exc:
+            log.warning("signal.undeliverable", target=target.id, error=str(exc))
+            if trace is not None:
+                trace.pending -= 1
+                self._record_error(trace, neuron.id, child.id, exc)
+            return
+        neuron.forwarded_children[target.id].inc()
+        if self.events.active:
+            self.events.publish(
+                "signal.forwarded",
+                signal_id=child.id,
+                parent_id=signal.id,
+                trace_id=signal.trace_id,
+                from_neuron=neuron.id,
+                to_neuron=target.id,
+            )
+
+    def _branch_failed(self, neuron: Neuron, signal: Signal, exc: Exception, started_at: float, elapsed: float) -> None:
+        trace = self._traces.active.get(signal.trace_id)
+        if trace is None:
+            return
+        trace.record(Hop(signal.id, signal.parent_id, neuron.id, neuron.layer, "error", started_at, elapsed))
+        self._record_error(trace, neuron.id, signal.id, exc)
+        self._settle(trace)
+
+    def _record_error(self, trace: Trace, neuron_id: str, signal_id: str, exc: Exception) -> None:
+        error = BranchError(neuron_id, signal_id, type(exc).__name__, str(exc)[:1000])
+        trace.errors.append(error)
+        if self.events.active:
+            self.events.publish(
+                "signal.failed",
+                signal_id=signal_id,
+                trace_id=trace.id,
+                neuron_id=neuron_id,
+                error=error.error,
+                message=error.message,
+            )
+
+    def _settle(self, trace: Trace | None) -> None:
+        """One signal of ``trace`` is fully routed; the trace ends with its last signal."""
+        if trace is None:
+            return
+        trace.pending -= 1
+        if trace.pending == 0:
+            self._finish(trace)
+
+    def _finish(self, trace: Trace) -> None:
+        self._traces.close(trace)
+        if self.events.active:
+            self.events.publish(
+                "signal.completed",
+                signal_id=trace.id,
+                trace_id=trace.id,
+                status=trace.status,
+                outputs=trace.outputs,
+                errors=len(trace.errors),
+            )

@@ -1,0 +1,144 @@
+"""The base class of every pluggable service, with measurement built in."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, ClassVar, Self
+
+from prometheus_client import Counter, Histogram
+
+from hal9.metrics import API_BUCKETS
+from hal9.metrics import families as fam
+from hal9.metrics.registry import MetricsRegistry
+
+if TYPE_CHECKING:
+    from hal9.config import Config
+
+
+@dataclass(frozen=True, slots=True)
+class OperationMetrics:
+    """Which counter and histogram a service's operations feed.
+
+    The counter has the histogram's labels plus ``status`` (success or error), which
+    is how every service family of the contract is shaped.
+    """
+
+    counter: fam.Family
+    histogram: fam.Family
+    buckets: tuple[float, ...] = API_BUCKETS
+
+
+GENERIC_OPERATIONS = OperationMetrics(fam.SERVICE_OPERATIONS, fam.SERVICE_DURATION)
+
+_ChildPair = tuple["Counter", "Counter", "Histogram"]
+
+
+class Measurement:
+    """Times one operation and records it on exit: success, or error if it raised."""
+
+    __slots__ = ("_children", "_started")
+
+    def __init__(self, children: _ChildPair) -> None:
+        self._children = children
+        self._started = 0.0
+
+    def __enter__(self) -> Self:
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        success, error, duration = self._children
+        duration.observe(time.perf_counter() - self._started)
+        # A cancellation is not the service's failure; anything else is.
+        if exc_type is None:
+            success.inc()
+        elif issubclass(exc_type, Exception):
+            error.inc()
+
+    async def __aenter__(self) -> Self:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+class Service:
+    """A pluggable service: the LLM, memory, tools, or a user's own.
+
+    Subclasses implement their operations and wrap each in ``async with
+    self.measure(operation="...")``; the counter and histogram named by
+    ``operation_metrics`` are recorded with status success or error. A user's own
+    service gets ``hal9_service_operations_total`` and its histogram, labelled with the
+    service's ``name``.
+    """
+
+    name: ClassVar[str] = "service"
+    operation_metrics: ClassVar[OperationMetrics] = GENERIC_OPERATIONS
+
+    _metrics: MetricsRegistry | None = None
+    _children: dict[tuple[str, ...], _ChildPair]
+
+    @classmethod
+    def from_config(cls, config: Config) -> Self:
+        """Build the service from the runtime's configuration (the composition root calls this)."""
+        return cls()
+
+    def bind_metrics(self, metrics: MetricsRegistry) -> None:
+        """Attach to a runtime's registry; called by the runtime before ``start``."""
+        spec = self.operation_metrics
+        self._metrics = metrics
+        self._counter = metrics.counter(spec.counter.name, spec.counter.help, spec.counter.labels)
+        self._histogram = metrics.histogram(
+            spec.histogram.name, spec.histogram.help, spec.histogram.labels, spec.buckets
+        )
+        self._children = {}
+        self.on_metrics_bound(metrics)
+
+    def on_metrics_bound(self, metrics: MetricsRegistry) -> None:
+        """Hook for families of the service's own beyond the operation pair."""
+
+    @property
+    def metrics(self) -> MetricsRegistry:
+        """The registry this service records into (a private one until a runtime binds it)."""
+        if self._metrics is None:
+            self.bind_metrics(MetricsRegistry("unbound"))
+        assert self._metrics is not None
+        return self._metrics
+
+    def measure(self, **labels: str) -> Measurement:
+        """Measure one operation: ``async with self.measure(operation="store"):``.
+
+        Label values must come from bounded sets (operation names, configured models),
+        never from a request.
+        """
+        if self._metrics is None:
+            self.bind_metrics(MetricsRegistry("unbound"))
+        values = tuple(
+            labels.get(name) or self._default_label(name) for name in self.operation_metrics.histogram.labels
+        )
+        children = self._children.get(values)
+        if children is None:
+            children = (
+                self._counter.labels(*values, "success"),
+                self._counter.labels(*values, "error"),
+                self._histogram.labels(*values),
+            )
+            self._children[values] = children
+        return Measurement(children)
+
+    def _default_label(self, name: str) -> str:
+        if name == "service":
+            return self.name
+        raise ValueError(f"{type(self).__name__}.measure() needs the label {name!r}")
+
+    async def start(self) -> None:
+        """Acquire resources; called when the runtime starts."""
+
+    async def stop(self) -> None:
+        """Release resources; called when the runtime stops."""

@@ -1,0 +1,77 @@
+"""Signals: the immutable messages that travel between neurons."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from hal9.runtime.layer import Layer
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class IdGenerator:
+    """Unique ids that cost a counter increment, not a uuid4, on the per-hop path.
+
+    A random per-generator prefix keeps ids from different processes (and different
+    servers in distributed mode) apart; the counter keeps them unique inside one.
+    """
+
+    __slots__ = ("_counter", "_prefix")
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(6).hex()
+        self._counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter):010x}"
+
+
+new_id = IdGenerator()
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One message from a source to a target neuron.
+
+    Attributes:
+        id: unique id of this signal.
+        trace_id: shared by every signal of one request.
+        parent_id: the signal whose processing produced this one; None for the request itself.
+            The chain of parent ids is the path that feedback walks back.
+        source: the neuron that produced it, or ``"client"`` for a request.
+        target: the neuron it is addressed to.
+        layer: the target's layer.
+        content: the payload: whatever the source neuron returned.
+        metadata: read-only annotations.
+        created_at: wall-clock time of creation (seconds since the epoch).
+    """
+
+    id: str
+    trace_id: str
+    parent_id: str | None
+    source: str
+    target: str
+    layer: Layer
+    content: Any
+    metadata: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    created_at: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        # Frozen all the way down: a caller's dict is copied behind a read-only view.
+        if type(self.metadata) is not MappingProxyType:
+            object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+
+    def child(self, *, source: str, target: str, layer: Layer, content: Any) -> Signal:
+        """A new signal produced by processing this one: same trace, parent link kept."""
+        return Signal(new_id(), self.trace_id, self.id, source, target, layer, content)
+
+
+current_signal: ContextVar[Signal | None] = ContextVar("hal9_current_signal", default=None)
+"""The signal being processed by the current task; logs read its trace id from here."""
