@@ -40,6 +40,14 @@ class TopologyError(Hal9Error):
     """A connection or neuron would make the network invalid (unknown id, duplicate, cycle)."""
 
 
+class NeuronNotFound(TopologyError):
+    """No neuron has this id."""
+
+    def __init__(self, neuron_id: str) -> None:
+        super().__init__(f"no neuron with id {neuron_id!r}")
+        self.neuron_id = neuron_id
+
+
 class ServiceUnavailable(Hal9Error):
     """A neuron asked for a service the runtime was not given."""
 

@@ -17,6 +17,7 @@ from hal9.config import Config, NeuronConfig
 from hal9.errors import (
     Hal9Error,
     MailboxFull,
+    NeuronNotFound,
     NeuronStopped,
     RuntimeNotRunning,
     ServiceUnavailable,
@@ -200,7 +201,7 @@ class Runtime:
         try:
             return self._neurons[neuron_id]
         except KeyError:
-            raise TopologyError(f"unknown neuron {neuron_id!r}") from None
+            raise NeuronNotFound(neuron_id) from None
 
     @property
     def entries(self) -> tuple[Neuron, ...]:

@@ -1,0 +1,221 @@
+"""``python -m hal9`` / ``hal9``: serve, init, check."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+import anyio
+import structlog
+
+from hal9.config import Config, load_config
+from hal9.errors import Hal9Error
+from hal9.logging import configure_logging
+
+log = structlog.get_logger("hal9.cli")
+
+EXAMPLE_CONFIG = """\
+# HAL9 configuration. Every key is optional; the values shown are the defaults.
+# Any key can be overridden by an environment variable HAL9_SECTION__KEY,
+# for example HAL9_SERVER__PORT=9000 or HAL9_RUNTIME__MAILBOX_CAPACITY=128.
+
+# Identifies this server in metrics (label server_id); defaults to the host name.
+# server_id = "hal9-1"
+
+# Everything the runtime keeps on disk lives in this folder.
+data_dir = "hal9-data"
+
+[server]
+host = "127.0.0.1"
+port = 8080
+request_timeout = 30.0        # POST /api/v1/signals with wait=true answers 504 after this
+max_content_chars = 100000    # larger requests get 413
+websocket_buffer = 256        # events queued per /ws client before that client is dropped
+retry_after_seconds = 1       # Retry-After of a 503 when the entry mailbox is full
+
+[runtime]
+mailbox_capacity = 64         # signals queued per neuron
+send_timeout = 5.0            # a sender waits this long on a full mailbox, then MailboxFull
+drain_timeout = 10.0          # on shutdown, in-flight requests get this long to finish
+restart_backoff_initial = 0.05
+restart_backoff_max = 5.0
+max_traces = 10000            # finished requests kept for GET /api/v1/signals/{id}
+max_path_hops = 1000          # hops recorded per request
+
+[llm]
+mode = "mock"                 # the deterministic mock: no network, no API key
+max_tokens = 1024
+
+[llm.mock]
+model = "mock-claude"
+latency_seconds = 0.0
+# Scripted replies: the first rule whose layer and trigger match answers the call.
+# [[llm.mock.replies]]
+# layer = "L4"
+# trigger = "weather"
+# reply = '{"directives": ["Find the forecast", "Summarise it"]}'
+
+[logging]
+level = "info"                # debug, info, warning, error
+format = "auto"               # auto (console on a terminal, JSON otherwise), json, console
+
+# The network: one [[neurons]] table per neuron. kind is a built-in kind
+# (strategic, design, implementation) or "package.module:Class" of your own Neuron.
+[[neurons]]
+id = "strategic"
+layer = "L4"
+kind = "strategic"
+downstream = ["design"]
+
+[[neurons]]
+id = "design"
+layer = "L3"
+kind = "design"
+downstream = ["implementation"]
+
+[[neurons]]
+id = "implementation"
+layer = "L2"
+kind = "implementation"
+"""
+
+
+class _StopRequest:
+    """Remembers SIGTERM/SIGINT that arrive outside uvicorn's own handling.
+
+    uvicorn handles both signals while it serves, then re-raises them once it has shut
+    down. With these handlers installed that re-raise lands here instead of killing the
+    process, so the runtime still drains and the process exits 0.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.server: object | None = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+        if self.server is not None:
+            self.server.should_exit = True  # type: ignore[attr-defined]
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self)
+        signal.signal(signal.SIGINT, self)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(config: Config, stop: _StopRequest) -> int:
+    """Run the runtime and the HTTP server until SIGTERM or Ctrl-C, then drain."""
+    import uvicorn
+
+    from hal9.runtime.runtime import Runtime
+    from hal9.server import create_app
+
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        sock = _bind(config.server.host, config.server.port)
+    except OSError as exc:
+        log.error("server.bind_failed", host=config.server.host, port=config.server.port, error=str(exc))
+        return 1
+    with sock:
+        async with Runtime(config) as runtime:
+            app = create_app(runtime)
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    app,
+                    log_config=None,
+                    access_log=False,
+                    lifespan="off",
+                    timeout_graceful_shutdown=int(config.runtime.drain_timeout) or 1,
+                )
+            )
+            stop.server = server
+            server.should_exit = stop.requested
+            host, port = sock.getsockname()[:2]
+            log.info("server.listening", host=host, port=port, url=f"http://{host}:{port}", server_id=config.server_id)
+            await server.serve(sockets=[sock])
+            log.info("server.draining", active_requests=runtime.active_requests)
+    log.info("server.stopped")
+    return 0
+
+
+def _load(path: str | None, host: str | None = None, port: int | None = None) -> Config:
+    config = load_config(path)
+    updates = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    if updates:
+        config = config.model_copy(update={"server": config.server.model_copy(update=updates)})
+    return config
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    config = _load(args.config, args.host, args.port)
+    configure_logging(config.logging.level, config.logging.format)
+    stop = _StopRequest()
+    stop.install()
+    return anyio.run(serve, config, stop)
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if path.exists() and not args.force:
+        print(f"{path} exists; use --force to overwrite", file=sys.stderr)
+        return 1
+    path.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from hal9.runtime.runtime import Runtime
+
+    config = load_config(args.path)
+    # Building (not starting) the runtime resolves neuron kinds, services and connections.
+    runtime = Runtime(config)
+    services = ", ".join(sorted(runtime.services)) or "none"
+    print(f"{args.path}: ok ({len(runtime.neurons)} neurons, services: {services})")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hal9", description="HAL9: a runtime for hierarchical networks of AI neurons")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser("serve", help="run the runtime and its HTTP server")
+    serve_cmd.add_argument("--config", help="a TOML file (default: built-in defaults)")
+    serve_cmd.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, help="port to bind (default 8080; 0 picks a free one)")
+    serve_cmd.set_defaults(handler=_cmd_serve)
+
+    init_cmd = commands.add_parser("init", help="write a commented example configuration")
+    init_cmd.add_argument("path", nargs="?", default="hal9.toml")
+    init_cmd.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init_cmd.set_defaults(handler=_cmd_init)
+
+    check_cmd = commands.add_parser("check", help="validate a configuration file")
+    check_cmd.add_argument("path")
+    check_cmd.set_defaults(handler=_cmd_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``hal9`` and ``python -m hal9``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        status: int = args.handler(args)
+    except Hal9Error as exc:  # ConfigError and TopologyError name the bad key or id
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return status

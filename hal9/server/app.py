@@ -1,0 +1,33 @@
+"""The ASGI application: routes, error mapping and metrics around a running :class:`Runtime`."""
+
+from __future__ import annotations
+
+import anyio
+from fastapi import FastAPI
+
+import hal9
+from hal9.runtime.runtime import Runtime
+from hal9.server import neurons, signals, system, websocket
+from hal9.server.errors import install_error_handlers
+from hal9.server.metrics import ConnectionCounts, HTTPMetricsMiddleware
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """Build the app for a runtime; start the runtime yourself (``async with runtime``).
+
+    One app per runtime: the app registers its HTTP metrics in the runtime's registry.
+    """
+    app = FastAPI(
+        title="HAL9", version=hal9.__version__, description="A runtime for hierarchical networks of AI neurons"
+    )
+    app.state.runtime = runtime
+    # One exposition at a time: concurrent scrapes would each hold a thread for the same work.
+    app.state.scrape_limiter = anyio.CapacityLimiter(1)
+    counts = ConnectionCounts(runtime.metrics.server_id)
+    runtime.metrics.register(counts)
+    app.state.connection_counts = counts
+    for module in (system, signals, neurons, websocket):
+        app.include_router(module.router)
+    install_error_handlers(app, retry_after=runtime.config.server.retry_after_seconds)
+    app.add_middleware(HTTPMetricsMiddleware, metrics=runtime.metrics, counts=counts)
+    return app

@@ -1,0 +1,120 @@
+"""Request and response bodies of the API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel, ConfigDict, Field
+
+from hal9.runtime.neuron import Neuron
+from hal9.runtime.trace import TraceResult
+
+
+class SignalRequest(BaseModel):
+    """A request for the network."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: str = Field(min_length=1, description="the request text")
+    wait: bool = Field(default=False, description="answer with the result (200) instead of at once (202)")
+
+
+class HopView(BaseModel):
+    signal_id: str
+    parent_id: str | None
+    neuron_id: str
+    layer: str
+    status: Literal["success", "error"]
+    started_at: float
+    duration_seconds: float
+
+
+class ErrorView(BaseModel):
+    neuron_id: str
+    signal_id: str
+    error: str
+    message: str
+
+
+class SignalView(BaseModel):
+    """A request's state: status, result, timings and its path through the neurons."""
+
+    id: str
+    status: Literal["pending", "completed", "partial", "failed"]
+    outputs: list[Any]
+    errors: list[ErrorView]
+    created_at: float
+    finished_at: float | None
+    duration_seconds: float | None
+    path: list[HopView]
+
+    @classmethod
+    def of(cls, result: TraceResult) -> SignalView:
+        return cls(
+            id=result.id,
+            status=result.status,
+            outputs=[_jsonable(value) for value in result.outputs],
+            errors=[
+                ErrorView(neuron_id=e.neuron_id, signal_id=e.signal_id, error=e.error, message=e.message)
+                for e in result.errors
+            ],
+            created_at=result.created_at,
+            finished_at=result.finished_at,
+            duration_seconds=result.duration,
+            path=[
+                HopView(
+                    signal_id=h.signal_id,
+                    parent_id=h.parent_id,
+                    neuron_id=h.neuron_id,
+                    layer=h.layer.value,
+                    status=h.status,
+                    started_at=h.started_at,
+                    duration_seconds=h.duration,
+                )
+                for h in result.path
+            ],
+        )
+
+
+class AcceptedView(BaseModel):
+    id: str
+    status: Literal["pending"] = "pending"
+
+
+class NeuronView(BaseModel):
+    id: str
+    layer: str
+    kind: str
+    state: str
+    healthy: bool
+    queue_size: int
+    mailbox_capacity: int
+    processed: int
+    failed: int
+    restarts: int
+    downstream: list[str]
+
+    @classmethod
+    def of(cls, neuron: Neuron) -> NeuronView:
+        return cls(
+            id=neuron.id,
+            layer=neuron.layer.value,
+            kind=type(neuron).__name__,
+            state=neuron.state.value,
+            healthy=neuron.healthy,
+            queue_size=neuron.queue_size,
+            mailbox_capacity=neuron.mailbox.capacity,
+            processed=neuron.processed,
+            failed=neuron.failed,
+            restarts=neuron.restarts,
+            downstream=[n.id for n in neuron.downstream],
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    """Outputs are whatever neurons returned; what JSON cannot carry is sent as its text."""
+    try:
+        return jsonable_encoder(value)
+    except (TypeError, ValueError):
+        return str(value)

@@ -1,0 +1,35 @@
+"""Liveness, readiness and the Prometheus exposition."""
+
+from __future__ import annotations
+
+import anyio
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from hal9.server.deps import RuntimeDep
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", responses={503: {"description": "starting, draining, or a neuron is down"}})
+async def ready(runtime: RuntimeDep) -> JSONResponse:
+    """Readiness: the runtime accepts requests and every neuron's loop runs."""
+    if runtime.ready:
+        return JSONResponse({"status": "ready"})
+    down = [n.id for n in runtime.neuron_snapshot if not n.running]
+    return JSONResponse({"status": "not ready", "accepting": runtime.accepting, "neurons_down": down}, status_code=503)
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request, runtime: RuntimeDep) -> Response:
+    """The Prometheus text exposition, rendered in a worker thread so neurons keep running."""
+    limiter: anyio.CapacityLimiter = request.app.state.scrape_limiter
+    body = await anyio.to_thread.run_sync(runtime.metrics.render, limiter=limiter)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
