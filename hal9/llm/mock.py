@@ -48,7 +48,7 @@ def _subject(prompt: str) -> str:
 
 
 def template_reply(prompt: str, layer: Layer | None) -> str:
-    """The built-in reply for a layer: JSON the built-in neurons parse, text elsewhere."""
+    """The built-in reply for a layer: the JSON the built-in L4 and L3 neurons parse, plain text below."""
     subject = _subject(prompt)
     if layer is Layer.L4:
         directives = [f"Clarify the goal and constraints of: {subject}", f"Design the approach for: {subject}"]
@@ -58,7 +58,7 @@ def template_reply(prompt: str, layer: Layer | None) -> str:
         return json.dumps({"directives": directives})
     if layer is Layer.L3:
         return json.dumps({"design": f"Components, interfaces and steps for: {subject}"})
-    return json.dumps({"answer": f"Implemented: {subject}"})
+    return f"Implemented: {subject}"
 
 
 class MockLLM(Service):
