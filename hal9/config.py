@@ -167,6 +167,10 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
             if not isinstance(child, dict):
                 raise ConfigError(f"environment override {name} conflicts with another override")
             node = child
+        # The reverse of the check above: a value must not replace a section another override
+        # set keys in, or that override would vanish silently depending on variable order.
+        if isinstance(node.get(path[-1]), dict):
+            raise ConfigError(f"environment override {name} conflicts with another override")
         node[path[-1]] = value
     return overrides
 

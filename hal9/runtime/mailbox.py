@@ -1,11 +1,11 @@
-"""A bounded mailbox: an anyio memory object stream with cancel-safe admission."""
+"""A bounded mailbox: a FIFO whose admission and delivery are counted by two semaphores."""
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Generic, TypeVar
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from hal9.errors import MailboxFull, NeuronStopped
 
@@ -15,35 +15,46 @@ T = TypeVar("T")
 class Mailbox(Generic[T]):
     """A bounded FIFO between any number of senders and one actor.
 
-    Admission goes through a semaphore with one slot per buffered item, so the stream
-    itself never blocks. Why not ``await stream.send()`` under a timeout: a send that is
-    cancelled just after a receiver took the item cannot tell whether it was delivered,
-    and the sender would report ``MailboxFull`` for a signal that is in fact processed.
-    anyio's semaphore hands a granted slot back when the wait is cancelled, so here a
-    timed-out send has delivered nothing.
+    Senders take one of ``capacity`` slots from a semaphore; the receiver takes one queued
+    item from a second semaphore. Why not ``await stream.send()`` on a memory object stream
+    under a timeout: a send that is cancelled just after a receiver took the item cannot
+    tell whether it was delivered, and the sender would report ``MailboxFull`` for a signal
+    that is in fact processed. anyio's semaphore hands a granted slot back when the wait is
+    cancelled, so here a timed-out put has delivered nothing. And why not a memory object
+    stream at all: its receive end must be closed explicitly or it warns (``ResourceWarning``)
+    when collected, which a mailbox of a network that was built but never started, or of a
+    neuron that was removed, never would be. A deque holds nothing to close.
     """
 
-    __slots__ = ("_receive", "_send", "_slots", "capacity", "owner")
+    __slots__ = ("_closed", "_items", "_queue", "_slots", "capacity", "owner")
 
     def __init__(self, owner: str, capacity: int) -> None:
         self.owner = owner
         self.capacity = capacity
+        self._queue: deque[T] = deque()
         self._slots = anyio.Semaphore(capacity, max_value=capacity)
-        self._send: MemoryObjectSendStream[T]
-        self._receive: MemoryObjectReceiveStream[T]
-        self._send, self._receive = anyio.create_memory_object_stream[T](capacity)
+        # One permit per queued item, plus one more once closed to wake the receiver for the end.
+        self._items = anyio.Semaphore(0)
+        self._closed = False
 
     @property
     def size(self) -> int:
         """Items waiting; safe to read from another thread (a deque length)."""
-        return self._receive.statistics().current_buffer_used
+        return len(self._queue)
 
     @property
     def closed(self) -> bool:
-        return self._send._closed
+        return self._closed
 
     def put_nowait(self, item: T) -> None:
-        """Deliver at once or raise :class:`MailboxFull` (no waiting)."""
+        """Deliver at once or raise :class:`MailboxFull` (no waiting).
+
+        Raises:
+            MailboxFull: no room.
+            NeuronStopped: the mailbox is closed.
+        """
+        if self._closed:
+            raise NeuronStopped(self.owner)
         try:
             self._slots.acquire_nowait()
         except anyio.WouldBlock:
@@ -57,11 +68,11 @@ class Mailbox(Generic[T]):
             MailboxFull: no room within the timeout; the item was not delivered.
             NeuronStopped: the mailbox is closed.
         """
+        if self._closed:
+            raise NeuronStopped(self.owner)
         try:
             self._slots.acquire_nowait()
         except anyio.WouldBlock:
-            if self.closed:
-                raise NeuronStopped(self.owner) from None
             with anyio.move_on_after(timeout):
                 await self._slots.acquire()
                 self._deliver(item)
@@ -70,18 +81,26 @@ class Mailbox(Generic[T]):
         self._deliver(item)
 
     def _deliver(self, item: T) -> None:
-        try:
-            self._send.send_nowait(item)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+        # Holds a slot; the mailbox may have been closed while the sender waited for it.
+        if self._closed:
             self._slots.release()
-            raise NeuronStopped(self.owner) from None
+            raise NeuronStopped(self.owner)
+        self._queue.append(item)
+        self._items.release()
 
     async def get(self) -> T:
         """The next item; raises ``anyio.EndOfStream`` once closed and empty."""
-        item = await self._receive.receive()
+        await self._items.acquire()
+        if not self._queue:
+            # The permit close() added: hand it back so every later get() ends too.
+            self._items.release()
+            raise anyio.EndOfStream
+        item = self._queue.popleft()
         self._slots.release()
         return item
 
     def close(self) -> None:
         """Refuse new items; the items already queued can still be received."""
-        self._send.close()
+        if not self._closed:
+            self._closed = True
+            self._items.release()

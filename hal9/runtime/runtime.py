@@ -147,6 +147,10 @@ class Runtime:
 
     def add(self, neuron: Neuron, *, downstream: Iterable[str] = ()) -> Neuron:
         """Add a neuron (before or while running) and connect it to ``downstream`` ids."""
+        # Checked first: a refused add must not leave a half-added neuron (no loop, no edges) behind.
+        downstream = tuple(downstream)
+        for target in downstream:
+            self.neuron(target)
         self.topology.add(neuron.id)
         layer = neuron.layer.value
         neuron._attach(
@@ -180,7 +184,9 @@ class Runtime:
         del self._neurons[neuron_id]
         self._refresh()
         neuron.close()
-        if self._task_group is not None and neuron.running:
+        # Not ``neuron.running``: a loop backing off after a crash is not running, yet it
+        # will restart and handle what is queued, and its series must outlive that.
+        if self._task_group is not None:
             await neuron.wait_stopped()
         for status in ("success", "error"):
             self._processed.remove(neuron_id, neuron.layer.value, status)
@@ -250,10 +256,17 @@ class Runtime:
         stack, self._exit_stack = self._exit_stack, None
         try:
             return await stack.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            # The task group wraps the exception raised in the caller's block. Neuron loops
+            # never raise into it, so a group of exactly that exception is the caller's own:
+            # give it back unwrapped, as any context manager would.
+            if exc is None or len(group.exceptions) != 1 or group.exceptions[0] is not exc:
+                raise
         finally:
             self._task_group = None
             self._abandon_active("runtime stopped before the request finished")
             log.info("runtime.stopped")
+        raise exc
 
     async def drain(self, timeout: float) -> bool:
         """Stop accepting requests and wait up to ``timeout`` for the active ones to finish.
@@ -299,27 +312,40 @@ class Runtime:
             raise TopologyError("the network has no neurons")
         trace_id = new_id()
         trace = self._traces.open(trace_id, content)
+        # One count per entry until every entry was tried, so that an entry that finishes
+        # while the next one waits for room cannot end the trace early.
         trace.pending = len(entries)
         wait = self._send_timeout if timeout is None else timeout
         refused: Hal9Error | None = None
-        for index, entry in enumerate(entries):
-            signal_id = trace_id if index == 0 else new_id()
-            signal = Signal(signal_id, trace_id, None, "client", entry.id, entry.layer, content, metadata or {})
-            try:
-                await entry.mailbox.put(signal, wait)
-            except (MailboxFull, NeuronStopped) as exc:
-                refused = exc
-                trace.pending -= 1
-                trace.errors.append(BranchError(entry.id, signal_id, type(exc).__name__, str(exc)))
-        if trace.pending == 0:
+        accepted = 0
+        try:
+            for index, entry in enumerate(entries):
+                signal_id = trace_id if index == 0 else new_id()
+                signal = Signal(signal_id, trace_id, None, "client", entry.id, entry.layer, content, metadata or {})
+                try:
+                    await entry.mailbox.put(signal, wait)
+                except (MailboxFull, NeuronStopped) as exc:
+                    refused = exc
+                    trace.errors.append(BranchError(entry.id, signal_id, type(exc).__name__, str(exc)))
+                else:
+                    accepted += 1
+        finally:
+            # Also on cancellation: a caller that gave up while waiting for room must not
+            # leave a trace behind that never ends (and holds up every drain).
+            if accepted == 0:
+                self._traces.active.pop(trace_id, None)
+            else:
+                if self.events.active:
+                    self.events.publish(
+                        "signal.submitted", signal_id=trace_id, trace_id=trace_id, entries=[e.id for e in entries]
+                    )
+                trace.pending -= len(entries) - accepted
+                if trace.pending == 0:
+                    self._finish(trace)
+        if accepted == 0:
             # Nothing was accepted: the caller gets the error and no trace is kept.
-            self._traces.active.pop(trace_id, None)
             assert refused is not None
             raise refused
-        if self.events.active:
-            self.events.publish(
-                "signal.submitted", signal_id=trace_id, trace_id=trace_id, entries=[e.id for e in entries]
-            )
         return trace_id
 
     async def wait(self, request_id: str, timeout: float | None = None) -> TraceResult:

@@ -1,0 +1,94 @@
+"""Runtime events for live observers: what a request publishes, and slow observers cut off."""
+
+from __future__ import annotations
+
+import pytest
+
+from hal9 import Layer, Runtime
+from tests.support import Boom, Echo, config
+
+
+def two_neurons() -> Runtime:
+    rt = Runtime(config(), neurons=[Echo("upper", layer=Layer.L3), Echo("lower")])
+    rt.connect("upper", "lower")
+    return rt
+
+
+@pytest.mark.anyio
+async def test_subscriber_receives_submitted_forwarded_state_and_completed_events_in_order() -> None:
+    async with two_neurons() as rt:
+        subscription = rt.events.subscribe(buffer=64)
+        result = await rt.ask("hello")
+        subscription.close()
+        events = [event async for event in subscription]
+
+    assert [(e["type"], e.get("neuron_id"), e.get("state")) for e in events] == [
+        ("signal.submitted", None, None),
+        ("neuron.state", "upper", "processing"),
+        ("neuron.state", "upper", "idle"),
+        ("signal.forwarded", None, None),
+        ("neuron.state", "lower", "processing"),
+        ("neuron.state", "lower", "idle"),
+        ("signal.completed", None, None),
+    ]
+    submitted, forwarded, completed = (e for e in events if e["type"].startswith("signal."))
+    assert submitted["signal_id"] == submitted["trace_id"] == result.id
+    assert submitted["entries"] == ["upper"]
+    assert forwarded["trace_id"] == result.id
+    assert forwarded["parent_id"] == result.id
+    assert (forwarded["from_neuron"], forwarded["to_neuron"]) == ("upper", "lower")
+    assert forwarded["signal_id"] == result.path[1].signal_id
+    assert completed["trace_id"] == result.id
+    assert completed["status"] == "completed"
+    assert list(completed["outputs"]) == ["hello"]
+    assert completed["errors"] == 0
+    assert all(isinstance(e["time"], float) for e in events)
+
+
+@pytest.mark.anyio
+async def test_failed_branch_publishes_signal_failed_and_error_state() -> None:
+    async with Runtime(config(), neurons=[Boom("picky")]) as rt:
+        subscription = rt.events.subscribe()
+        result = await rt.ask("bad")
+        subscription.close()
+        events = [event async for event in subscription]
+
+    failed = [e for e in events if e["type"] == "signal.failed"]
+    assert [(e["neuron_id"], e["error"], e["trace_id"]) for e in failed] == [("picky", "ValueError", result.id)]
+    assert ("picky", "error") in [(e["neuron_id"], e["state"]) for e in events if e["type"] == "neuron.state"]
+    assert events[-1]["type"] == "signal.completed"
+    assert events[-1]["status"] == "failed"
+    assert events[-1]["errors"] == 1
+
+
+@pytest.mark.anyio
+async def test_subscriber_whose_buffer_overflows_is_cut_off_without_blocking_the_runtime() -> None:
+    async with two_neurons() as rt:
+        slow = rt.events.subscribe(buffer=1)
+        keeping_up = rt.events.subscribe(buffer=64)
+        first = await rt.ask("one")  # seven events into a buffer of one
+        assert slow.overflowed
+        assert not keeping_up.overflowed
+        second = await rt.ask("two")  # the runtime carries on; the cut-off subscriber gets nothing more
+        keeping_up.close()
+        slow_events = [event async for event in slow]
+        all_events = [event async for event in keeping_up]
+
+    assert first.ok
+    assert second.ok
+    assert [e["type"] for e in slow_events] == ["signal.submitted"]
+    assert slow_events[0]["trace_id"] == first.id
+    completed = [e["trace_id"] for e in all_events if e["type"] == "signal.completed"]
+    assert completed == [first.id, second.id]
+    assert not rt.events.active
+
+
+@pytest.mark.anyio
+async def test_closed_subscription_stops_receiving_and_the_bus_goes_quiet() -> None:
+    async with Runtime(config(), neurons=[Echo("n")]) as rt:
+        subscription = rt.events.subscribe()
+        assert rt.events.active
+        subscription.close()
+        assert not rt.events.active
+        await rt.ask("unseen")
+        assert [event async for event in subscription] == []
