@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 Event = dict[str, Any]
 
@@ -16,33 +16,46 @@ class Subscription:
     """One observer's bounded queue of events.
 
     When the observer falls behind and its buffer fills, it is cut off (``overflowed``)
-    rather than slowing the runtime or growing without bound.
+    rather than slowing the runtime or growing without bound. Events queued before the
+    cut-off (or before :meth:`close`) are still delivered; then iteration ends.
+
+    A deque and an event rather than a memory object stream: a stream's receive end
+    must be closed or it warns (``ResourceWarning``) when collected, and a subscriber
+    that goes away before it starts reading (a WebSocket client that disconnects at
+    once) never would close it.
     """
 
     def __init__(self, bus: EventBus, buffer: int) -> None:
         self._bus = bus
-        self._send: MemoryObjectSendStream[Event]
-        self._receive: MemoryObjectReceiveStream[Event]
-        self._send, self._receive = anyio.create_memory_object_stream[Event](buffer)
+        self._buffer = buffer
+        self._queue: deque[Event] = deque()
+        self._ready = anyio.Event()
+        self._closed = False
         self.overflowed = False
 
     def offer(self, event: Event) -> None:
-        try:
-            self._send.send_nowait(event)
-        except anyio.WouldBlock:
+        if self._closed:
+            return
+        if len(self._queue) >= self._buffer:
             self.overflowed = True
             self.close()
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self.close()
+            return
+        self._queue.append(event)
+        self._ready.set()
 
     def close(self) -> None:
         self._bus.unsubscribe(self)
-        self._send.close()
+        self._closed = True
+        self._ready.set()
 
     async def __aiter__(self) -> AsyncIterator[Event]:
-        async with self._receive:
-            async for event in self._receive:
-                yield event
+        while True:
+            while self._queue:
+                yield self._queue.popleft()
+            if self._closed:
+                return
+            self._ready = anyio.Event()
+            await self._ready.wait()
 
 
 class EventBus:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+
+import anyio
 import pytest
 
 from hal9 import Layer, Runtime
@@ -92,3 +95,34 @@ async def test_closed_subscription_stops_receiving_and_the_bus_goes_quiet() -> N
         assert not rt.events.active
         await rt.ask("unseen")
         assert [event async for event in subscription] == []
+
+
+@pytest.mark.anyio
+async def test_subscription_dropped_without_being_read_leaves_nothing_to_close() -> None:
+    """A client that leaves before reading must not leak an unclosed stream (a ResourceWarning, an error here)."""
+    async with Runtime(config(), neurons=[Echo("n")]) as rt:
+        subscription = rt.events.subscribe(buffer=2)
+        await rt.ask("x")  # overflows it, too
+        assert subscription.overflowed
+        del subscription
+        gc.collect()
+
+
+@pytest.mark.anyio
+async def test_reader_waiting_for_events_gets_them_as_they_are_published() -> None:
+    async with Runtime(config(), neurons=[Echo("n")]) as rt:
+        subscription = rt.events.subscribe()
+        seen: list[str] = []
+
+        async def read() -> None:
+            async for event in subscription:
+                seen.append(event["type"])
+                if event["type"] == "signal.completed":
+                    subscription.close()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read)
+            await anyio.wait_all_tasks_blocked()
+            await rt.ask("x")
+    assert seen[0] == "signal.submitted"
+    assert seen[-1] == "signal.completed"
