@@ -72,6 +72,7 @@ class MockLLM(Service):
         replies: scripted replies, checked in order.
         model: the model name reported in metrics.
         latency: simulated API latency in seconds.
+        max_tokens: the completion cap when a call gives none (replies are cut to it).
         keep_calls: how many recent calls to keep in :attr:`calls`.
     """
 
@@ -84,17 +85,19 @@ class MockLLM(Service):
         *,
         model: str = "mock-claude",
         latency: float = 0.0,
+        max_tokens: int = 1024,
         keep_calls: int = 256,
     ) -> None:
         self.replies = tuple(replies)
         self.model = model
         self.latency = latency
+        self.max_tokens = max_tokens
         self.calls: deque[LLMCall] = deque(maxlen=keep_calls)
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
         mock = config.llm.mock
-        return cls(mock.replies, model=mock.model, latency=mock.latency_seconds)
+        return cls(mock.replies, model=mock.model, latency=mock.latency_seconds, max_tokens=config.llm.max_tokens)
 
     def on_metrics_bound(self, metrics: MetricsRegistry) -> None:
         tokens = metrics.counter(fam.CLAUDE_TOKENS.name, fam.CLAUDE_TOKENS.help, fam.CLAUDE_TOKENS.labels)
@@ -116,7 +119,8 @@ class MockLLM(Service):
                 await anyio.sleep(self.latency)
             text = self.reply_for(prompt, layer)
             stop_reason = "end_turn"
-            if max_tokens is not None and estimate_tokens(text) > max_tokens:
+            max_tokens = self.max_tokens if max_tokens is None else max_tokens
+            if estimate_tokens(text) > max_tokens:
                 text, stop_reason = text[: max_tokens * 4], "max_tokens"
             self.calls.append(LLMCall(system, prompt, layer, text))
             response = LLMResponse(

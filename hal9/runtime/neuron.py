@@ -131,8 +131,10 @@ class Neuron(Actor[Signal]):
         self._duration_child.observe(elapsed)
         self._succeeded_child.inc()
         self.processed += 1
-        self._set_state(ActorState.IDLE)
+        # Still "processing" while forwarding: a neuron waiting on a full downstream
+        # mailbox is busy, not idle.
         await runtime._forward(self, signal, output, started_at, elapsed)
+        self._set_state(ActorState.IDLE)
 
     def _on_crash(self, item: Signal, exc: Exception) -> None:
         if self._runtime is not None:

@@ -179,8 +179,6 @@ class Runtime:
         for source in self.topology.remove(neuron_id):
             self._forwarded.remove(source, neuron_id)
             del self._neurons[source].forwarded_children[neuron_id]
-        for target in neuron.forwarded_children:
-            self._forwarded.remove(neuron_id, target)
         del self._neurons[neuron_id]
         self._refresh()
         neuron.close()
@@ -188,6 +186,9 @@ class Runtime:
         # will restart and handle what is queued, and its series must outlive that.
         if self._task_group is not None:
             await neuron.wait_stopped()
+        # Only now: what it forwarded while draining its queue still counted.
+        for target in neuron.forwarded_children:
+            self._forwarded.remove(neuron_id, target)
         for status in ("success", "error"):
             self._processed.remove(neuron_id, neuron.layer.value, status)
         self._duration.remove(neuron_id, neuron.layer.value)

