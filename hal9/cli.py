@@ -109,7 +109,10 @@ class _StopRequest:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # The protocol must be given: asyncio sets TCP_NODELAY only on sockets whose proto is
+    # IPPROTO_TCP, and without it every keep-alive response after the first waits ~40 ms
+    # for the client's delayed ACK (Nagle's algorithm holds back the body after the headers).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(2048)
@@ -173,7 +176,11 @@ def _cmd_init(args: argparse.Namespace) -> int:
     if path.exists() and not args.force:
         print(f"{path} exists; use --force to overwrite", file=sys.stderr)
         return 1
-    path.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+    try:
+        path.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+    except OSError as exc:  # a missing folder or no permission is the user's to fix, not a traceback
+        print(f"error: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(f"wrote {path}")
     return 0
 

@@ -51,6 +51,8 @@ class SignalView(BaseModel):
 
     @classmethod
     def of(cls, result: TraceResult) -> SignalView:
+        # A snapshot of a pending trace carries "now" as its finish time; the API says null.
+        finished = result.status != "pending"
         return cls(
             id=result.id,
             status=result.status,
@@ -60,8 +62,8 @@ class SignalView(BaseModel):
                 for e in result.errors
             ],
             created_at=result.created_at,
-            finished_at=result.finished_at,
-            duration_seconds=result.duration,
+            finished_at=result.finished_at if finished else None,
+            duration_seconds=result.duration if finished else None,
             path=[
                 HopView(
                     signal_id=h.signal_id,

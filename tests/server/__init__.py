@@ -1,0 +1,1 @@
+"""Tests of the HTTP server, in process through httpx.ASGITransport."""
