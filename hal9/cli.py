@@ -14,7 +14,7 @@ import anyio
 import structlog
 
 from hal9.config import Config, load_config
-from hal9.errors import Hal9Error
+from hal9.errors import ConfigError, Hal9Error
 from hal9.logging import configure_logging
 
 log = structlog.get_logger("hal9.cli")
@@ -157,6 +157,9 @@ async def serve(config: Config, stop: _StopRequest) -> int:
 
 def _load(path: str | None, host: str | None = None, port: int | None = None) -> Config:
     config = load_config(path)
+    if not config.neurons:
+        # Valid for a Runtime built in code (neurons added later), useless for a server.
+        raise ConfigError("neurons: the network has no neurons; a server needs at least one")
     updates = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     if updates:
         config = config.model_copy(update={"server": config.server.model_copy(update=updates)})
@@ -188,7 +191,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from hal9.runtime.runtime import Runtime
 
-    config = load_config(args.path)
+    config = _load(args.path)
     # Building (not starting) the runtime resolves neuron kinds, services and connections.
     runtime = Runtime(config)
     services = ", ".join(sorted(runtime.services)) or "none"

@@ -208,6 +208,8 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
                 data = tomllib.load(handle)
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     overrides = env_overrides(os.environ if environ is None else environ)

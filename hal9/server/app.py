@@ -18,7 +18,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     One app per runtime: the app registers its HTTP metrics in the runtime's registry.
     """
     app = FastAPI(
-        title="HAL9", version=hal9.__version__, description="A runtime for hierarchical networks of AI neurons"
+        title="HAL9",
+        version=hal9.__version__,
+        description="A runtime for hierarchical networks of AI neurons",
+        # Refuse oversized bodies (413) while reading them, not after buffering them whole:
+        # JSON escapes take up to 6 bytes a character, plus room for the rest of the body.
+        max_body_size=runtime.config.server.max_content_chars * 6 + 4096,
     )
     app.state.runtime = runtime
     # One exposition at a time: concurrent scrapes would each hold a thread for the same work.
