@@ -113,3 +113,17 @@ def test_init_into_a_missing_folder_fails_with_a_message(tmp_path: Path) -> None
     assert result.returncode != 0
     assert "no/such/folder/hal9.toml" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_check_of_a_folder_or_an_empty_network_fails_with_a_message(tmp_path: Path) -> None:
+    """A folder given as the config, and a network without neurons, are errors that say so, not tracebacks."""
+    folder = run_cli("check", str(tmp_path), cwd=tmp_path)
+    assert folder.returncode == 2
+    assert "cannot read config file" in folder.stderr
+    assert "Traceback" not in folder.stderr
+
+    empty = tmp_path / "empty.toml"
+    empty.write_text("neurons = []\n")
+    no_neurons = run_cli("check", str(empty), cwd=tmp_path)
+    assert no_neurons.returncode == 2
+    assert "neurons:" in no_neurons.stderr

@@ -305,3 +305,15 @@ async def test_an_unexpected_error_is_a_plain_500_counted_under_its_route() -> N
     [logged] = [entry for entry in logs if entry["event"] == "http.unhandled_error"]
     assert logged["path_template"] == SIGNALS
     assert logged["log_level"] == "error"
+
+
+async def test_a_body_far_over_the_limit_is_refused_413_while_it_is_read(open_api: OpenApi) -> None:
+    """A body larger than the server's body limit (content limit x 6 + 4 KiB) is 413 before any parsing."""
+    api = await open_api(make_config(server={"max_content_chars": 10}))
+
+    response = await api.client.post(
+        SIGNALS, content=b'{"content": "' + b"x" * 10_000 + b'"}', headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    assert api.runtime.neuron("strategic").processed == 0
