@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
@@ -27,6 +27,10 @@ class MetricsRegistry:
         self.server_id = server_id
         self.registry = CollectorRegistry(auto_describe=True)
         self._families: dict[str, MetricWrapperBase] = {}
+        # What render() formats with prometheus_client, and the collectors that write their
+        # own text (``exposition()``): every registration goes through this class.
+        self._formatted: list[Collector] = []
+        self._self_rendering: list[_SelfRendering] = []
         self._lock = threading.Lock()
 
     def counter(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> Counter:
@@ -59,39 +63,50 @@ class MetricsRegistry:
                 return existing
             family = kind(name, documentation, labelnames=tuple(labelnames), registry=self.registry, **kwargs)
             self._families[name] = family
+            self._formatted.append(family)
             return family
 
     def register(self, collector: Collector) -> None:
-        """Add a scrape-time collector."""
+        """Add a scrape-time collector; one with an ``exposition()`` method writes its own text."""
         self.registry.register(collector)
-
-    def unregister(self, collector: Collector) -> None:
-        self.registry.unregister(collector)
+        with self._lock:
+            if isinstance(collector, _SelfRendering):
+                self._self_rendering.append(collector)
+            else:
+                self._formatted.append(collector)
 
     def render(self) -> bytes:
         """The text exposition, without the ``_created`` series (as in the seed's example).
 
         Synchronous and CPU-bound: the server runs it in a worker thread.
         """
-        return generate_latest(_WithoutCreated(self.registry))
+        with self._lock:
+            formatted, self_rendering = tuple(self._formatted), tuple(self._self_rendering)
+        text = generate_latest(_WithoutCreated(formatted))
+        return text + b"".join(collector.exposition() for collector in self_rendering)
 
     def sample(self, name: str, labels: dict[str, str] | None = None) -> float | None:
         """One sample's value, or None: a convenience for tests and the API."""
         return self.registry.get_sample_value(name, labels or {})
 
 
+@runtime_checkable
+class _SelfRendering(Protocol):
+    def exposition(self) -> bytes: ...
+
+
 class _WithoutCreated:
-    """A registry view that drops ``*_created`` samples.
+    """A registry view over some collectors that drops ``*_created`` samples.
 
     ``prometheus_client.disable_created_metrics()`` would do it too, but flips a
     process-wide switch that would change every other registry in the user's process.
     """
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self._registry = registry
+    def __init__(self, collectors: Iterable[Collector]) -> None:
+        self._collectors = collectors
 
     def collect(self) -> Iterable[Metric]:
-        for metric in self._registry.collect():
+        for metric in (m for c in self._collectors for m in c.collect()):
             if metric.type in ("counter", "histogram", "summary", "gaugehistogram"):
                 metric.samples = [s for s in metric.samples if not s.name.endswith("_created")]
             yield metric

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
 
+from hal9.metrics.neuron_stats import NeuronStats
 from hal9.runtime.actor import Actor, ActorState
 from hal9.runtime.layer import Layer
 from hal9.runtime.llm import LLM
 from hal9.runtime.signal import Signal, current_signal
 
 if TYPE_CHECKING:
-    from prometheus_client import Counter, Histogram
-
     from hal9.runtime.runtime import Runtime
 
 log = structlog.get_logger("hal9.neuron")
@@ -57,14 +56,9 @@ class Neuron(Actor[Signal]):
             self.layer = Layer(layer)
         if prompt is not None:
             self.prompt = prompt
-        self.processed = 0
-        self.failed = 0
+        self.stats = NeuronStats(self.id)
         self.downstream: tuple[Neuron, ...] = ()
         self._runtime: Runtime | None = None
-        self._succeeded_child: Counter
-        self._failed_child: Counter
-        self._duration_child: Histogram
-        self.forwarded_children: dict[str, Counter] = {}
 
     @abstractmethod
     async def process(self, signal: Signal) -> Any:
@@ -89,12 +83,18 @@ class Neuron(Actor[Signal]):
 
     # -- base-class machinery -------------------------------------------------------
 
-    def _attach(self, runtime: Runtime, succeeded: Counter, failed: Counter, duration: Histogram) -> None:
-        """Bind to a runtime with label children created up front (no ``labels()`` per hop)."""
+    @property
+    def processed(self) -> int:
+        """Signals whose process() returned."""
+        return self.stats.succeeded
+
+    @property
+    def failed(self) -> int:
+        """Signals whose process() raised."""
+        return self.stats.failed
+
+    def _attach(self, runtime: Runtime) -> None:
         self._runtime = runtime
-        self._succeeded_child = succeeded
-        self._failed_child = failed
-        self._duration_child = duration
 
     def _set_state(self, state: ActorState) -> None:
         if state is not self.state:
@@ -118,9 +118,8 @@ class Neuron(Actor[Signal]):
             output = await self.process(signal)
         except Exception as exc:  # noqa: BLE001 - a failing process() fails its branch, never the loop
             elapsed = time.perf_counter() - started
-            self._duration_child.observe(elapsed)
-            self._failed_child.inc()
-            self.failed += 1
+            self.stats.observe(elapsed)
+            self.stats.failed += 1
             self._set_state(ActorState.ERROR)
             log.warning("signal.failed", error=type(exc).__name__, detail=str(exc)[:500])
             runtime._branch_failed(self, signal, exc, started_at, elapsed)
@@ -128,9 +127,9 @@ class Neuron(Actor[Signal]):
         finally:
             current_signal.reset(token)
         elapsed = time.perf_counter() - started
-        self._duration_child.observe(elapsed)
-        self._succeeded_child.inc()
-        self.processed += 1
+        stats = self.stats
+        stats.observe(elapsed)
+        stats.succeeded += 1
         # Still "processing" while forwarding: a neuron waiting on a full downstream
         # mailbox is busy, not idle.
         await runtime._forward(self, signal, output, started_at, elapsed)

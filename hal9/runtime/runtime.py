@@ -23,8 +23,7 @@ from hal9.errors import (
     ServiceUnavailable,
     TopologyError,
 )
-from hal9.metrics import SIGNAL_BUCKETS, MetricsRegistry
-from hal9.metrics import families as fam
+from hal9.metrics import MetricsRegistry
 from hal9.metrics.runtime_collector import RuntimeCollector
 from hal9.runtime.events import EventBus
 from hal9.runtime.neuron import Neuron
@@ -92,15 +91,7 @@ class Runtime:
         self.accepting = False
         self.started_at: float | None = None
 
-        self._processed = self.metrics.counter(
-            fam.SIGNALS_PROCESSED.name, fam.SIGNALS_PROCESSED.help, fam.SIGNALS_PROCESSED.labels
-        )
-        self._duration = self.metrics.histogram(
-            fam.SIGNAL_DURATION.name, fam.SIGNAL_DURATION.help, fam.SIGNAL_DURATION.labels, SIGNAL_BUCKETS
-        )
-        self._forwarded = self.metrics.counter(
-            fam.SIGNALS_FORWARDED.name, fam.SIGNALS_FORWARDED.help, fam.SIGNALS_FORWARDED.labels
-        )
+        # Neurons keep their counters in ``neuron.stats``; this collector exposes them.
         self.metrics.register(RuntimeCollector(self))
 
         self.services: dict[str, Service] = {}
@@ -152,13 +143,7 @@ class Runtime:
         for target in downstream:
             self.neuron(target)
         self.topology.add(neuron.id)
-        layer = neuron.layer.value
-        neuron._attach(
-            self,
-            self._processed.labels(neuron.id, layer, "success"),
-            self._processed.labels(neuron.id, layer, "error"),
-            self._duration.labels(neuron.id, layer),
-        )
+        neuron._attach(self)
         self._neurons[neuron.id] = neuron
         self._refresh()
         for target in downstream:
@@ -170,35 +155,32 @@ class Runtime:
     def connect(self, source: str, target: str) -> None:
         """Add a forward connection ``source -> target``."""
         self.topology.connect(source, target)
-        self._neurons[source].forwarded_children[target] = self._forwarded.labels(source, target)
+        # The series exists at zero from the moment the connection does.
+        self._neurons[source].stats.forwarded.setdefault(target, 0)
         self._refresh()
 
     async def remove(self, neuron_id: str) -> None:
         """Disconnect a neuron, let it finish what is queued, stop it and drop its metric series."""
         neuron = self.neuron(neuron_id)
         for source in self.topology.remove(neuron_id):
-            self._forwarded.remove(source, neuron_id)
-            del self._neurons[source].forwarded_children[neuron_id]
+            del self._neurons[source].stats.forwarded[neuron_id]
         del self._neurons[neuron_id]
-        self._refresh()
+        # Its series stay in the snapshot until it has drained, so what it processes and
+        # forwards meanwhile is still exposed; then they go with it.
+        self._refresh(draining=(neuron,))
         neuron.close()
         # Not ``neuron.running``: a loop backing off after a crash is not running, yet it
-        # will restart and handle what is queued, and its series must outlive that.
+        # will restart and handle what is queued.
         if self._task_group is not None:
             await neuron.wait_stopped()
-        # Only now: what it forwarded while draining its queue still counted.
-        for target in neuron.forwarded_children:
-            self._forwarded.remove(neuron_id, target)
-        for status in ("success", "error"):
-            self._processed.remove(neuron_id, neuron.layer.value, status)
-        self._duration.remove(neuron_id, neuron.layer.value)
+        self._refresh()
 
-    def _refresh(self) -> None:
+    def _refresh(self, draining: tuple[Neuron, ...] = ()) -> None:
         for neuron in self._neurons.values():
             neuron.downstream = tuple(self._neurons[t] for t in self.topology.downstream(neuron.id))
         entries = [self._neurons[n] for n in self.topology.entries()]
         self._entries = tuple(sorted(entries, key=lambda n: (-n.layer.level, n.id)))
-        self.neuron_snapshot = tuple(self._neurons.values())
+        self.neuron_snapshot = (*self._neurons.values(), *draining)
 
     @property
     def neurons(self) -> Mapping[str, Neuron]:
@@ -406,7 +388,7 @@ class Runtime:
                 trace.pending -= 1
                 self._record_error(trace, neuron.id, child.id, exc)
             return
-        neuron.forwarded_children[target.id].inc()
+        neuron.stats.forwarded[target.id] += 1
         if self.events.active:
             self.events.publish(
                 "signal.forwarded",
