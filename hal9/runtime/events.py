@@ -63,18 +63,18 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subscribers: list[Subscription] = []
-
-    @property
-    def active(self) -> bool:
-        return bool(self._subscribers)
+        #: Whether anyone listens: a plain attribute, read several times per hop.
+        self.active = False
 
     def subscribe(self, buffer: int = 256) -> Subscription:
         subscription = Subscription(self, buffer)
         self._subscribers = [*self._subscribers, subscription]
+        self.active = True
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscribers = [s for s in self._subscribers if s is not subscription]
+        self.active = bool(self._subscribers)
 
     def publish(self, kind: str, **fields: Any) -> None:
         """Send an event to every subscriber; call only when ``active`` to skip building it."""

@@ -6,6 +6,7 @@ from collections import deque
 from typing import Generic, TypeVar
 
 import anyio
+import anyio.lowlevel
 
 from hal9.errors import MailboxFull, NeuronStopped
 
@@ -34,7 +35,9 @@ class Mailbox(Generic[T]):
         self._queue: deque[T] = deque()
         self._slots = anyio.Semaphore(capacity, max_value=capacity)
         # One permit per queued item, plus one more once closed to wake the receiver for the end.
-        self._items = anyio.Semaphore(0)
+        # fast_acquire: a permit that is there is taken without the shielded checkpoint
+        # (a cancel scope per item); get() yields with a plain checkpoint instead.
+        self._items = anyio.Semaphore(0, fast_acquire=True)
         self._closed = False
 
     @property
@@ -45,6 +48,21 @@ class Mailbox(Generic[T]):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def try_put(self, item: T) -> bool:
+        """Deliver if there is room now; False if full (the caller may then wait with :meth:`put`).
+
+        Raises:
+            NeuronStopped: the mailbox is closed.
+        """
+        if self._closed:
+            raise NeuronStopped(self.owner)
+        try:
+            self._slots.acquire_nowait()
+        except anyio.WouldBlock:
+            return False
+        self._deliver(item)
+        return True
 
     def put_nowait(self, item: T) -> None:
         """Deliver at once or raise :class:`MailboxFull` (no waiting).
@@ -90,6 +108,9 @@ class Mailbox(Generic[T]):
 
     async def get(self) -> T:
         """The next item; raises ``anyio.EndOfStream`` once closed and empty."""
+        if self._queue:
+            # Let other tasks run between queued items, as a memory stream's receive does.
+            await anyio.lowlevel.checkpoint()
         await self._items.acquire()
         if not self._queue:
             # The permit close() added: hand it back so every later get() ends too.

@@ -381,7 +381,8 @@ class Runtime:
         if trace is not None:
             trace.pending += 1
         try:
-            await target.mailbox.put(child, self._send_timeout)
+            if not target.mailbox.try_put(child):
+                await target.mailbox.put(child, self._send_timeout)
         except (MailboxFull, NeuronStopped) as exc:
             log.warning("signal.undeliverable", target=target.id, error=str(exc))
             if trace is not None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
@@ -70,7 +70,24 @@ class Signal:
 
     def child(self, *, source: str, target: str, layer: Layer, content: Any) -> Signal:
         """A new signal produced by processing this one: same trace, parent link kept."""
-        return Signal(new_id(), self.trace_id, self.id, source, target, layer, content)
+        # Once per hop, so built without the frozen dataclass's __init__ (nine
+        # object.__setattr__ calls, two default factories, __post_init__): the slots are
+        # filled through their descriptors, half the cost. The result is the same frozen Signal.
+        signal: Signal = object.__new__(Signal)
+        set_id, set_trace, set_parent, set_source, set_target, set_layer, set_content, set_meta, set_time = _SLOTS
+        set_id(signal, new_id())
+        set_trace(signal, self.trace_id)
+        set_parent(signal, self.id)
+        set_source(signal, source)
+        set_target(signal, target)
+        set_layer(signal, layer)
+        set_content(signal, content)
+        set_meta(signal, _EMPTY)
+        set_time(signal, time.time())
+        return signal
+
+
+_SLOTS: tuple[Callable[[Signal, Any], None], ...] = tuple(getattr(Signal, f.name).__set__ for f in fields(Signal))
 
 
 current_signal: ContextVar[Signal | None] = ContextVar("hal9_current_signal", default=None)
