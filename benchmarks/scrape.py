@@ -16,14 +16,15 @@ Run: ``python -m benchmarks.scrape [--renders 9] [--rounds 3] [--duration 4]``.
    ``submit`` to the end of ``wait``, through the 4-neuron chain (each request also
    visits the Sink entry, one trivial hop, in parallel). The two conditions alternate
    for ``--rounds`` rounds: without scraping, and with a scrape every ``--interval``
-   seconds rendered off the event loop as the server does it,
-   ``await anyio.to_thread.run_sync(rt.metrics.render)``. The worker thread still holds
-   the GIL while it renders, so the event loop slows down during each render; that is
-   the effect measured. A scrape starts ``--interval`` seconds after the previous one
+   seconds rendered as the server does it (``--mode loop``: ``await
+   rt.metrics.render_async()``, on the event loop in pieces of about 100 neurons with a
+   checkpoint between them) or, for comparison, in a worker thread (``--mode thread``:
+   ``await anyio.to_thread.run_sync(rt.metrics.render)``, where the thread competes with
+   the loop for the GIL). A scrape starts ``--interval`` seconds after the previous one
    ended, so a render slower than the interval makes the scrapes back to back. Reported:
    medians over the rounds of p50, p99, p99.9 and max, the scrapes completed during
-   load with their render time (in the thread, under load: compare it with the idle
-   render time of part 1), and the ratios p99 with scrape / p99 without (and for p50).
+   load with their render time (under load: compare it with the idle render time of
+   part 1), and the ratios p99 with scrape / p99 without (and for p50).
 
 Caveat: a closed loop issues fewer requests while the loop is slowed (coordinated
 omission), so the tail it reports is a lower bound of what open-loop clients would see.
@@ -75,7 +76,7 @@ def time_renders(rt: Runtime, renders: int) -> tuple[float, int, int]:
 
 
 async def latency_round(
-    rt: Runtime, duration: float, window: int, interval: float | None
+    rt: Runtime, duration: float, window: int, interval: float | None, in_thread: bool
 ) -> tuple[list[float], list[float]]:
     """Per-request latencies over ``duration`` seconds; with ``interval``, also the scrape render times."""
     latencies: list[float] = []
@@ -94,7 +95,7 @@ async def latency_round(
         while True:
             await anyio.sleep(interval)
             started = time.perf_counter()
-            await anyio.to_thread.run_sync(rt.metrics.render)
+            await (anyio.to_thread.run_sync(rt.metrics.render) if in_thread else rt.metrics.render_async())
             renders.append(time.perf_counter() - started)
 
     async with anyio.create_task_group() as tg:
@@ -114,7 +115,7 @@ async def latency_test(rt: Runtime, args: argparse.Namespace) -> tuple[dict[str,
     scrape_renders: list[float] = []
     for _ in range(args.rounds):
         for condition, interval in (("no scrape", None), ("scrape", args.interval)):
-            latencies, renders = await latency_round(rt, args.duration, args.window, interval)
+            latencies, renders = await latency_round(rt, args.duration, args.window, interval, args.mode == "thread")
             scrape_renders.extend(renders)
             row = stats[condition]
             row.setdefault("requests", []).append(len(latencies))
@@ -127,7 +128,8 @@ async def latency_test(rt: Runtime, args: argparse.Namespace) -> tuple[dict[str,
 async def benchmark(args: argparse.Namespace) -> None:
     print(
         f"# scrape: {args.renders} renders per size; latency: {args.rounds} rounds x {args.duration:g} s "
-        f"per condition, window {args.window}, chain {CHAIN}, scrape every {args.interval:g} s in a worker thread"
+        f"per condition, window {args.window}, chain {CHAIN}, scrape every {args.interval:g} s, "
+        f"rendered {'in a worker thread' if args.mode == 'thread' else 'on the event loop in pieces'}"
     )
     render_ms: dict[int, float] = {}
     for size in SIZES:
@@ -158,7 +160,7 @@ async def benchmark(args: argparse.Namespace) -> None:
         )
     if scrape_renders:
         print(
-            f"  scrapes during load: {len(scrape_renders)}, render in thread median "
+            f"  scrapes during load: {len(scrape_renders)}, render ({args.mode}) median "
             f"{median(scrape_renders) * 1e3:.1f} ms (max {max(scrape_renders) * 1e3:.1f} ms)"
         )
     base, scraped = stats["no scrape"], stats["scrape"]
@@ -173,6 +175,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=4.0, help="seconds of load per round and condition")
     parser.add_argument("--window", type=int, default=4, help="requests in flight during the latency test")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between scrapes")
+    parser.add_argument(
+        "--mode",
+        choices=("loop", "thread"),
+        default="loop",
+        help="loop: rt.metrics.render_async(), as the server scrapes; thread: render() in a worker thread",
+    )
     args = parser.parse_args(argv)
     if args.renders < 1 or args.rounds < 1 or args.duration <= 0 or args.window < 1 or args.interval <= 0:
         parser.error("all values must be positive")

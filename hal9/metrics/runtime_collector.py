@@ -19,7 +19,7 @@ from __future__ import annotations
 import resource
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
 import psutil
@@ -35,6 +35,8 @@ from hal9.metrics.neuron_stats import NeuronStats, escape_label
 _DEFAULT_THREAD_STACK = 8 * 1024 * 1024
 _STATES = ("idle", "processing", "error")
 # Bucket bounds written as prometheus_client writes them ("0.001", "1.0"), so both agree.
+#: Neurons per piece of :meth:`RuntimeCollector.exposition_parts` (about 0.3 ms of work).
+CHUNK = 100
 _LE = [floatToGoString(bound) for bound in SIGNAL_BUCKETS] + ["+Inf"]  # type: ignore[no-untyped-call]
 
 
@@ -134,59 +136,87 @@ class RuntimeCollector(Collector):
 
     def exposition(self) -> bytes:
         """The text exposition of these families (format 0.0.4, as prometheus_client writes it)."""
+        return "".join(self.exposition_parts()).encode("utf-8")
+
+    def exposition_parts(self) -> Iterator[str]:
+        """The exposition in pieces of at most ``CHUNK`` neurons' lines of one family.
+
+        Rendering on the event loop (the server's way) yields between pieces, so neurons
+        keep running during a scrape of any size.
+        """
         runtime = self._runtime
-        neurons = runtime.neuron_snapshot
         server = escape_label(runtime.metrics.server_id)
         started = runtime.started_at
         uptime = time.monotonic() - started if started is not None else 0.0
-
-        out = [_header(fam.SERVER_UPTIME, "gauge")]
-        out.append(f'{fam.SERVER_UPTIME.name}{{server_id="{server}"}} {uptime!r}\n')
-        out.append(_header(fam.SERVER_MEMORY, "gauge"))
-        name = fam.SERVER_MEMORY.name
-        out.append(f'{name}{{server_id="{server}",type="heap"}} {float(self._memory.heap())!r}\n')
-        out.append(f'{name}{{server_id="{server}",type="stack"}} {float(self._memory.stack())!r}\n')
-
-        # Each neuron's values are read once, then written under every family.
-        rows = [(n.stats, str(n.layer), n.healthy, str(n.state), n.queue_size) for n in neurons]
-
-        out.append(_header(fam.NEURON_HEALTH, "gauge"))
-        name = fam.NEURON_HEALTH.name
-        out.extend(
-            f'{name}{{neuron_id="{s.label}",layer="{layer}"}} {1.0 if healthy else 0.0}\n'
-            for s, layer, healthy, _, _ in rows
+        memory = fam.SERVER_MEMORY.name
+        yield (
+            _header(fam.SERVER_UPTIME, "gauge")
+            + f'{fam.SERVER_UPTIME.name}{{server_id="{server}"}} {uptime!r}\n'
+            + _header(fam.SERVER_MEMORY, "gauge")
+            + f'{memory}{{server_id="{server}",type="heap"}} {float(self._memory.heap())!r}\n'
+            + f'{memory}{{server_id="{server}",type="stack"}} {float(self._memory.stack())!r}\n'
         )
-        out.append(_header(fam.NEURON_STATE, "gauge"))
-        name = fam.NEURON_STATE.name
-        for s, _, _, state, _ in rows:
-            out.extend(
-                f'{name}{{neuron_id="{s.label}",state="{each}"}} {1.0 if each == state else 0.0}\n' for each in _STATES
-            )
-        out.append(_header(fam.NEURON_QUEUE, "gauge"))
-        name = fam.NEURON_QUEUE.name
-        out.extend(f'{name}{{neuron_id="{s.label}"}} {float(queue)}\n' for s, _, _, _, queue in rows)
+        # Each neuron's values are read once, then written under every family.
+        rows = [(n.stats, str(n.layer), n.healthy, str(n.state), n.queue_size) for n in runtime.neuron_snapshot]
+        for family, kind, suffix, lines in _NEURON_FAMILIES:
+            yield _header(family, kind, suffix)
+            for first in range(0, len(rows), CHUNK):
+                yield "".join(line for row in rows[first : first + CHUNK] for line in lines(row))
 
-        out.append(_header(fam.SIGNALS_PROCESSED, "counter", "_total"))
-        name = fam.SIGNALS_PROCESSED.name + "_total"
-        for s, layer, _, _, _ in rows:
-            out.append(f'{name}{{neuron_id="{s.label}",layer="{layer}",status="success"}} {float(s.succeeded)}\n')
-            out.append(f'{name}{{neuron_id="{s.label}",layer="{layer}",status="error"}} {float(s.failed)}\n')
 
-        out.append(_header(fam.SIGNAL_DURATION, "histogram"))
-        name = fam.SIGNAL_DURATION.name
-        for s, layer, _, _, _ in rows:
-            labels = f'neuron_id="{s.label}",layer="{layer}"'
-            total, duration_sum = 0, s.duration_sum
-            for le, count in zip(_LE, list(s.duration_buckets), strict=True):
-                total += count
-                out.append(f'{name}_bucket{{{labels},le="{le}"}} {float(total)}\n')
-            out.append(f"{name}_count{{{labels}}} {float(total)}\n")
-            out.append(f"{name}_sum{{{labels}}} {duration_sum!r}\n")
+_Row = tuple[NeuronStats, str, bool, str, int]
 
-        out.append(_header(fam.SIGNALS_FORWARDED, "counter", "_total"))
-        name = fam.SIGNALS_FORWARDED.name + "_total"
-        for s, _, _, _, _ in rows:
-            # list(): one C-level copy, safe while the loop adds a connection.
-            for target, count in list(s.forwarded.items()):
-                out.append(f'{name}{{from_neuron="{s.label}",to_neuron="{escape_label(target)}"}} {float(count)}\n')
-        return "".join(out).encode("utf-8")
+
+def _health(row: _Row) -> Iterator[str]:
+    stats, layer, healthy, _, _ = row
+    yield f'{fam.NEURON_HEALTH.name}{{neuron_id="{stats.label}",layer="{layer}"}} {1.0 if healthy else 0.0}\n'
+
+
+def _state(row: _Row) -> Iterator[str]:
+    stats, _, _, state, _ = row
+    for each in _STATES:
+        yield f'{fam.NEURON_STATE.name}{{neuron_id="{stats.label}",state="{each}"}} {1.0 if each == state else 0.0}\n'
+
+
+def _queue(row: _Row) -> Iterator[str]:
+    stats, _, _, _, queue = row
+    yield f'{fam.NEURON_QUEUE.name}{{neuron_id="{stats.label}"}} {float(queue)}\n'
+
+
+def _processed(row: _Row) -> Iterator[str]:
+    stats, layer, _, _, _ = row
+    name = fam.SIGNALS_PROCESSED.name
+    yield f'{name}_total{{neuron_id="{stats.label}",layer="{layer}",status="success"}} {float(stats.succeeded)}\n'
+    yield f'{name}_total{{neuron_id="{stats.label}",layer="{layer}",status="error"}} {float(stats.failed)}\n'
+
+
+def _duration(row: _Row) -> Iterator[str]:
+    stats, layer, _, _, _ = row
+    name = fam.SIGNAL_DURATION.name
+    labels = f'neuron_id="{stats.label}",layer="{layer}"'
+    # The sum first: the loop adds to the buckets first, so the sum never runs ahead of them.
+    duration_sum = stats.duration_sum
+    total = 0
+    for le, count in zip(_LE, list(stats.duration_buckets), strict=True):
+        total += count
+        yield f'{name}_bucket{{{labels},le="{le}"}} {float(total)}\n'
+    yield f"{name}_count{{{labels}}} {float(total)}\n"
+    yield f"{name}_sum{{{labels}}} {duration_sum!r}\n"
+
+
+def _forwarded(row: _Row) -> Iterator[str]:
+    stats = row[0]
+    name = fam.SIGNALS_FORWARDED.name
+    # list(): one C-level copy, safe while the loop adds a connection.
+    for target, count in list(stats.forwarded.items()):
+        yield f'{name}_total{{from_neuron="{stats.label}",to_neuron="{escape_label(target)}"}} {float(count)}\n'
+
+
+_NEURON_FAMILIES: tuple[tuple[fam.Family, str, str, Callable[[_Row], Iterator[str]]], ...] = (
+    (fam.NEURON_HEALTH, "gauge", "", _health),
+    (fam.NEURON_STATE, "gauge", "", _state),
+    (fam.NEURON_QUEUE, "gauge", "", _queue),
+    (fam.SIGNALS_PROCESSED, "counter", "_total", _processed),
+    (fam.SIGNAL_DURATION, "histogram", "", _duration),
+    (fam.SIGNALS_FORWARDED, "counter", "_total", _forwarded),
+)

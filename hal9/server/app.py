@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import anyio
 from fastapi import FastAPI
 
 import hal9
@@ -26,8 +25,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         max_body_size=runtime.config.server.max_content_chars * 6 + 4096,
     )
     app.state.runtime = runtime
-    # One exposition at a time: concurrent scrapes would each hold a thread for the same work.
-    app.state.scrape_limiter = anyio.CapacityLimiter(1)
     counts = ConnectionCounts(runtime.metrics.server_id)
     runtime.metrics.register(counts)
     app.state.connection_counts = counts

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import anyio
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -28,8 +27,6 @@ async def ready(runtime: RuntimeDep) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(request: Request, runtime: RuntimeDep) -> Response:
-    """The Prometheus text exposition, rendered in a worker thread so neurons keep running."""
-    limiter: anyio.CapacityLimiter = request.app.state.scrape_limiter
-    body = await anyio.to_thread.run_sync(runtime.metrics.render, limiter=limiter)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+async def metrics(runtime: RuntimeDep) -> Response:
+    """The Prometheus text exposition, rendered in pieces so neurons keep running during it."""
+    return Response(await runtime.metrics.render_async(), media_type=CONTENT_TYPE_LATEST)
