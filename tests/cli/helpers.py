@@ -18,11 +18,12 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from tests.contract import CONTRACT
+
 #: How long a server gets to log "server.listening".
 START_DEADLINE = 20.0
 #: How long a server gets to exit after SIGTERM or SIGINT.
 STOP_DEADLINE = 20.0
-CONTRACT = Path(__file__).resolve().parents[2] / ".." / "shared" / "metrics-contract.tsv"
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import pytest
 from prometheus_client.metrics_core import Metric
@@ -14,9 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from hal9 import Runtime
 from hal9.metrics import API_BUCKETS, MEMORY_BUCKETS, SIGNAL_BUCKETS
 from hal9.metrics import families as fam
+from tests.contract import CONTRACT
 from tests.support import config
-
-CONTRACT = Path(__file__).parents[2] / ".." / "shared" / "metrics-contract.tsv"
 
 #: The Neuron and System families a Runtime registers itself (the server registers the HTTP,
 #: connection and WebSocket ones).
