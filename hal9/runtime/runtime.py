@@ -371,24 +371,51 @@ class Runtime:
             if targets:
                 for value in values:
                     for target in targets:
-                        await self._deliver(neuron, signal, target, value, trace)
+                        child = signal.child(source=neuron.id, target=target.id, layer=target.layer, content=value)
+                        # The common case, room in the mailbox, costs no coroutine.
+                        if not self._deliver_now(neuron, signal, target, child, trace):
+                            await self._deliver_waiting(neuron, signal, target, child, trace)
             elif trace is not None:
                 trace.outputs.extend(values)
         self._settle(trace)
 
-    async def _deliver(self, neuron: Neuron, signal: Signal, target: Neuron, value: Any, trace: Trace | None) -> None:
-        child = signal.child(source=neuron.id, target=target.id, layer=target.layer, content=value)
-        if trace is not None:
-            trace.pending += 1
+    def _deliver_now(self, neuron: Neuron, signal: Signal, target: Neuron, child: Signal, trace: Trace | None) -> bool:
+        """Deliver if the mailbox has room; False when the sender must wait (nothing done then)."""
         try:
             if not target.mailbox.try_put(child):
-                await target.mailbox.put(child, self._send_timeout)
+                return False
+        except NeuronStopped as exc:
+            self._undeliverable(neuron, target, child, trace, exc)
+            return True
+        self._delivered(neuron, signal, target, child, trace)
+        return True
+
+    async def _deliver_waiting(
+        self, neuron: Neuron, signal: Signal, target: Neuron, child: Signal, trace: Trace | None
+    ) -> None:
+        """Wait up to ``runtime.send_timeout`` for room; the branch fails if none comes.
+
+        The trace cannot end meanwhile: the signal being forwarded is not settled yet.
+        """
+        try:
+            await target.mailbox.put(child, self._send_timeout)
         except (MailboxFull, NeuronStopped) as exc:
-            log.warning("signal.undeliverable", target=target.id, error=str(exc))
-            if trace is not None:
-                trace.pending -= 1
-                self._record_error(trace, neuron.id, child.id, exc)
+            self._undeliverable(neuron, target, child, trace, exc)
             return
+        # put() returns without yielding once it has delivered, so nothing ran in between.
+        self._delivered(neuron, signal, target, child, trace)
+
+    def _undeliverable(
+        self, neuron: Neuron, target: Neuron, child: Signal, trace: Trace | None, exc: MailboxFull | NeuronStopped
+    ) -> None:
+        log.warning("signal.undeliverable", target=target.id, error=str(exc))
+        if trace is not None:
+            self._record_error(trace, neuron.id, child.id, exc)
+
+    def _delivered(self, neuron: Neuron, signal: Signal, target: Neuron, child: Signal, trace: Trace | None) -> None:
+        # Counted before the child can run: the caller has not yielded since delivering it.
+        if trace is not None:
+            trace.pending += 1
         neuron.stats.forwarded[target.id] += 1
         if self.events.active:
             self.events.publish(
