@@ -71,13 +71,8 @@ class Mailbox(Generic[T]):
             MailboxFull: no room.
             NeuronStopped: the mailbox is closed.
         """
-        if self._closed:
-            raise NeuronStopped(self.owner)
-        try:
-            self._slots.acquire_nowait()
-        except anyio.WouldBlock:
-            raise MailboxFull(self.owner, 0.0) from None
-        self._deliver(item)
+        if not self.try_put(item):
+            raise MailboxFull(self.owner, 0.0)
 
     async def put(self, item: T, timeout: float) -> None:
         """Deliver, waiting up to ``timeout`` seconds for room.
@@ -86,17 +81,13 @@ class Mailbox(Generic[T]):
             MailboxFull: no room within the timeout; the item was not delivered.
             NeuronStopped: the mailbox is closed.
         """
-        if self._closed:
-            raise NeuronStopped(self.owner)
-        try:
-            self._slots.acquire_nowait()
-        except anyio.WouldBlock:
-            with anyio.move_on_after(timeout):
-                await self._slots.acquire()
-                self._deliver(item)
-                return
-            raise MailboxFull(self.owner, timeout) from None
-        self._deliver(item)
+        if self.try_put(item):
+            return
+        with anyio.move_on_after(timeout):
+            await self._slots.acquire()
+            self._deliver(item)
+            return
+        raise MailboxFull(self.owner, timeout)
 
     def _deliver(self, item: T) -> None:
         # Holds a slot; the mailbox may have been closed while the sender waited for it.

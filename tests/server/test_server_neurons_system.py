@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import anyio
 import pytest
 
-from hal9 import Layer, Neuron, Signal
+from hal9 import Layer
 from tests.server.helpers import Api, OpenApi
+from tests.support import Gate
 
 pytestmark = pytest.mark.anyio
-
-
-class Held(Neuron):
-    """Blocks every signal until ``release`` is set; ``entered`` says one is being held."""
-
-    layer = Layer.L3
-
-    def __init__(self, id: str, **kwargs: Any) -> None:  # noqa: A002
-        super().__init__(id, **kwargs)
-        self.entered = anyio.Event()
-        self.release = anyio.Event()
-
-    async def process(self, signal: Signal) -> Any:
-        self.entered.set()
-        await self.release.wait()
-        return signal.content
 
 
 async def test_list_neurons_shows_every_neuron_with_state_health_queue_and_counts(api: Api) -> None:
@@ -60,7 +43,7 @@ async def test_list_neurons_shows_every_neuron_with_state_health_queue_and_count
 
 async def test_get_neuron_reports_live_state_and_queue(open_api: OpenApi) -> None:
     """GET /api/v1/neurons/{id} shows a busy neuron as processing with its queued signals counted."""
-    held = Held("held", mailbox_capacity=4)
+    held = Gate("held", layer=Layer.L3, mailbox_capacity=4)
     api = await open_api(neurons=[held])
     ids = [(await api.client.post("/api/v1/signals", json={"content": c})).json()["id"] for c in ("a", "b", "c")]
     with anyio.fail_after(5):

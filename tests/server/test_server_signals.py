@@ -12,27 +12,12 @@ from hal9 import Layer, Neuron, Runtime, Signal
 from hal9.server import create_app
 from hal9.testing import capture_logs
 from tests.server.helpers import Api, OpenApi, make_config
+from tests.support import Gate
 
 pytestmark = pytest.mark.anyio
 
 SIGNALS = "/api/v1/signals"
 LAYER_ORDER = {"strategic": "L4", "design": "L3", "implementation": "L2"}
-
-
-class Held(Neuron):
-    """Blocks every signal until ``release`` is set; ``entered`` says one is being held."""
-
-    layer = Layer.L4
-
-    def __init__(self, id: str, **kwargs: Any) -> None:  # noqa: A002
-        super().__init__(id, **kwargs)
-        self.entered = anyio.Event()
-        self.release = anyio.Event()
-
-    async def process(self, signal: Signal) -> Any:
-        self.entered.set()
-        await self.release.wait()
-        return f"done: {signal.content}"
 
 
 class Split(Neuron):
@@ -117,7 +102,7 @@ async def test_wait_false_answers_202_with_a_location_that_reports_the_result(ap
 
 async def test_get_signal_reports_pending_until_the_network_finishes(open_api: OpenApi) -> None:
     """GET /signals/{id} says pending while a neuron holds the request and completed once it is released."""
-    held = Held("held")
+    held = Gate("held", layer=Layer.L4)
     api = await open_api(neurons=[held])
 
     accepted = await api.client.post(SIGNALS, json={"content": "slow"})
@@ -137,7 +122,7 @@ async def test_get_signal_reports_pending_until_the_network_finishes(open_api: O
     await api.runtime.wait(signal_id, timeout=5)
     done = await api.client.get(f"{SIGNALS}/{signal_id}")
     assert done.json()["status"] == "completed"
-    assert done.json()["outputs"] == ["done: slow"]
+    assert done.json()["outputs"] == ["slow"]
     assert done.json()["finished_at"] >= done.json()["created_at"]
     assert done.json()["duration_seconds"] >= 0
 
@@ -197,7 +182,7 @@ async def test_content_over_max_content_chars_is_413(open_api: OpenApi) -> None:
 
 async def test_wait_past_request_timeout_is_504_carrying_the_id(open_api: OpenApi) -> None:
     """wait=true past server.request_timeout answers 504 with the id and Location; the request still finishes."""
-    held = Held("held")
+    held = Gate("held", layer=Layer.L4)
     api = await open_api(make_config(server={"request_timeout": 0.2}), neurons=[held])
 
     response = await api.client.post(SIGNALS, json={"content": "slow", "wait": True})
@@ -215,7 +200,7 @@ async def test_wait_past_request_timeout_is_504_carrying_the_id(open_api: OpenAp
 
 async def test_full_entry_mailbox_is_503_with_retry_after(open_api: OpenApi) -> None:
     """With the entry neuron busy and its mailbox (capacity 1) full, a POST is 503 with Retry-After."""
-    held = Held("held", mailbox_capacity=1)
+    held = Gate("held", layer=Layer.L4, mailbox_capacity=1)
     api = await open_api(make_config(runtime={"send_timeout": 0.01}, server={"retry_after_seconds": 3}), neurons=[held])
 
     first = await api.client.post(SIGNALS, json={"content": "one"})
