@@ -53,6 +53,13 @@ def resolve(path: str) -> Any:
         raise TopologyError(f"cannot import {path!r}: {exc}") from exc
 
 
+def _service_class(path: str) -> type[Service]:
+    cls = resolve(path)
+    if not (isinstance(cls, type) and issubclass(cls, Service)):
+        raise TopologyError(f"{path!r} is not a Service subclass")
+    return cls
+
+
 class Runtime:
     """Runs a network of neurons.
 
@@ -96,7 +103,7 @@ class Runtime:
 
         self.services: dict[str, Service] = {}
         configured = {
-            name: resolve(path).from_config(self.config)
+            name: _service_class(path).from_config(self.config)
             for name, path in self.config.services.items()
             if not services or name not in services
         }
@@ -117,8 +124,16 @@ class Runtime:
             cls = resolve(BUILTIN_NEURON_KINDS.get(spec.kind, spec.kind))
             if not (isinstance(cls, type) and issubclass(cls, Neuron)):
                 raise TopologyError(f"{spec.kind!r} is not a Neuron subclass")
-            capacity = spec.mailbox_capacity or self.config.runtime.mailbox_capacity
-            self.add(cls(spec.id, layer=spec.layer, prompt=spec.prompt, mailbox_capacity=capacity))
+            settings = self.config.runtime
+            self.add(
+                cls(
+                    spec.id,
+                    layer=spec.layer,
+                    prompt=spec.prompt,
+                    mailbox_capacity=spec.mailbox_capacity or settings.mailbox_capacity,
+                    restart_backoff=(settings.restart_backoff_initial, settings.restart_backoff_max),
+                )
+            )
         for spec in specs:
             for target in spec.downstream:
                 self.connect(spec.id, target)

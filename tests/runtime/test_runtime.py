@@ -22,7 +22,7 @@ from hal9 import (
     TopologyError,
     TraceNotFound,
 )
-from hal9.config import NeuronConfig
+from hal9.config import NeuronConfig, RuntimeConfig
 from hal9.llm.mock import template_reply
 from tests.support import FAST_BACKOFF, Boom, Drop, Echo, Fan, Gate, Stuck, config, sample
 
@@ -565,3 +565,18 @@ async def test_error_inside_the_runtime_block_cancels_and_fails_pending_requests
     assert raised.value is failure  # the caller's own exception, not wrapped in a group
     assert rt.lookup(request).status == "failed"
     assert rt.lookup(request).errors[0].error == "RuntimeNotRunning"
+
+
+@pytest.mark.anyio
+async def test_neurons_built_from_config_take_the_configured_restart_backoff() -> None:
+    """runtime.restart_backoff_initial/max reach the neurons the config describes."""
+    settings = Config(runtime=RuntimeConfig(restart_backoff_initial=0.2, restart_backoff_max=0.7))
+    rt = Runtime(settings)
+    for neuron in rt.neurons.values():
+        assert (neuron._backoff_initial, neuron._backoff_max) == (0.2, 0.7)
+
+
+def test_a_configured_service_that_is_not_a_service_class_is_refused() -> None:
+    """services.llm naming something that is not a Service fails with TopologyError, naming it."""
+    with pytest.raises(TopologyError, match=r"hal9\.config:Config"):
+        Runtime(Config(services={"llm": "hal9.config:Config"}))
