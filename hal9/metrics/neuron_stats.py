@@ -3,9 +3,9 @@
 The Neuron base class writes them inline on every signal: a few integer adds and a
 bisect, no lock, no ``labels()`` lookup. prometheus_client's children cost about 2 µs
 more per hop (a lock per increment, the bucket loop), which doubled the cost of a hop
-through a trivial neuron. They are written only on the event loop; the scrape thread
-reads them, and a reader may see one observation in the histogram's sum before it sees
-it in the buckets, never a count that goes backwards.
+through a trivial neuron. They are written only on the event loop; a scrape reads them
+(possibly from another thread) and may see an observation in the buckets before it is in
+the sum, never a count that goes backwards.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ base classes keep current, with label values escaped once per neuron, about 20x 
 ``collect()`` (what ``registry.get_sample_value`` and other collectors' users see) is the
 same text parsed back, so the two cannot disagree.
 
-Both run in the scrape's worker thread. They read plain attributes and a tuple snapshot
-of the neurons that the event loop replaces (never mutates), so they need no lock and
-never wait for the loop.
+The server runs them on the event loop, in pieces; ``MetricsRegistry.render`` may run
+them in another thread. Either way they read plain attributes and a tuple snapshot of
+the neurons that the event loop replaces (never mutates): no lock, no waiting.
 """
 
 from __future__ import annotations

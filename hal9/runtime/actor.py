@@ -37,7 +37,7 @@ class Actor(ABC, Generic[T]):
     nothing that was queued.
 
     State is plain attributes written on the event loop; the metrics collector reads
-    them from the scrape thread, which is safe for single attribute reads.
+    them at scrape time, which is safe from another thread too (single attribute reads).
     """
 
     def __init__(

@@ -88,7 +88,7 @@ class Runtime:
         self.events = EventBus()
         self.topology = Topology()
         self._neurons: dict[str, Neuron] = {}
-        # Replaced, never mutated: the scrape thread iterates it without a lock.
+        # Replaced, never mutated: a scrape (on the loop or in a thread) iterates it without a lock.
         self.neuron_snapshot: tuple[Neuron, ...] = ()
         self._entries: tuple[Neuron, ...] = ()
         self._traces = TraceStore(settings.max_traces, settings.max_path_hops)
