@@ -51,6 +51,9 @@ class TraceResult:
         outputs: what the last-layer neurons returned, in completion order.
         errors: one entry per failed branch.
         path: the hops, in processing order (bounded by ``runtime.max_path_hops``).
+        path_dropped: hops beyond that bound, counted but not recorded.
+        created_at: wall-clock time the request was accepted.
+        finished_at: wall-clock time its last branch ended; None while pending.
     """
 
     id: str
@@ -58,16 +61,18 @@ class TraceResult:
     outputs: tuple[Any, ...]
     errors: tuple[BranchError, ...]
     path: tuple[Hop, ...]
+    path_dropped: int
     created_at: float
-    finished_at: float
+    finished_at: float | None
 
     @property
     def ok(self) -> bool:
         return self.status == "completed"
 
     @property
-    def duration(self) -> float:
-        return self.finished_at - self.created_at
+    def duration(self) -> float | None:
+        """Seconds from acceptance to the end of the last branch; None while pending."""
+        return None if self.finished_at is None else self.finished_at - self.created_at
 
 
 @dataclass(slots=True, eq=False)
@@ -108,8 +113,9 @@ class Trace:
             outputs=tuple(self.outputs),
             errors=tuple(self.errors),
             path=tuple(self.hops),
+            path_dropped=self.hops_dropped,
             created_at=self.created_at,
-            finished_at=self.finished_at if self.finished_at is not None else time.time(),
+            finished_at=self.finished_at,
         )
 
 

@@ -48,11 +48,11 @@ class SignalView(BaseModel):
     finished_at: float | None
     duration_seconds: float | None
     path: list[HopView]
+    path_dropped: int = Field(description="hops beyond runtime.max_path_hops, not listed in path")
 
     @classmethod
     def of(cls, result: TraceResult) -> SignalView:
         # A snapshot of a pending trace carries "now" as its finish time; the API says null.
-        finished = result.status != "pending"
         return cls(
             id=result.id,
             status=result.status,
@@ -62,8 +62,8 @@ class SignalView(BaseModel):
                 for e in result.errors
             ],
             created_at=result.created_at,
-            finished_at=result.finished_at if finished else None,
-            duration_seconds=result.duration if finished else None,
+            finished_at=result.finished_at,
+            duration_seconds=result.duration,
             path=[
                 HopView(
                     signal_id=h.signal_id,
@@ -76,6 +76,7 @@ class SignalView(BaseModel):
                 )
                 for h in result.path
             ],
+            path_dropped=result.path_dropped,
         )
 
 

@@ -580,3 +580,16 @@ def test_a_configured_service_that_is_not_a_service_class_is_refused() -> None:
     """services.llm naming something that is not a Service fails with TopologyError, naming it."""
     with pytest.raises(TopologyError, match=r"hal9\.config:Config"):
         Runtime(Config(services={"llm": "hal9.config:Config"}))
+
+
+@pytest.mark.anyio
+async def test_the_path_is_bounded_by_max_path_hops_and_counts_what_it_dropped() -> None:
+    """With max_path_hops=2, a three-hop request records two hops and reports one dropped."""
+    rt = Runtime(config(max_path_hops=2), neurons=[Echo("a", layer=Layer.L4), Echo("b", layer=Layer.L3), Echo("c")])
+    rt.connect("a", "b")
+    rt.connect("b", "c")
+    async with rt:
+        result = await rt.ask("x")
+    assert [hop.neuron_id for hop in result.path] == ["a", "b"]
+    assert result.path_dropped == 1
+    assert result.outputs == ("x",)
