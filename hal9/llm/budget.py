@@ -9,12 +9,14 @@ written to the :class:`~hal9.llm.ledger.SpendLedger`, which the next start reads
 from __future__ import annotations
 
 import math
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+import structlog
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -22,6 +24,8 @@ from hal9.config import BudgetConfig
 from hal9.errors import BudgetExceeded
 from hal9.llm.ledger import SpendLedger
 from hal9.metrics import families as fam
+
+log = structlog.get_logger("hal9.llm")
 
 PERIODS = ("hour", "day", "month")
 WINDOW_SECONDS = 3600.0
@@ -150,7 +154,11 @@ class SpendTracker:
         while self._window and self._window[0][0] <= now - WINDOW_SECONDS:
             self._window.popleft()
         if self.ledger is not None:
-            await self.ledger.add(now, model, prompt_tokens, completion_tokens, cost)
+            try:
+                await self.ledger.add(now, model, prompt_tokens, completion_tokens, cost)
+            except (sqlite3.Error, OSError) as exc:
+                # The call succeeded and is counted in memory; losing its answer would not unspend it.
+                log.error("llm.ledger_write_failed", model=model, cost=cost, error=str(exc))
 
 
 class BudgetCollector(Collector):
