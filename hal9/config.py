@@ -129,7 +129,7 @@ def _default_layer_models() -> dict[Layer, LayerModel]:
 
 
 class BudgetConfig(_Section):
-    """Spend limits in US dollars per UTC calendar hour, day and month; unset means no limit."""
+    """Spend limits in US dollars per UTC calendar hour, day and month; None (``inf`` in TOML) means no limit."""
 
     hour: float | None = Field(default=5.0, ge=0)
     day: float | None = Field(default=50.0, ge=0)

@@ -78,7 +78,10 @@ class SpendTracker:
     def __init__(
         self, limits: BudgetConfig, ledger: SpendLedger | None = None, clock: Callable[[], float] = time.time
     ) -> None:
-        self.limits: dict[str, float | None] = {p: getattr(limits, p) for p in PERIODS}
+        # A TOML file cannot say None: ``inf`` is how it says "no limit".
+        self.limits: dict[str, float | None] = {
+            p: None if getattr(limits, p) in (None, math.inf) else getattr(limits, p) for p in PERIODS
+        }
         self.ledger = ledger
         self._clock = clock
         now = clock()

@@ -52,6 +52,7 @@ class Answer:
     cache_read: int = 0
     slow: bool = False
     malformed: bool = False
+    tool_use: bool = False
 
 
 @dataclass
@@ -77,6 +78,10 @@ class FakeAnthropic:
     def slow(self, times: int = 1) -> None:
         """Answer only when the test ends (the client's timeout fires first)."""
         self.script.extend(Answer(slow=True) for _ in range(times))
+
+    def tool_use(self, text: str = "Let me look that up.") -> None:
+        """A ``tool_use`` turn: a text block, then a tool call (stop reason ``tool_use``)."""
+        self.script.append(Answer(text=text, tool_use=True))
 
     def malformed(self) -> None:
         self.script.append(Answer(malformed=True))
@@ -113,13 +118,16 @@ class FakeAnthropic:
             "cache_creation_input_tokens": answer.cache_write,
             "cache_read_input_tokens": answer.cache_read,
         }
+        content: list[dict[str, Any]] = [{"type": "text", "text": answer.text}]
+        if answer.tool_use:
+            content.append({"type": "tool_use", "id": "toolu_1", "name": "web_fetch", "input": {"url": "x"}})
         message = {
             "id": f"msg_{len(self.requests)}",
             "type": "message",
             "role": "assistant",
             "model": body["model"],
-            "content": [{"type": "text", "text": answer.text}],
-            "stop_reason": "end_turn",
+            "content": content,
+            "stop_reason": "tool_use" if answer.tool_use else "end_turn",
             "stop_sequence": None,
             "usage": usage,
         }

@@ -336,3 +336,44 @@ async def test_mock_fallback_config_builds_a_mock_with_the_configured_model(tmp_
     service = ClaudeService.from_config(config)
     assert isinstance(service.fallback, MockLLM)
     assert service.fallback.model == "m"
+
+
+@pytest.mark.anyio
+async def test_a_tool_use_turn_gives_its_text_and_stop_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with claude(monkeypatch) as (fake, service):
+        fake.tool_use("Let me look that up.")
+        response = await service.complete(system="s", prompt="p", layer=Layer.L2)
+    assert (response.text, response.stop_reason) == ("Let me look that up.", "tool_use")
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_call_releases_its_reservation_and_counts_neither_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with claude(monkeypatch, budget=BudgetConfig(hour=1.0, day=None, month=None)) as (fake, service):
+        fake.slow()
+        with anyio.CancelScope() as scope:
+
+            async def cancel_when_sent() -> None:
+                await fake.slow_started.wait()
+                scope.cancel()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(cancel_when_sent)
+                await service.complete(system="s", prompt="p", layer=Layer.L2)
+        assert scope.cancelled_caught
+        assert service.spend.reserved == 0
+        assert service.breaker.consecutive_failures == 0
+    assert value(service, CALLS, mode="real", model=HAIKU, status="error") == 0
+    assert value(service, CALLS, mode="real", model=HAIKU, status="success") == 0
+
+
+@pytest.mark.anyio
+async def test_breaker_transitions_are_logged(monkeypatch: pytest.MonkeyPatch) -> None:
+    from structlog.testing import capture_logs
+
+    async with claude(monkeypatch, max_retries=0, breaker_failures=1) as (fake, service):
+        fake.fail(500)
+        with capture_logs() as logs, pytest.raises(LLMUnavailable):
+            await service.complete(system="s", prompt="p", layer=Layer.L2)
+    assert [(e["event"], e["state"], e["log_level"]) for e in logs] == [("llm.breaker", "open", "warning")]
