@@ -43,7 +43,15 @@ def test_serve_sends_the_neurons_calls_to_the_api_as_real_and_keeps_spend_across
         assert value(first, "hal9_claude_api_calls_total", mode="real", model=model, status="success") == 1
     assert not value(first, "hal9_claude_api_calls_total", mode="mock", model="mock-claude", status="success")
     spent = usage["periods"]["month"]["spent_dollars"]
-    assert spent > 0
+    # The fake reports 10 prompt and 5 completion tokens a call; opus 5.5, sonnet 5.5 and haiku 4.5 prices.
+    assert math.isclose(spent, (10 * (4 + 2 + 1) + 5 * (20 + 10 + 5)) / 1e6)
+    scraped_cost = sum(
+        value(first, "hal9_claude_cost_dollars_total", model=model) or 0
+        for model in ("claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-4-5")
+    )
+    assert math.isclose(scraped_cost, spent)
+    assert value(first, "hal9_claude_tokens_used_total", type="prompt", model="claude-haiku-4-5") == 10
+    assert value(first, "hal9_claude_tokens_used_total", type="completion", model="claude-haiku-4-5") == 5
     for period, limit in (("hour", 1.0), ("day", 2.0), ("month", 3.0)):
         before = value(first, "hal9_claude_budget_remaining_dollars", period=period)
         after = value(second, "hal9_claude_budget_remaining_dollars", period=period)
