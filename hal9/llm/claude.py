@@ -7,6 +7,7 @@ mapping of the SDK's errors to :mod:`hal9.errors`, and the Claude metric familie
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -251,7 +252,7 @@ class ClaudeService(Service):
                 except LLMBadResponse:
                     self.breaker.failure()
                     raise
-                except ValueError as exc:
+                except json.JSONDecodeError as exc:
                     # The SDK lets a body that is not JSON through as the decoder's error.
                     self.breaker.failure()
                     raise LLMBadResponse(f"the Claude API answered with a body that is not JSON: {exc}") from exc
@@ -260,8 +261,9 @@ class ClaudeService(Service):
                     raise
                 self.breaker.success()
                 cost = self.prices.cost(model, usage)
+                # Counted before the ledger write: the call is paid for even if that write is cancelled.
+                self._count(label, usage, cost)
                 await self.spend.record(label, usage.prompt, usage.output, cost)
-            self._count(label, usage, cost)
         return LLMResponse(
             text=text,
             model=answered_by,
