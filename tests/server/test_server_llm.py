@@ -80,3 +80,18 @@ async def test_a_call_over_budget_fails_the_branch_with_budget_exceeded_and_is_n
     assert not result.ok
     assert [(e.neuron_id, e.error) for e in result.errors] == [("strategic", "BudgetExceeded")]
     assert fake.requests == []
+
+
+@pytest.mark.anyio
+async def test_usage_says_custom_for_a_users_own_llm_service() -> None:
+    from hal9 import Service
+
+    class Own(Service):
+        name = "own-llm"
+
+    async with Runtime(make_config(), services={"llm": Own()}) as runtime:
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            usage = (await client.get("/api/v1/llm/usage")).json()
+    assert usage["mode"] == "custom"
+    assert usage["breaker"] is None
