@@ -5,9 +5,17 @@ The public API is re-exported here; everything else is internal.
 
 from hal9.config import Config, load_config
 from hal9.errors import (
+    BudgetExceeded,
     ConfigError,
     Hal9Error,
+    LLMAuthError,
+    LLMBadRequest,
+    LLMBadResponse,
+    LLMCircuitOpen,
     LLMError,
+    LLMRateLimited,
+    LLMTimeout,
+    LLMUnavailable,
     MailboxFull,
     NeuronNotFound,
     NeuronStopped,
@@ -16,7 +24,7 @@ from hal9.errors import (
     TopologyError,
     TraceNotFound,
 )
-from hal9.llm import MockLLM
+from hal9.llm import ClaudeService, MockLLM
 from hal9.runtime.actor import Actor, ActorState
 from hal9.runtime.layer import Layer
 from hal9.runtime.llm import LLM, LLMResponse
@@ -33,12 +41,21 @@ __all__ = [
     "Actor",
     "ActorState",
     "BranchError",
+    "BudgetExceeded",
+    "ClaudeService",
     "Config",
     "ConfigError",
     "Hal9Error",
     "Hop",
+    "LLMAuthError",
+    "LLMBadRequest",
+    "LLMBadResponse",
+    "LLMCircuitOpen",
     "LLMError",
+    "LLMRateLimited",
     "LLMResponse",
+    "LLMTimeout",
+    "LLMUnavailable",
     "Layer",
     "MailboxFull",
     "MockLLM",

@@ -48,8 +48,35 @@ max_traces = 10000            # finished requests kept for GET /api/v1/signals/{
 max_path_hops = 1000          # hops recorded per request
 
 [llm]
-mode = "mock"                 # the deterministic mock: no network, no API key
-max_tokens = 1024
+mode = "auto"                 # auto: real when ANTHROPIC_API_KEY is set, else the mock; or "mock", "real"
+max_tokens = 1024             # completion cap, unless a layer sets its own
+model = "claude-sonnet-5-5"   # for calls that name no layer
+timeout = 60.0                # seconds per attempt (the anthropic SDK's timeout); ANTHROPIC_BASE_URL is honoured
+max_retries = 2               # the SDK's retries on 408, 409, 429, 5xx and connection errors
+max_concurrency = 8           # real API calls in flight at once
+fallback_to_mock = false      # answer from the mock while the real API is unavailable
+breaker_failures = 5          # consecutive failures that open the circuit breaker (calls then fail fast)
+breaker_cooldown = 30.0       # seconds open before one probe call is let through
+
+[llm.layers.L4]
+model = "claude-opus-5-5"
+[llm.layers.L3]
+model = "claude-sonnet-5-5"
+[llm.layers.L2]
+model = "claude-haiku-4-5"    # a layer may also set max_tokens
+
+[llm.budget]                  # US dollars per UTC calendar hour, day and month; spend is kept in data_dir/hal9.db
+hour = 5.0
+day = 50.0
+month = 500.0
+
+# Prices in US dollars per million tokens are built in for current Claude models; add or override:
+# [llm.prices.claude-example-1]
+# input = 3.0
+# output = 15.0
+[llm.default_price]           # for models outside the price table (labelled "other" in metrics)
+input = 15.0
+output = 75.0
 
 [llm.mock]
 model = "mock-claude"

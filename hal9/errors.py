@@ -66,3 +66,52 @@ class TraceNotFound(Hal9Error):
 
 class LLMError(Hal9Error):
     """An LLM call failed."""
+
+
+class LLMRateLimited(LLMError):
+    """The LLM API kept answering 429 (rate limited) through the client's retries."""
+
+
+class LLMTimeout(LLMError):
+    """The LLM API did not answer within the configured timeout (after the client's retries)."""
+
+
+class LLMUnavailable(LLMError):
+    """The LLM API is overloaded (529), failing (5xx) or unreachable, after the client's retries."""
+
+
+class LLMCircuitOpen(LLMUnavailable):
+    """The circuit breaker is open after repeated failures: the call failed fast, nothing was sent."""
+
+    def __init__(self, retry_in: float) -> None:
+        super().__init__(f"the LLM API circuit breaker is open; next probe in {retry_in:.1f}s")
+        self.retry_in = retry_in
+
+
+class LLMBadRequest(LLMError):
+    """The LLM API refused the request itself (4xx other than auth and rate limits); not retried."""
+
+
+class LLMAuthError(LLMError):
+    """The LLM API refused the credentials (401/403): check ANTHROPIC_API_KEY."""
+
+
+class LLMBadResponse(LLMError):
+    """The LLM API answered with a body that is not a valid Messages API response."""
+
+
+class BudgetExceeded(LLMError):
+    """A call's worst-case cost would take spend past a budget; it was refused before sending.
+
+    Not retried: the budget only frees up when its period ends.
+    """
+
+    def __init__(self, period: str, limit: float, spent: float, needed: float) -> None:
+        super().__init__(
+            f"LLM budget per {period} exceeded: ${spent:.4f} spent or reserved of ${limit:.4f}, "
+            f"this call may cost up to ${needed:.4f}"
+        )
+        self.period = period
+        self.limit = limit
+        self.spent = spent
+        self.needed = needed

@@ -66,6 +66,15 @@ CLAUDE_CALLS = Family(
 )
 CLAUDE_DURATION = Family("hal9_claude_api_duration_seconds", "LLM call duration by mode and model", ("mode", "model"))
 CLAUDE_TOKENS = Family("hal9_claude_tokens_used", "LLM tokens used, prompt or completion", ("type", "model"))
+CLAUDE_COST = Family("hal9_claude_cost_dollars", "LLM spend in US dollars, from the configured price table", ("model",))
+CLAUDE_COST_RATE = Family(
+    "hal9_claude_cost_rate_dollars_per_hour", "LLM spend of the last 60 minutes (a sliding window), in US dollars"
+)
+CLAUDE_BUDGET_REMAINING = Family(
+    "hal9_claude_budget_remaining_dollars",
+    "LLM budget left in the current UTC hour, day or month (+Inf when that period has no limit)",
+    ("period",),
+)
 
 # Generic measurement for a user's own services (registered only when such a service exists).
 SERVICE_OPERATIONS = Family(

@@ -1,0 +1,194 @@
+"""Budgets: spend per UTC hour, day and month, reservations for calls in flight, the cost rate.
+
+A call reserves its worst-case cost before it is sent, so concurrent calls cannot pass
+the check together and overrun a budget between them; when it ends the reservation is
+replaced by what it really cost. Spend is kept in memory for checks and scrapes and
+written to the :class:`~hal9.llm.ledger.SpendLedger`, which the next start reads back.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import structlog
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from hal9.config import BudgetConfig
+from hal9.errors import BudgetExceeded
+from hal9.llm.ledger import SpendLedger
+from hal9.metrics import families as fam
+
+log = structlog.get_logger("hal9.llm")
+
+PERIODS = ("hour", "day", "month")
+WINDOW_SECONDS = 3600.0
+
+
+def period_start(period: str, now: float) -> float:
+    """The Unix time the UTC calendar ``period`` containing ``now`` began."""
+    moment = datetime.fromtimestamp(now, UTC)
+    if period == "hour":
+        moment = moment.replace(minute=0, second=0, microsecond=0)
+    elif period == "day":
+        moment = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    elif period == "month":
+        moment = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    else:
+        raise ValueError(f"unknown budget period {period!r}")
+    return moment.timestamp()
+
+
+class _PeriodSpend:
+    """Spend per model label in one calendar period; a new period starts at zero."""
+
+    __slots__ = ("by_model", "period", "start")
+
+    def __init__(self, period: str, start: float, by_model: dict[str, float] | None = None) -> None:
+        self.period = period
+        self.start = start
+        self.by_model = by_model or {}
+
+    def current(self, now: float) -> dict[str, float]:
+        # Read-only (scrapes call it from any thread): a stale period reads as empty.
+        return self.by_model if period_start(self.period, now) == self.start else {}
+
+    def add(self, model: str, cost: float, now: float) -> None:
+        start = period_start(self.period, now)
+        if start != self.start:
+            self.start, self.by_model = start, {}
+        self.by_model[model] = self.by_model.get(model, 0.0) + cost
+
+
+class SpendTracker:
+    """Spend, limits and the sliding hour window of one LLM service.
+
+    Args:
+        limits: the budget per period (None: no limit).
+        ledger: where spend is persisted; None keeps it in memory only.
+        clock: Unix time now (injectable for tests).
+    """
+
+    def __init__(
+        self, limits: BudgetConfig, ledger: SpendLedger | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        # A TOML file cannot say None: ``inf`` is how it says "no limit".
+        self.limits: dict[str, float | None] = {
+            p: None if getattr(limits, p) in (None, math.inf) else getattr(limits, p) for p in PERIODS
+        }
+        self.ledger = ledger
+        self._clock = clock
+        now = clock()
+        self._periods = {p: _PeriodSpend(p, period_start(p, now)) for p in PERIODS}
+        self._window: deque[tuple[float, float]] = deque()
+        self._reserved = 0.0
+
+    async def open(self) -> None:
+        """Open the ledger and load this period's spend and the last hour's calls from it."""
+        if self.ledger is None:
+            return
+        await self.ledger.open()
+        now = self._clock()
+        for period in PERIODS:
+            start = period_start(period, now)
+            self._periods[period] = _PeriodSpend(period, start, await self.ledger.spend_by_model(start))
+        self._window = deque(await self.ledger.calls_since(now - WINDOW_SECONDS))
+
+    async def close(self) -> None:
+        if self.ledger is not None:
+            await self.ledger.close()
+
+    # -- reading (safe from a scrape thread: no mutation) ------------------------------------
+
+    def spent(self, period: str) -> float:
+        return sum(self._periods[period].current(self._clock()).values())
+
+    def spent_by_model(self, period: str) -> dict[str, float]:
+        return dict(self._periods[period].current(self._clock()))
+
+    def remaining(self, period: str) -> float:
+        """What is left of the period's budget (reservations not deducted); +Inf without a limit."""
+        limit = self.limits[period]
+        return math.inf if limit is None else max(limit - self.spent(period), 0.0)
+
+    def rate_per_hour(self) -> float:
+        """Spend of the last 60 minutes."""
+        since = self._clock() - WINDOW_SECONDS
+        return sum(cost for at, cost in list(self._window) if at > since)
+
+    @property
+    def reserved(self) -> float:
+        return self._reserved
+
+    # -- spending (on the event loop) --------------------------------------------------------
+
+    @contextmanager
+    def reserve(self, cost: float) -> Iterator[None]:
+        """Hold ``cost`` against every budget for the duration of a call.
+
+        Raises:
+            BudgetExceeded: spend plus reservations plus ``cost`` would pass a limit.
+        """
+        for period in PERIODS:
+            limit = self.limits[period]
+            if limit is None:
+                continue
+            committed = self.spent(period) + self._reserved
+            if committed + cost > limit:
+                raise BudgetExceeded(period, limit, committed, cost)
+        self._reserved += cost
+        try:
+            yield
+        finally:
+            self._reserved = max(self._reserved - cost, 0.0)
+
+    async def record(self, model: str, prompt_tokens: int, completion_tokens: int, cost: float) -> None:
+        """Count a finished call's real cost, in memory at once and then in the ledger."""
+        now = self._clock()
+        for spend in self._periods.values():
+            spend.add(model, cost, now)
+        self._window.append((now, cost))
+        while self._window and self._window[0][0] <= now - WINDOW_SECONDS:
+            self._window.popleft()
+        if self.ledger is not None:
+            try:
+                await self.ledger.add(now, model, prompt_tokens, completion_tokens, cost)
+            except (sqlite3.Error, OSError) as exc:
+                # The call succeeded and is counted in memory; losing its answer would not unspend it.
+                log.error("llm.ledger_write_failed", model=model, cost=cost, error=str(exc))
+
+
+class BudgetCollector(Collector):
+    """``hal9_claude_cost_rate_dollars_per_hour`` and ``hal9_claude_budget_remaining_dollars``, read at scrape time."""
+
+    def __init__(self, tracker: SpendTracker) -> None:
+        self._tracker = tracker
+
+    def describe(self) -> Iterable[Metric]:
+        return [
+            GaugeMetricFamily(fam.CLAUDE_COST_RATE.name, fam.CLAUDE_COST_RATE.help),
+            GaugeMetricFamily(
+                fam.CLAUDE_BUDGET_REMAINING.name,
+                fam.CLAUDE_BUDGET_REMAINING.help,
+                labels=fam.CLAUDE_BUDGET_REMAINING.labels,
+            ),
+        ]
+
+    def collect(self) -> Iterable[Metric]:
+        rate = GaugeMetricFamily(
+            fam.CLAUDE_COST_RATE.name, fam.CLAUDE_COST_RATE.help, value=self._tracker.rate_per_hour()
+        )
+        remaining = GaugeMetricFamily(
+            fam.CLAUDE_BUDGET_REMAINING.name,
+            fam.CLAUDE_BUDGET_REMAINING.help,
+            labels=fam.CLAUDE_BUDGET_REMAINING.labels,
+        )
+        for period in PERIODS:
+            remaining.add_metric([period], self._tracker.remaining(period))
+        return [rate, remaining]

@@ -1,0 +1,299 @@
+"""The real Claude service: the Messages API through the official ``anthropic`` SDK.
+
+Retries and timeouts are the SDK's own (``max_retries``, ``timeout``); this service adds a
+bound on calls in flight, a budget checked before sending, a circuit breaker, the
+mapping of the SDK's errors to :mod:`hal9.errors`, and the Claude metric families.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import anthropic
+import anyio
+import structlog
+from anthropic import AsyncAnthropic
+
+from hal9.config import LLMConfig
+from hal9.errors import (
+    LLMAuthError,
+    LLMBadRequest,
+    LLMBadResponse,
+    LLMError,
+    LLMRateLimited,
+    LLMTimeout,
+    LLMUnavailable,
+)
+from hal9.llm.breaker import CircuitBreaker
+from hal9.llm.budget import PERIODS, BudgetCollector, SpendTracker
+from hal9.llm.ledger import SpendLedger
+from hal9.llm.mock import CLAUDE_OPERATIONS, MockLLM, estimate_tokens
+from hal9.llm.pricing import PriceTable, Usage
+from hal9.metrics import families as fam
+from hal9.metrics.registry import MetricsRegistry
+from hal9.runtime.layer import Layer
+from hal9.runtime.llm import LLMResponse
+from hal9.runtime.service import Service
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter
+
+    from hal9.config import Config
+
+log = structlog.get_logger("hal9.llm")
+
+DATABASE_FILE = "hal9.db"
+#: Errors that say the API is unavailable rather than that the request was wrong: they count
+#: against the breaker and may fall back to the mock.
+UNAVAILABLE = (LLMUnavailable, LLMTimeout, LLMRateLimited, LLMBadResponse)
+
+
+def translate(exc: anthropic.AnthropicError) -> LLMError:
+    """The HAL9 error for an SDK error (the SDK has already retried what it retries)."""
+    if not isinstance(exc, anthropic.APIError):
+        # CredentialsError and kin: no API key or token could be resolved.
+        return LLMAuthError(f"no usable Claude API credentials: {exc}")
+    detail = getattr(exc, "api_message", None) or exc.message
+    if isinstance(exc, anthropic.APITimeoutError):
+        return LLMTimeout("the Claude API did not answer in time")
+    if isinstance(exc, anthropic.APIConnectionError):
+        return LLMUnavailable(f"cannot reach the Claude API: {exc.message}")
+    if isinstance(exc, anthropic.APIResponseValidationError):
+        return LLMBadResponse(f"the Claude API answered with an invalid body: {exc.message}")
+    if isinstance(exc, anthropic.RateLimitError):
+        return LLMRateLimited(f"the Claude API is rate limiting: {detail}")
+    if isinstance(exc, anthropic.AuthenticationError | anthropic.PermissionDeniedError):
+        return LLMAuthError(f"the Claude API refused the credentials ({exc.status_code}): {detail}")
+    if isinstance(exc, anthropic.APIStatusError):
+        if exc.status_code >= 500 or exc.status_code in (408, 409):
+            return LLMUnavailable(f"the Claude API failed ({exc.status_code}): {detail}")
+        return LLMBadRequest(f"the Claude API refused the request ({exc.status_code}): {detail}")
+    return LLMError(f"the Claude API call failed: {detail}")
+
+
+def parse_message(message: Any) -> tuple[str, str, str, Usage]:
+    """Text, model, stop reason and usage of a Messages API response.
+
+    Raises:
+        LLMBadResponse: the body is not a message (the SDK does not validate bodies by default).
+    """
+    try:
+        text = "".join(block.text for block in message.content if block.type == "text")
+        usage = message.usage
+        tokens = Usage(
+            input=int(usage.input_tokens),
+            output=int(usage.output_tokens),
+            cache_write=int(usage.cache_creation_input_tokens or 0),
+            cache_read=int(usage.cache_read_input_tokens or 0),
+        )
+        return text, str(message.model), str(message.stop_reason or "end_turn"), tokens
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise LLMBadResponse(f"the Claude API answered with a body that is not a message: {exc}") from None
+
+
+class ClaudeService(Service):
+    """Answers through the Claude Messages API.
+
+    ``ANTHROPIC_API_KEY`` and ``ANTHROPIC_BASE_URL`` are read by the SDK as it always does.
+    Calls are measured as ``mode="real"`` under the model's price-table label (``other``
+    outside the table). A call whose worst case would pass a budget is refused with
+    :class:`~hal9.errors.BudgetExceeded` before it is sent.
+
+    Args:
+        settings: the ``[llm]`` configuration.
+        database: the SQLite file of the spend ledger; None keeps spend in memory only.
+        fallback: a mock that answers when the real API is unavailable (``fallback_to_mock``).
+        client: an SDK client to use instead of one built from ``settings`` (closed by the caller).
+    """
+
+    name = "llm"
+    operation_metrics = CLAUDE_OPERATIONS
+
+    def __init__(
+        self,
+        settings: LLMConfig | None = None,
+        *,
+        database: Path | None = None,
+        fallback: MockLLM | None = None,
+        client: AsyncAnthropic | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else LLMConfig()
+        self.prices = PriceTable(self.settings.price_table, self.settings.default_price)
+        self.spend = SpendTracker(self.settings.budget, SpendLedger(database) if database is not None else None)
+        self.breaker = CircuitBreaker(self.settings.breaker_failures, self.settings.breaker_cooldown)
+        self.fallback = fallback
+        self.limiter = anyio.CapacityLimiter(self.settings.max_concurrency)
+        self._given_client = client
+        self._client: AsyncAnthropic | None = None
+        self._tokens: dict[tuple[str, str], Counter] = {}
+        self._cost: dict[str, Counter] = {}
+
+    @classmethod
+    def from_config(cls, config: Config) -> Self:
+        fallback = MockLLM.from_config(config) if config.llm.fallback_to_mock else None
+        return cls(config.llm, database=config.data_dir / DATABASE_FILE, fallback=fallback)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.spend.open()
+        if self._given_client is not None:
+            self._client = self._given_client
+        else:
+            self._client = AsyncAnthropic(timeout=self.settings.timeout, max_retries=self.settings.max_retries)
+        if self.fallback is not None:
+            await self.fallback.start()
+
+    async def stop(self) -> None:
+        client, self._client = self._client, None
+        with anyio.CancelScope(shield=True):
+            if self.fallback is not None:
+                await self.fallback.stop()
+            if client is not None and client is not self._given_client:
+                await client.close()
+            await self.spend.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # -- metrics ---------------------------------------------------------------------------
+
+    def on_metrics_bound(self, metrics: MetricsRegistry) -> None:
+        self._tokens_family = metrics.counter(fam.CLAUDE_TOKENS.name, fam.CLAUDE_TOKENS.help, fam.CLAUDE_TOKENS.labels)
+        self._cost_family = metrics.counter(fam.CLAUDE_COST.name, fam.CLAUDE_COST.help, fam.CLAUDE_COST.labels)
+        self._tokens, self._cost = {}, {}
+        # The configured models' series exist at zero from the start.
+        for label in sorted({self.prices.label(model) for model in self.configured_models}):
+            self.measure(mode="real", model=label)
+            self._count(label, Usage(0, 0), 0.0)
+        metrics.register(BudgetCollector(self.spend))
+        if self.fallback is not None:
+            self.fallback.bind_metrics(metrics)
+
+    def _count(self, label: str, usage: Usage, cost: float) -> None:
+        for kind, value in (("prompt", usage.prompt), ("completion", usage.output)):
+            child = self._tokens.get((kind, label))
+            if child is None:
+                child = self._tokens[kind, label] = self._tokens_family.labels(kind, label)
+            child.inc(value)
+        cost_child = self._cost.get(label)
+        if cost_child is None:
+            cost_child = self._cost[label] = self._cost_family.labels(label)
+        cost_child.inc(cost)
+
+    # -- calls -----------------------------------------------------------------------------
+
+    @property
+    def configured_models(self) -> tuple[str, ...]:
+        return (self.settings.model, *(layer.model for layer in self.settings.layers.values()))
+
+    def route(self, layer: Layer | None, max_tokens: int | None) -> tuple[str, int]:
+        """The model and completion cap for a call from ``layer``."""
+        chosen = self.settings.layers.get(layer) if layer is not None else None
+        model = chosen.model if chosen is not None else self.settings.model
+        default_cap = chosen.max_tokens if chosen is not None and chosen.max_tokens else self.settings.max_tokens
+        return model, max_tokens if max_tokens is not None else default_cap
+
+    async def complete(
+        self, *, system: str, prompt: str, layer: Layer | None = None, max_tokens: int | None = None
+    ) -> LLMResponse:
+        """Answer ``prompt`` under ``system`` with the layer's model.
+
+        Raises:
+            BudgetExceeded: the call's worst case would pass a budget; nothing was sent.
+            LLMCircuitOpen: the breaker is open; nothing was sent.
+            LLMRateLimited, LLMTimeout, LLMUnavailable, LLMBadResponse: the API failed (after the SDK's retries),
+                and no fallback is configured.
+            LLMBadRequest, LLMAuthError: the API refused the request.
+        """
+        model, cap = self.route(layer, max_tokens)
+        try:
+            return await self._complete_real(system, prompt, model, cap)
+        except UNAVAILABLE as exc:
+            if self.fallback is None:
+                raise
+            log.warning("llm.fallback_to_mock", error=type(exc).__name__, model=model)
+            fallback = self.fallback
+        return await fallback.complete(system=system, prompt=prompt, layer=layer, max_tokens=cap)
+
+    async def _complete_real(self, system: str, prompt: str, model: str, cap: int) -> LLMResponse:
+        label = self.prices.label(model)
+        async with self.measure(mode="real", model=label):
+            client = self._client
+            if client is None:
+                raise LLMUnavailable("the Claude service is not started")
+            worst = self.prices.worst_case(model, estimate_tokens(system) + estimate_tokens(prompt), cap)
+            # Reserved before the breaker lets the call go, so a refusal never takes the probe.
+            with self.spend.reserve(worst):
+                self.breaker.acquire()
+                try:
+                    async with self.limiter:
+                        message = await client.messages.create(
+                            model=model,
+                            max_tokens=cap,
+                            system=system,
+                            messages=[{"role": "user", "content": prompt}],
+                        )
+                    text, answered_by, stop_reason, usage = parse_message(message)
+                except anthropic.AnthropicError as exc:
+                    error = translate(exc)
+                    # A refused request still shows the API is up; only unavailability counts.
+                    self.breaker.failure() if isinstance(error, UNAVAILABLE) else self.breaker.success()
+                    raise error from exc
+                except LLMBadResponse:
+                    self.breaker.failure()
+                    raise
+                except json.JSONDecodeError as exc:
+                    # The SDK lets a body that is not JSON through as the decoder's error.
+                    self.breaker.failure()
+                    raise LLMBadResponse(f"the Claude API answered with a body that is not JSON: {exc}") from exc
+                except BaseException:
+                    self.breaker.release()  # cancelled: it tells nothing about the API
+                    raise
+                self.breaker.success()
+                cost = self.prices.cost(model, usage)
+                # Counted before the ledger write: the call is paid for even if that write is cancelled.
+                self._count(label, usage, cost)
+                await self.spend.record(label, usage.prompt, usage.output, cost)
+        return LLMResponse(
+            text=text,
+            model=answered_by,
+            prompt_tokens=usage.prompt,
+            completion_tokens=usage.output,
+            stop_reason=stop_reason,
+        )
+
+    # -- reporting -------------------------------------------------------------------------
+
+    def usage(self) -> dict[str, Any]:
+        """Spend per model and period, remaining budgets, the mode and the breaker's state."""
+        return {
+            "mode": "real",
+            "fallback_to_mock": self.fallback is not None,
+            "breaker": {
+                "state": self.breaker.state,
+                "consecutive_failures": self.breaker.consecutive_failures,
+                "failures_to_open": self.breaker.threshold,
+                "cooldown_seconds": self.breaker.cooldown,
+            },
+            "rate_dollars_per_hour": self.spend.rate_per_hour(),
+            "reserved_dollars": self.spend.reserved,
+            "periods": {
+                period: {
+                    "spent_dollars": self.spend.spent(period),
+                    "limit_dollars": self.spend.limits[period],
+                    "remaining_dollars": None if self.spend.limits[period] is None else self.spend.remaining(period),
+                    "by_model": self.spend.spent_by_model(period),
+                }
+                for period in PERIODS
+            },
+        }

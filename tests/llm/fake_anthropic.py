@@ -1,0 +1,159 @@
+"""A fake Anthropic Messages API of our own, served over real HTTP on 127.0.0.1 by uvicorn.
+
+The real SDK talks to it through ``base_url``. A test scripts what the next requests get
+(``fake.fail(429)``, ``fake.slow()``, ``fake.malformed()``, ``fake.reply("text", ...)``);
+anything unscripted gets a text answer with the default usage. Every request it saw is in
+``fake.requests``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
+
+@dataclass
+class Seen:
+    """One request the fake received."""
+
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class Answer:
+    """What one request gets."""
+
+    status: int = 200
+    text: str = "fake answer"
+    input_tokens: int = 10
+    output_tokens: int = 5
+    cache_write: int = 0
+    cache_read: int = 0
+    slow: bool = False
+    malformed: bool = False
+    tool_use: bool = False
+
+
+@dataclass
+class FakeAnthropic:
+    """The fake's script and record; ``base_url`` is set once it listens."""
+
+    base_url: str = ""
+    default: Answer = field(default_factory=Answer)
+    script: deque[Answer] = field(default_factory=deque)
+    requests: list[Seen] = field(default_factory=list)
+    release: anyio.Event = field(default_factory=anyio.Event)
+    slow_started: anyio.Event = field(default_factory=anyio.Event)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    two_in_flight: anyio.Event = field(default_factory=anyio.Event)
+
+    def reply(self, text: str = "fake answer", **usage: int) -> None:
+        self.script.append(Answer(text=text, **usage))
+
+    def fail(self, status: int, times: int = 1) -> None:
+        self.script.extend(Answer(status=status) for _ in range(times))
+
+    def slow(self, times: int = 1) -> None:
+        """Answer only when the test ends (the client's timeout fires first)."""
+        self.script.extend(Answer(slow=True) for _ in range(times))
+
+    def tool_use(self, text: str = "Let me look that up.") -> None:
+        """A ``tool_use`` turn: a text block, then a tool call (stop reason ``tool_use``)."""
+        self.script.append(Answer(text=text, tool_use=True))
+
+    def malformed(self) -> None:
+        self.script.append(Answer(malformed=True))
+
+    async def handle(self, request: Request) -> Response:
+        body = await request.json()
+        self.requests.append(Seen(dict(request.headers), body))
+        answer = self.script.popleft() if self.script else self.default
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        if self.in_flight >= 2:
+            self.two_in_flight.set()
+        try:
+            return await self._answer(body, answer)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, body: dict[str, Any], answer: Answer) -> Response:
+        if answer.slow:
+            self.slow_started.set()
+            await self.release.wait()
+        if answer.malformed:
+            return Response('{"id": "msg_1", "content": [', media_type="application/json")
+        if answer.status != 200:
+            error = {
+                "type": "error",
+                "error": {"type": _ERROR_TYPES.get(answer.status, "api_error"), "message": "fake"},
+            }
+            # The SDK honours retry-after-ms, so its retries cost a millisecond here.
+            return JSONResponse(error, status_code=answer.status, headers={"retry-after-ms": "1"})
+        usage = {
+            "input_tokens": answer.input_tokens,
+            "output_tokens": answer.output_tokens,
+            "cache_creation_input_tokens": answer.cache_write,
+            "cache_read_input_tokens": answer.cache_read,
+        }
+        content: list[dict[str, Any]] = [{"type": "text", "text": answer.text}]
+        if answer.tool_use:
+            content.append({"type": "tool_use", "id": "toolu_1", "name": "web_fetch", "input": {"url": "x"}})
+        message = {
+            "id": f"msg_{len(self.requests)}",
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": content,
+            "stop_reason": "tool_use" if answer.tool_use else "end_turn",
+            "stop_sequence": None,
+            "usage": usage,
+        }
+        return Response(json.dumps(message), media_type="application/json")
+
+
+@asynccontextmanager
+async def fake_anthropic() -> AsyncIterator[FakeAnthropic]:
+    """Serve a fake on a free port of 127.0.0.1 for the duration of the block."""
+    fake = FakeAnthropic()
+    app = Starlette(routes=[Route("/v1/messages", fake.handle, methods=["POST"])])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    # Listening before uvicorn starts: the first request waits in the backlog, no polling needed.
+    sock.listen(128)
+    fake.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    config = uvicorn.Config(app, log_config=None, lifespan="off", ws="none", timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.serve, [sock])
+            try:
+                yield fake
+            finally:
+                fake.release.set()
+                server.should_exit = True
+    finally:
+        sock.close()
