@@ -53,11 +53,13 @@ def resolve(path: str) -> Any:
         raise TopologyError(f"cannot import {path!r}: {exc}") from exc
 
 
-def _service_class(path: str) -> type[Service]:
-    cls = resolve(path)
-    if not (isinstance(cls, type) and issubclass(cls, Service)):
-        raise TopologyError(f"{path!r} is not a Service subclass")
-    return cls
+def _build_service(path: str, config: Config) -> Service:
+    """``from_config(config)`` of what ``path`` names: a Service class, or a factory choosing one."""
+    from_config = getattr(resolve(path), "from_config", None)
+    service = from_config(config) if callable(from_config) else None
+    if not isinstance(service, Service):
+        raise TopologyError(f"{path!r} is not a Service, nor has a from_config() that returns one")
+    return service
 
 
 class Runtime:
@@ -103,7 +105,7 @@ class Runtime:
 
         self.services: dict[str, Service] = {}
         configured = {
-            name: _service_class(path).from_config(self.config)
+            name: _build_service(path, self.config)
             for name, path in self.config.services.items()
             if not services or name not in services
         }
