@@ -3,6 +3,8 @@
 The public API is re-exported here; everything else is internal.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from hal9.config import Config, load_config
 from hal9.errors import (
     BudgetExceeded,
@@ -24,7 +26,7 @@ from hal9.errors import (
     TopologyError,
     TraceNotFound,
 )
-from hal9.llm import ClaudeService, MockLLM
+from hal9.llm import MockLLM
 from hal9.runtime.actor import Actor, ActorState
 from hal9.runtime.layer import Layer
 from hal9.runtime.llm import LLM, LLMResponse
@@ -33,6 +35,9 @@ from hal9.runtime.runtime import Runtime
 from hal9.runtime.service import Service
 from hal9.runtime.signal import Signal
 from hal9.runtime.trace import BranchError, Hop, TraceResult
+
+if TYPE_CHECKING:
+    from hal9.llm.claude import ClaudeService
 
 __version__ = "0.1.0"
 
@@ -73,3 +78,12 @@ __all__ = [
     "__version__",
     "load_config",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The anthropic SDK takes over a second to import: only users of the real service pay it.
+    if name == "ClaudeService":
+        from hal9.llm.claude import ClaudeService
+
+        return ClaudeService
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,11 +6,11 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
 
-from hal9.llm.claude import ClaudeService
 from hal9.llm.mock import MockLLM
 
 if TYPE_CHECKING:
     from hal9.config import Config
+    from hal9.llm.claude import ClaudeService
 
 API_KEY_VARIABLE = "ANTHROPIC_API_KEY"
 
@@ -37,5 +37,8 @@ class LLMService:
     @staticmethod
     def from_config(config: Config) -> MockLLM | ClaudeService:
         if resolve_mode(config.llm.mode) == "real":
+            # Imported here: the anthropic SDK costs over a second to import, mock users skip it.
+            from hal9.llm.claude import ClaudeService
+
             return ClaudeService.from_config(config)
         return MockLLM.from_config(config)
