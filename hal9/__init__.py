@@ -3,7 +3,7 @@
 The public API is re-exported here; everything else is internal.
 """
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from hal9.config import Config, load_config
 from hal9.errors import (
@@ -36,7 +36,7 @@ from hal9.runtime.service import Service
 from hal9.runtime.signal import Signal
 from hal9.runtime.trace import BranchError, Hop, TraceResult
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from hal9.llm.claude import ClaudeService
 
 __version__ = "0.1.0"
@@ -80,7 +80,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     # The anthropic SDK takes over a second to import: only users of the real service pay it.
     if name == "ClaudeService":
         from hal9.llm.claude import ClaudeService
