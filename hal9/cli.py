@@ -205,7 +205,9 @@ def _cmd_monitoring_export(args: argparse.Namespace) -> int:
 
     dest = Path(args.dir)
     try:
-        written = export(dest, force=args.force, prometheus_url=args.prometheus_url)
+        written = export(
+            dest, force=args.force, prometheus_url=args.prometheus_url, dashboards_path=args.grafana_dashboards_path
+        )
     except ExportConflict as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -248,6 +250,10 @@ def _parser() -> argparse.ArgumentParser:
         "--prometheus-url",
         default=DEFAULT_PROMETHEUS_URL,
         help=f"URL Grafana's datasource reaches Prometheus at (default {DEFAULT_PROMETHEUS_URL})",
+    )
+    export_cmd.add_argument(
+        "--grafana-dashboards-path",
+        help="where Grafana sees DIR/grafana/dashboards, e.g. a container mount point (default: its absolute path)",
     )
     export_cmd.set_defaults(handler=_cmd_monitoring_export)
     return parser

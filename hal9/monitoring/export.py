@@ -69,17 +69,26 @@ def _substitute(text: str, old: str, new: str, name: PurePosixPath) -> str:
     return text.replace(old, new)
 
 
-def export(dest: Path, *, force: bool = False, prometheus_url: str = DEFAULT_PROMETHEUS_URL) -> list[Path]:
+def export(
+    dest: Path,
+    *,
+    force: bool = False,
+    prometheus_url: str = DEFAULT_PROMETHEUS_URL,
+    dashboards_path: str | None = None,
+) -> list[Path]:
     """Write every monitoring asset under ``dest``; returns the files written.
 
-    The Grafana datasource gets ``prometheus_url``; the dashboards provider gets the absolute
-    path of ``dest/grafana/dashboards``, so Grafana run on this machine with
-    ``paths.provisioning = dest/grafana/provisioning`` finds the dashboards as they are.
+    The Grafana datasource gets ``prometheus_url``; the dashboards provider gets
+    ``dashboards_path``, by default the absolute path of ``dest/grafana/dashboards``, so
+    Grafana run on this machine with ``paths.provisioning = dest/grafana/provisioning``
+    finds the dashboards where they were written.
 
     Args:
         dest: the folder to write into (created if missing).
         force: overwrite files that exist; without it nothing is written if any does.
         prometheus_url: the URL Grafana reaches Prometheus at.
+        dashboards_path: where Grafana will see ``dest/grafana/dashboards`` (in a container,
+            the path it is mounted at).
 
     Returns:
         The paths written, in the order of :func:`asset_paths`.
@@ -94,7 +103,7 @@ def export(dest: Path, *, force: bool = False, prometheus_url: str = DEFAULT_PRO
         if existing:
             raise ExportConflict(existing)
     # Quoted as JSON, which YAML reads as a double-quoted string, so any path or URL stays one scalar.
-    dashboards_dir = str(dest.joinpath(*_DASHBOARDS.parts).resolve())
+    dashboards_dir = dashboards_path or str(dest.joinpath(*_DASHBOARDS.parts).resolve())
     written: list[Path] = []
     for rel, source in assets.items():
         text = source.read_text(encoding="utf-8")

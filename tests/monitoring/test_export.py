@@ -72,6 +72,16 @@ def test_export_refuses_to_overwrite_without_force_and_writes_nothing(tmp_path: 
     assert datasource["url"] == "http://127.0.0.1:9090"
 
 
+def test_export_can_name_the_dashboards_path_grafana_sees(tmp_path: Path) -> None:
+    """--grafana-dashboards-path goes into the dashboards provider (for a container's mount point)."""
+    result = run_cli(
+        "monitoring", "export", "out", "--grafana-dashboards-path", "/var/lib/grafana/dashboards/hal9", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    (provider,) = yaml.safe_load((tmp_path / "out/grafana/provisioning/dashboards/hal9.yml").read_text())["providers"]
+    assert provider["options"]["path"] == "/var/lib/grafana/dashboards/hal9"
+
+
 def test_export_into_an_unwritable_place_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     """A destination below a regular file fails with exit 1 and a one-line message."""
     (tmp_path / "file").write_text("", encoding="utf-8")
