@@ -284,7 +284,13 @@ def neuron_performance() -> dict[str, Any]:
                         {
                             "id": "organize",
                             "options": {
-                                "excludeByName": {"Time": True, "Value": True, "__name__": True},
+                                "excludeByName": {
+                                    "Time": True,
+                                    "Value": True,
+                                    "__name__": True,
+                                    "job": True,
+                                    "instance": True,
+                                },
                                 "indexByName": {"neuron_id": 0, "state": 1},
                             },
                         }
@@ -519,9 +525,16 @@ def learning_analytics() -> dict[str, Any]:
                     Q(
                         "sum by (pattern_type) (increase(hal9_learning_patterns_identified_total[$__range]))",
                         "{{pattern_type}}",
+                        instant=True,
                     )
                 ],
-                extra={"options": {"orientation": "horizontal", "displayMode": "gradient"}},
+                extra={
+                    "options": {
+                        "orientation": "horizontal",
+                        "displayMode": "gradient",
+                        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                    }
+                },
             ),
             ts(
                 "Patterns identified (per second)",
