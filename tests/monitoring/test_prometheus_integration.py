@@ -40,13 +40,13 @@ def free_port() -> int:
 class Prometheus:
     """`prometheus` on 127.0.0.1 with a throw-away TSDB; stopped (then killed) at teardown."""
 
-    def __init__(self, config: Path, data: Path, log: Path) -> None:
+    def __init__(self, binary: str, config: Path, data: Path, log: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = log.open("wb")
         self.proc = subprocess.Popen(
             [
-                require_tool("prometheus"),
+                binary,
                 f"--config.file={config}",
                 f"--storage.tsdb.path={data}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
@@ -102,6 +102,7 @@ class Prometheus:
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[ServerProcess, Prometheus]]:
     """A hal9 server and a Prometheus scraping it every second with the exported rules loaded."""
+    binary = require_tool("prometheus")  # before anything is started or opened
     config = tmp_path / "hal9.toml"
     config.write_text('server_id = "monitoring-test"\n', encoding="utf-8")
     server = ServerProcess(tmp_path, config)
@@ -117,7 +118,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[ServerProcess, Prometheus]]:
         job["scrape_interval"] = "1s"
         job["static_configs"] = [{"targets": [f"127.0.0.1:{server.port}"]}]
         prometheus_yml.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-        prometheus = Prometheus(prometheus_yml, tmp_path / "tsdb", tmp_path / "prometheus.log")
+        prometheus = Prometheus(binary, prometheus_yml, tmp_path / "tsdb", tmp_path / "prometheus.log")
         yield server, prometheus
     finally:
         if prometheus is not None:
