@@ -322,7 +322,7 @@ def neuron_performance() -> dict[str, Any]:
                         format="heatmap",
                     )
                 ],
-                unit="s",
+                unit="short",  # the cells count signals; the y axis (options.yAxis) is in seconds
                 description="Signals per latency bucket of a neuron's process(), all neurons.",
                 extra={
                     "options": {

@@ -161,6 +161,10 @@ def test_neuron_dashboard_has_a_latency_heatmap_and_a_health_matrix() -> None:
     for panel in panels(board):
         by_type.setdefault(panel["type"], []).extend(t["expr"] for t in panel.get("targets", []))
     assert any("hal9_signal_processing_duration_seconds_bucket" in e for e in by_type["heatmap"])
+    (heatmap,) = (panel for panel in panels(board) if panel["type"] == "heatmap")
+    assert heatmap["options"]["yAxis"]["unit"] == "s"
+    assert heatmap["options"]["calculate"] is False  # Prometheus already gives the buckets
+    assert {target["format"] for target in heatmap["targets"]} == {"heatmap"}
     assert by_type["state-timeline"] == ["hal9_neuron_health"]
 
 
