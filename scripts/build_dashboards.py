@@ -6,13 +6,16 @@ changing a panel (``python scripts/build_dashboards.py``); ``--check`` exits 1 w
 committed file differs from what it would write (a test runs that).
 
 Every panel and target reads the ``${datasource}`` variable (type prometheus), so no
-datasource uid is hard-coded; panel ids are assigned in order, so they are unique.
+datasource uid is hard-coded; panel ids are assigned in order, so they are unique. Every
+series selector is scoped to the ``$job`` variable (the Prometheus jobs that scrape HAL9),
+added here so the tables below stay readable.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +24,19 @@ from typing import Any
 OUT = Path(__file__).resolve().parents[1] / "hal9" / "monitoring" / "grafana" / "dashboards"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 RATE = "$__rate_interval"
+#: A series selector: one of our metrics (or a recording rule on one) or ``up``, with its matchers if any.
+SELECTOR = re.compile(r"(?<![\w:])((?:[a-z_]+:)?hal9_[a-z0-9_]+(?::[a-z0-9_]+)?|up)(\{[^}]*\})?(?![\w:(])")
+JOB = 'job=~"$job"'
+
+
+def scoped(expr: str) -> str:
+    """``expr`` with ``job=~"$job"`` as the first matcher of every selector."""
+
+    def add(match: re.Match[str]) -> str:
+        name, matchers = match.group(1), (match.group(2) or "{}")[1:-1].strip()
+        return f"{name}{{{', '.join([JOB, matchers] if matchers else [JOB])}}}"
+
+    return SELECTOR.sub(add, expr)
 
 
 @dataclass
@@ -67,7 +83,7 @@ def _panel_json(panel: P, panel_id: int, x: int, y: int) -> dict[str, Any]:
         target: dict[str, Any] = {
             "datasource": DATASOURCE,
             "refId": chr(ord("A") + i),
-            "expr": q.expr,
+            "expr": scoped(q.expr),
             "legendFormat": q.legend or "__auto",
             "range": not q.instant,
             "instant": q.instant,
@@ -149,7 +165,23 @@ def dashboard(uid: str, title: str, description: str, items: list[P | Row]) -> d
                     "options": [],
                     "refresh": 1,
                     "regex": "",
-                }
+                },
+                {
+                    "name": "job",
+                    "label": "Job",
+                    "type": "query",
+                    "datasource": DATASOURCE,
+                    "definition": "label_values(hal9_server_uptime_seconds, job)",
+                    "query": {"query": "label_values(hal9_server_uptime_seconds, job)", "refId": "job"},
+                    "current": {},
+                    "hide": 0,
+                    "includeAll": True,
+                    "multi": True,
+                    "options": [],
+                    "refresh": 2,
+                    "regex": "",
+                    "sort": 1,
+                },
             ]
         },
         "panels": panels,
@@ -180,8 +212,8 @@ def system_overview() -> dict[str, Any]:
             Row("Health"),
             stat(
                 "Servers up",
-                Q('sum(up{job="hal9"})'),
-                description="Targets of job hal9 that answered their last scrape.",
+                Q("sum(up)"),
+                description="Targets of the selected jobs that answered their last scrape.",
                 thresholds=_thresholds(("red", None), ("green", 1)),
                 color={"mode": "thresholds"},
             ),

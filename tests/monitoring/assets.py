@@ -38,6 +38,15 @@ DASHBOARD_TITLES = {
 }
 #: Grafana's interval variables, replaced by a fixed window where a query is run for real.
 GRAFANA_VARIABLES = ("$__rate_interval", "$__interval", "$__range")
+#: The dashboards' job variable: the Prometheus jobs that scrape HAL9.
+JOB_MATCHER = 'job=~"$job"'
+
+
+def substitute(expr: str, job: str = "hal9") -> str:
+    """A dashboard query as Grafana would send it: intervals of 1m, the job variable set to ``job``."""
+    for variable in GRAFANA_VARIABLES:
+        expr = expr.replace(variable, "1m")
+    return expr.replace("$job", job)
 
 
 def require_tool(name: str) -> str:
@@ -115,9 +124,7 @@ _KEYWORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan"}
 
 def metric_names(expr: str) -> set[str]:
     """The metric names an expression selects (label names, strings, functions and keywords removed)."""
-    for variable in GRAFANA_VARIABLES:
-        expr = expr.replace(variable, "1m")
-    expr = _STRING.sub('""', expr)
+    expr = _STRING.sub('""', substitute(expr))
     expr = _BRACKETS.sub("", expr)
     expr = _LABEL_LISTS.sub("", expr)
     names = set()

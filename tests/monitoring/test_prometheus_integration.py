@@ -16,11 +16,11 @@ import yaml
 from tests.cli.helpers import ServerProcess, clean_env, run_cli, samples
 from tests.monitoring.assets import (
     CONTRACT,
-    GRAFANA_VARIABLES,
     dashboard_queries,
     families_read,
     require_tool,
     rules,
+    substitute,
 )
 
 pytestmark = pytest.mark.slow
@@ -126,12 +126,6 @@ def stack(tmp_path: Path) -> Iterator[tuple[ServerProcess, Prometheus]]:
         server.kill()
 
 
-def substitute(expr: str) -> str:
-    for variable in GRAFANA_VARIABLES:
-        expr = expr.replace(variable, "1m")
-    return expr
-
-
 def test_dashboards_and_rules_run_on_real_prometheus_scraping_a_real_server(
     stack: tuple[ServerProcess, Prometheus],
 ) -> None:
@@ -164,6 +158,10 @@ def test_dashboards_and_rules_run_on_real_prometheus_scraping_a_real_server(
             "hal9_claude_api_calls_total",
             "hal9_claude_tokens_used_total",
         } <= exposed
+
+        # The job variable's query (label_values over this metric) finds the job.
+        (job,) = prometheus.query(client, "count by (job) (hal9_server_uptime_seconds)")["data"]["result"]
+        assert job["metric"]["job"] == "hal9"
 
         queries = [(f"{board} / {panel}", expr, True) for board, panel, expr in dashboard_queries()]
         queries += [(f"rule {rule.name}", rule.expr, rule.kind == "record") for rule in rules()]

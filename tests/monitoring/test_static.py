@@ -12,6 +12,7 @@ import pytest
 from tests.monitoring.assets import (
     CONTRACT,
     DASHBOARD_TITLES,
+    JOB_MATCHER,
     Rule,
     dashboard_queries,
     dashboards,
@@ -139,6 +140,8 @@ def test_dashboard_has_datasource_variable_unique_ids_units_and_no_hardcoded_uid
     variables = {v["name"]: v for v in board["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
+    assert variables["job"]["datasource"] == DATASOURCE
+    assert variables["job"]["query"]["query"] == "label_values(hal9_server_uptime_seconds, job)"
     ids = [panel["id"] for panel in panels(board)]
     assert len(ids) == len(set(ids)), "duplicate panel ids"
     for panel in panels(board):
@@ -149,7 +152,10 @@ def test_dashboard_has_datasource_variable_unique_ids_units_and_no_hardcoded_uid
         assert panel["fieldConfig"]["defaults"]["unit"], panel["title"]
         for target in panel["targets"]:
             assert target["datasource"] == DATASOURCE, panel["title"]
-            assert target["expr"].strip(), panel["title"]
+            expr = target["expr"]
+            for name in metric_names(expr):  # every selector is scoped to the job variable
+                selectors = re.findall(rf"(?<![\w:]){re.escape(name)}(?![\w:])(\{{[^}}]*\}})?", expr)
+                assert all(sel.startswith("{" + JOB_MATCHER) for sel in selectors), (panel["title"], expr)
         grid = panel["gridPos"]
         assert grid["x"] + grid["w"] <= 24, panel["title"]
 
@@ -165,7 +171,7 @@ def test_neuron_dashboard_has_a_latency_heatmap_and_a_health_matrix() -> None:
     assert heatmap["options"]["yAxis"]["unit"] == "s"
     assert heatmap["options"]["calculate"] is False  # Prometheus already gives the buckets
     assert {target["format"] for target in heatmap["targets"]} == {"heatmap"}
-    assert by_type["state-timeline"] == ["hal9_neuron_health"]
+    assert by_type["state-timeline"] == [f"hal9_neuron_health{{{JOB_MATCHER}}}"]
 
 
 def test_units_fit_the_metrics() -> None:
