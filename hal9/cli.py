@@ -1,4 +1,4 @@
-"""``python -m hal9`` / ``hal9``: serve, init, check."""
+"""``python -m hal9`` / ``hal9``: serve, init, check, monitoring export."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import structlog
 from hal9.config import Config, load_config
 from hal9.errors import ConfigError, Hal9Error
 from hal9.logging import configure_logging
+from hal9.monitoring.export import DEFAULT_PROMETHEUS_URL
 
 log = structlog.get_logger("hal9.cli")
 
@@ -226,6 +227,26 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_monitoring_export(args: argparse.Namespace) -> int:
+    from hal9.monitoring.export import ExportConflict, export
+
+    dest = Path(args.dir)
+    try:
+        written = export(
+            dest, force=args.force, prometheus_url=args.prometheus_url, dashboards_path=args.grafana_dashboards_path
+        )
+    except ExportConflict as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: cannot write to {dest}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(written)} files to {dest}")
+    print(f"  prometheus --config.file={dest / 'prometheus' / 'prometheus.yml'}")
+    print(f"  grafana: paths.provisioning = {dest / 'grafana' / 'provisioning'}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hal9", description="HAL9: a runtime for hierarchical networks of AI neurons")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -244,6 +265,24 @@ def _parser() -> argparse.ArgumentParser:
     check_cmd = commands.add_parser("check", help="validate a configuration file")
     check_cmd.add_argument("path")
     check_cmd.set_defaults(handler=_cmd_check)
+
+    monitoring_cmd = commands.add_parser("monitoring", help="Prometheus and Grafana assets")
+    monitoring_commands = monitoring_cmd.add_subparsers(dest="monitoring_command", required=True)
+    export_cmd = monitoring_commands.add_parser(
+        "export", help="write prometheus.yml, alert and recording rules, Grafana provisioning and dashboards"
+    )
+    export_cmd.add_argument("dir", help="folder to write prometheus/ and grafana/ into")
+    export_cmd.add_argument("--force", action="store_true", help="overwrite existing files")
+    export_cmd.add_argument(
+        "--prometheus-url",
+        default=DEFAULT_PROMETHEUS_URL,
+        help=f"URL Grafana's datasource reaches Prometheus at (default {DEFAULT_PROMETHEUS_URL})",
+    )
+    export_cmd.add_argument(
+        "--grafana-dashboards-path",
+        help="where Grafana sees DIR/grafana/dashboards, e.g. a container mount point (default: its absolute path)",
+    )
+    export_cmd.set_defaults(handler=_cmd_monitoring_export)
     return parser
 
 
