@@ -37,6 +37,7 @@ log = structlog.get_logger("hal9.memory")
 MEMORY_OPERATIONS = OperationMetrics(fam.MEMORY_OPERATIONS, fam.MEMORY_DURATION, MEMORY_BUCKETS)
 DATABASE_FILE = "hal9.db"
 MAX_SEARCH_LIMIT = 1000
+MAX_ID = 2**63 - 1  # SQLite's integer range: a larger id cannot exist (and cannot be bound)
 MAX_NEURON_ID_CHARS = 128
 MAX_METADATA_CHARS = 16_384
 #: Access bookkeeping waiting to be written; beyond it, further accesses are not recorded until a flush.
@@ -293,6 +294,8 @@ class SQLiteMemory(Service):
         """The entry with this id or None; answered from the LRU cache when it holds the entry."""
         async with self.measure(operation="retrieve"):
             reader = self._reader()
+            if not 0 < entry_id <= MAX_ID:
+                return None
             cached = self._cache.get(entry_id)
             if cached is not None:
                 self._hits.inc()
@@ -354,6 +357,8 @@ class SQLiteMemory(Service):
 
     async def forget(self, entry_id: int) -> bool:
         """Delete one entry; False if no entry had this id."""
+        if not 0 < entry_id <= MAX_ID:
+            return False
         removed = await self._delete("DELETE FROM entries WHERE id = ? RETURNING id, neuron_id", (entry_id,))
         return removed > 0
 
