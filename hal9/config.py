@@ -103,6 +103,9 @@ class MemoryConfig(_Section):
     retention_interval_seconds: float = Field(default=600.0, gt=0)
     retention_batch: int = Field(default=1000, gt=0, description="most entries one retention run removes")
     stats_interval_seconds: float = Field(default=5.0, gt=0, description="how often the file sizes are re-read")
+    search_candidates: int = Field(
+        default=1000, gt=0, description="a search matching more ranks only its most recent this many"
+    )
 
 
 class LoggingConfig(_Section):

@@ -54,10 +54,13 @@ def terms(text: str, max_terms: int = MAX_TERMS) -> list[Term]:
     return list(found)
 
 
+def expression(found: list[Term], match: Literal["all", "any"] = "all") -> str:
+    """The FTS5 MATCH expression of some terms: all of them (implicit AND) or any (OR)."""
+    joiner = " " if match == "all" else " OR "
+    return joiner.join(term.expression() for term in found)
+
+
 def fts_query(text: str, match: Literal["all", "any"] = "all", max_terms: int = MAX_TERMS) -> str | None:
     """The FTS5 MATCH expression for ``text``, or None when it has no words (no search needed)."""
     found = terms(text, max_terms)
-    if not found:
-        return None
-    joiner = " " if match == "all" else " OR "
-    return joiner.join(term.expression() for term in found)
+    return expression(found, match) if found else None

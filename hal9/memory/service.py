@@ -20,7 +20,7 @@ from hal9.config import MemoryConfig
 from hal9.memory.cache import LRUCache
 from hal9.memory.errors import InvalidMemoryEntry, MemoryNotRunning
 from hal9.memory.metrics import EntryCounts, MemoryCollector
-from hal9.memory.query import fts_query
+from hal9.memory.query import Term, expression, terms
 from hal9.memory.schema import migrate
 from hal9.memory.writer import GroupCommitWriter, Row, WriteRequest
 from hal9.metrics import MEMORY_BUCKETS
@@ -58,6 +58,12 @@ _SEARCH = (
     " JOIN entries e ON e.id = entries_fts.rowid WHERE entries_fts MATCH ?"
 )
 _FILTERS = ("e.neuron_id = ?", "e.kind = ?", "e.created_at >= ?", "e.created_at < ?")
+_JOINED = " FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid WHERE entries_fts MATCH ?"
+#: The n-th most recent match (OFFSET n - 1): cheap, FTS5 walks its doclists newest first and stops.
+_PROBE = "SELECT entries_fts.rowid" + _JOINED
+_PROBE_TERM = "SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?"
+#: In an "any" search, a term in at least this share of the entries is dropped (when others remain).
+COMMON_TERM_SHARE = 0.2
 
 
 def _entry(row: Sequence[Any], score: float | None = None) -> MemoryEntry:
@@ -102,6 +108,7 @@ class SQLiteMemory(Service):
         self._touched: dict[int, tuple[int, float]] = {}
         # Bumped by every delete: a read that raced a delete does not put its entry in the cache.
         self._generation = 0
+        self._max_id = 0  # the highest id stored: the span of ids a term's matches cover gives its share
         self._write_lock = anyio.Lock()
         self._writer: GroupCommitWriter | None = None
         self._write_connection: aiosqlite.Connection | None = None
@@ -158,6 +165,8 @@ class SQLiteMemory(Service):
             await read.execute("PRAGMA query_only = ON")
             counts = await read.execute_fetchall("SELECT neuron_id, count(*) FROM entries GROUP BY neuron_id")
             self.entry_counts.reset({str(neuron_id): int(count) for neuron_id, count in counts})
+            (highest,) = await read.execute_fetchall("SELECT coalesce(max(id), 0) FROM entries")
+            self._max_id = int(highest[0])
         except BaseException:
             await read.close()
             await write.close()
@@ -279,6 +288,7 @@ class SQLiteMemory(Service):
         return (neuron_id, record.layer, record.kind, content, metadata, importance, now)
 
     def _committed(self, requests: Sequence[WriteRequest]) -> None:
+        self._max_id = max(self._max_id, max(request.ids[-1] for request in requests))
         for request in requests:
             for row in request.rows:
                 self.entry_counts.add(row[0], 1)
@@ -339,19 +349,48 @@ class SQLiteMemory(Service):
         """
         async with self.measure(operation="search"):
             reader = self._reader()
-            expression = fts_query(query, match)
+            found = terms(query)
             limit = max(0, min(int(limit), MAX_SEARCH_LIMIT))
-            if expression is None or limit == 0:
+            if not found or limit == 0:
                 return []
-            sql = [_SEARCH]
-            params: list[Any] = [expression]
+            if match == "any" and len(found) > 1:
+                found = await self._without_common_terms(reader, found)
+            where = [""]
+            params: list[Any] = [expression(found, match)]
             for clause, value in zip(_FILTERS, (neuron_id, kind, since, until), strict=True):
                 if value is not None:
-                    sql.append(clause)
+                    where.append(clause)
                     params.append(value)
-            params.append(limit)
-            rows = await reader.execute_fetchall(" AND ".join(sql) + " ORDER BY score, e.id LIMIT ?", params)
+            # Bound the work: BM25 scores every match, so a query matching most entries would
+            # cost time in proportion to the whole store. Past ``search_candidates`` matches,
+            # only the most recent ``search_candidates`` are ranked (a memory favours the
+            # recent); below it, the ranking is the full one.
+            candidates = self.settings.search_candidates
+            probe = list(
+                await reader.execute_fetchall(
+                    _PROBE + " AND ".join(where) + " ORDER BY entries_fts.rowid DESC LIMIT 1 OFFSET ?",
+                    [*params, candidates - 1],
+                )
+            )
+            if probe:
+                where.append("entries_fts.rowid >= ?")
+                params.append(probe[0][0])
+            rows = await reader.execute_fetchall(
+                _SEARCH + " AND ".join(where) + " ORDER BY score, e.id LIMIT ?", [*params, limit]
+            )
             return [_entry(row, score=row[10]) for row in rows]
+
+    async def _without_common_terms(self, reader: aiosqlite.Connection, found: list[Term]) -> list[Term]:
+        """Drop the terms found in most entries (like stop words): they add little to BM25
+        and, in an OR, would make every entry a match. All of them are kept if all are common."""
+        candidates = self.settings.search_candidates
+        kept = []
+        for term in found:
+            rows = list(await reader.execute_fetchall(_PROBE_TERM, (term.expression(), candidates - 1)))
+            # The rowid span holding the term's last ``candidates`` matches gives its share.
+            if not rows or candidates / max(1, self._max_id - int(rows[0][0]) + 1) < COMMON_TERM_SHARE:
+                kept.append(term)
+        return kept or found
 
     # -- forget and retention -------------------------------------------------------------
 

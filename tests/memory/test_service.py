@@ -217,3 +217,26 @@ async def test_concurrent_searches_and_stores_do_not_interfere(memory: SQLiteMem
         for _ in range(10):
             tg.start_soon(lambda: memory.search("parallel"))
     assert len(await memory.search("parallel", limit=100)) == 50
+
+
+@pytest.mark.anyio
+async def test_a_search_matching_more_than_search_candidates_ranks_only_the_most_recent(db_path: Path) -> None:
+    async with SQLiteMemory(db_path, MemoryConfig(search_candidates=5)) as memory:
+        ids = [await memory.store("common " * (1 + i % 3) + f"entry {i}", neuron_id="n") for i in range(20)]
+        found = await memory.search("common", limit=10)
+        assert sorted(e.id for e in found) == ids[-5:]
+        assert [e.score for e in found] == sorted(e.score for e in found if e.score is not None)
+        # Below the bound the ranking is the full one: this matches 3 entries only.
+        assert {e.id for e in await memory.search("entry 1")} >= {ids[1]}
+
+
+@pytest.mark.anyio
+async def test_an_any_search_drops_terms_found_in_most_entries(db_path: Path) -> None:
+    async with SQLiteMemory(db_path, MemoryConfig(search_candidates=4)) as memory:
+        rare = await memory.store("the rare zebra", neuron_id="n")
+        for i in range(30):
+            await memory.store(f"the ordinary entry {i}", neuron_id="n")
+        found = await memory.search("the zebra", match="any")
+        assert [e.id for e in found] == [rare]
+        # A query of common terms only still finds something (the most recent matches).
+        assert len(await memory.search("the", match="any")) == 4
