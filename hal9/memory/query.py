@@ -5,8 +5,9 @@ FTS5's query language has operators (``AND``, ``OR``, ``NOT``, ``NEAR``), column
 quote or parenthesis and lets the user steer the query. Here the text is cut into words
 (runs of letters and digits, which is also how FTS5's ``unicode61`` tokenizer splits it),
 each word is wrapped in double quotes, so the engine sees only terms, and the words are
-joined with FTS5's implicit AND, or with OR. A word followed directly by ``*`` stays a
-prefix query (``deploy*``), the one operator users expect to work.
+joined with FTS5's implicit AND, or with OR. Two things users expect keep working: a word
+followed directly by ``*`` is a prefix query (``deploy*``), and words between a pair of
+double quotes are a phrase (``"token bucket"``); an unpaired quote is just a character.
 """
 
 from __future__ import annotations
@@ -26,11 +27,18 @@ MAX_TERM_CHARS = 64
 
 @dataclass(frozen=True, slots=True)
 class Term:
+    """A word, a prefix (``prefix``) or a phrase (several words, space-separated, in order)."""
+
     text: str
     prefix: bool = False
 
+    @property
+    def words(self) -> list[str]:
+        return self.text.split(" ")
+
     def expression(self) -> str:
-        # The text holds only letters and digits, so no quote can end the string early.
+        # The text holds only letters, digits and single spaces, so no quote can end the
+        # string early; FTS5 reads a quoted string of several words as a phrase.
         return f'"{self.text}"*' if self.prefix else f'"{self.text}"'
 
 
@@ -40,14 +48,30 @@ def normalize(word: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
+def words(text: str) -> list[tuple[str, bool]]:
+    """The normalised words of ``text`` in order, each with whether a ``*`` follows it directly."""
+    found: list[tuple[str, bool]] = []
+    for match in _WORD.finditer(text):
+        word = normalize(match.group(1))[:MAX_TERM_CHARS]
+        # Normalising may split a word (a compatibility character) or leave nothing of it.
+        parts = [part.group(1) for part in _WORD.finditer(word)]
+        found.extend((part, bool(match.group(2)) and index == len(parts) - 1) for index, part in enumerate(parts))
+    return found
+
+
 def terms(text: str, max_terms: int = MAX_TERMS) -> list[Term]:
     """The distinct terms of ``text``, in order of first appearance, at most ``max_terms``."""
     found: dict[Term, None] = {}
-    for match in _WORD.finditer(text):
-        word = normalize(match.group(1))[:MAX_TERM_CHARS]
-        # Normalising may leave nothing a word (a lone combining mark) or split it; keep the word runs.
-        for part in _WORD.finditer(word):
-            term = Term(part.group(1), prefix=bool(match.group(2)))
+    pieces = text.split('"')
+    if len(pieces) % 2 == 0:  # an unpaired quote: the text after it is not a phrase
+        pieces[-2:] = ['"'.join(pieces[-2:])]
+    for index, piece in enumerate(pieces):
+        in_piece = words(piece)
+        if index % 2 == 1 and len(in_piece) > 1:
+            new = [Term(" ".join(word for word, _ in in_piece[:max_terms]))]
+        else:
+            new = [Term(word, prefix) for word, prefix in in_piece]
+        for term in new:
             found.setdefault(term, None)
             if len(found) >= max_terms:
                 return list(found)

@@ -240,3 +240,12 @@ async def test_an_any_search_drops_terms_found_in_most_entries(db_path: Path) ->
         assert [e.id for e in found] == [rare]
         # A query of common terms only still finds something (the most recent matches).
         assert len(await memory.search("the", match="any")) == 4
+
+
+@pytest.mark.anyio
+async def test_words_in_paired_quotes_are_a_phrase_and_an_unpaired_quote_is_text(memory: SQLiteMemory) -> None:
+    in_order = await memory.store("use a token bucket here", neuron_id="n")
+    reversed_ = await memory.store("a bucket of token coins", neuron_id="n")
+    assert [e.id for e in await memory.search('"token bucket"')] == [in_order]
+    assert {e.id for e in await memory.search("token bucket")} == {in_order, reversed_}
+    assert {e.id for e in await memory.search('"token bucket')} == {in_order, reversed_}
