@@ -12,7 +12,10 @@ Search: ``--entries`` entries of Zipf-distributed words (exponent 1.07 over a 20
 vocabulary, 20-60 words each) are loaded with raw sqlite3, then each query class is timed
 through ``SQLiteMemory.search`` (top 10 by BM25, through aiosqlite) and through raw sqlite3
 running the plain FTS5 query (``MATCH ... ORDER BY rank LIMIT 10``) on the same file: p50 and
-p95 over ``--queries`` queries per class, each class drawing its words from a frequency band.
+p95 over ``--queries`` queries per class, each class drawing its words from a frequency
+band: rare (ranks 10,000-20,000), mid (200-1,000), common (the 5 most frequent: each in
+most entries), and2 (a 20-200 word and a 200-2,000 word), prefix (the first 4 letters of a
+100-1,000 word, then ``*``) and phrase (two adjacent words of a stored entry, in quotes).
 """
 
 from __future__ import annotations
@@ -140,12 +143,21 @@ def query_classes(rng: random.Random, count: int) -> dict[str, list[str]]:
     def band(low: int, high: int) -> list[str]:
         return [WORDS[rng.randrange(low, high)] for _ in range(count)]
 
+    def phrase() -> str:
+        # Two adjacent words of a stored entry (the first load chunk uses seed 0).
+        words = rng.choice(sample).split()
+        at = rng.randrange(len(words) - 1)
+        return f'"{words[at]} {words[at + 1]}"'
+
+    sample = corpus(2_000, seed=0)
+
     return {
         "rare": band(10_000, 20_000),
         "mid": band(200, 1_000),
         "common": band(0, 5),
         "and2": [f"{a} {b}" for a, b in zip(band(20, 200), band(200, 2_000), strict=True)],
         "prefix": [w[:4] + "*" for w in band(100, 1_000)],
+        "phrase": [phrase() for _ in range(count)],
     }
 
 
