@@ -280,7 +280,7 @@ class SQLiteMemory(Service):
         if not 0.0 <= importance <= 1.0:  # also refuses NaN
             raise InvalidMemoryEntry(f"importance must be between 0 and 1; got {record.importance!r}")
         try:
-            metadata = json.dumps(dict(record.metadata), default=str, allow_nan=False)
+            metadata = json.dumps(dict(record.metadata), default=str, allow_nan=False) if record.metadata else "{}"
         except (TypeError, ValueError) as exc:
             raise InvalidMemoryEntry(f"metadata must be a JSON object: {exc}") from None
         if len(metadata) > MAX_METADATA_CHARS:

@@ -77,7 +77,11 @@ class GroupCommitWriter:
 
     async def submit(self, request: WriteRequest) -> None:
         """Queue a request (waits while the queue is full); raises ClosedResourceError once closed."""
-        await self._send.send(request)
+        try:
+            # No checkpoint when there is room: the store yields once, waiting for its commit.
+            self._send.send_nowait(request)
+        except anyio.WouldBlock:
+            await self._send.send(request)
 
     async def close(self) -> None:
         """Take no more requests; the writer commits what is queued, then stops."""
