@@ -61,6 +61,7 @@ _FILTERS = ("e.neuron_id = ?", "e.kind = ?", "e.created_at >= ?", "e.created_at 
 _JOINED = " FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid WHERE entries_fts MATCH ?"
 #: The n-th most recent match (OFFSET n - 1): cheap, FTS5 walks its doclists newest first and stops.
 _PROBE = "SELECT entries_fts.rowid" + _JOINED
+_NEWEST = f"SELECT {_COLUMNS}, NULL AS score" + _JOINED
 _PROBE_TERM = "SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?"
 #: In an "any" search, a term in at least this share of the entries is dropped (when others remain).
 COMMON_TERM_SHARE = 0.2
@@ -341,11 +342,19 @@ class SQLiteMemory(Service):
         limit: int = 10,
         match: Literal["all", "any"] = "all",
     ) -> list[MemoryEntry]:
-        """Full-text search ranked by BM25, most relevant first; any string is a valid query.
+        """Full-text search, most relevant first; any string is a valid query.
 
         The query's words become quoted terms (see :mod:`hal9.memory.query`): FTS5 operators,
         column filters, quotes and parentheses in it are plain text, never syntax. A query with
-        no words finds nothing.
+        no words finds nothing. The work is bounded by ``search_candidates`` (K):
+
+        - up to K matches: all are ranked by BM25 (``score``, lower is more relevant);
+        - more than K, spread thinner than one entry in five: the newest K are ranked by BM25;
+        - more than K, in at least one entry in five (common words only): the newest matches,
+          newest first, with ``score`` None, since BM25 would first count the whole index.
+
+        In an "any" search, words found in at least one entry in five are dropped when the
+        query has others (stop words, in effect).
         """
         async with self.measure(operation="search"):
             reader = self._reader()
@@ -373,8 +382,17 @@ class SQLiteMemory(Service):
                 )
             )
             if probe:
+                floor = int(probe[0][0])
+                if candidates / max(1, self._max_id - floor + 1) >= COMMON_TERM_SHARE:
+                    # Most entries match. bm25() counts the entries holding each term over the
+                    # whole index before it ranks anything, which alone costs time in proportion to
+                    # the store: the newest matches are the answer (a memory favours the recent).
+                    rows = await reader.execute_fetchall(
+                        _NEWEST + " AND ".join(where) + " ORDER BY entries_fts.rowid DESC LIMIT ?", [*params, limit]
+                    )
+                    return [_entry(row) for row in rows]
                 where.append("entries_fts.rowid >= ?")
-                params.append(probe[0][0])
+                params.append(floor)
             rows = await reader.execute_fetchall(
                 _SEARCH + " AND ".join(where) + " ORDER BY score, e.id LIMIT ?", [*params, limit]
             )

@@ -222,12 +222,25 @@ async def test_concurrent_searches_and_stores_do_not_interfere(memory: SQLiteMem
 @pytest.mark.anyio
 async def test_a_search_matching_more_than_search_candidates_ranks_only_the_most_recent(db_path: Path) -> None:
     async with SQLiteMemory(db_path, MemoryConfig(search_candidates=5)) as memory:
-        ids = [await memory.store("common " * (1 + i % 3) + f"entry {i}", neuron_id="n") for i in range(20)]
-        found = await memory.search("common", limit=10)
-        assert sorted(e.id for e in found) == ids[-5:]
-        assert [e.score for e in found] == sorted(e.score for e in found if e.score is not None)
-        # Below the bound the ranking is the full one: this matches 3 entries only.
-        assert {e.id for e in await memory.search("entry 1")} >= {ids[1]}
+        ids = []
+        for i in range(100):
+            text = "sometimes " * (1 + i % 3) + "here" if i % 10 == 0 else f"filler {i}"
+            ids.append(await memory.store(text, neuron_id="n"))
+        matching = ids[::10]  # 10 matches, a tenth of the entries: ranked, within the newest 5
+        found = await memory.search("sometimes", limit=10)
+        assert sorted(e.id for e in found) == matching[-5:]
+        scores = [e.score for e in found]
+        assert None not in scores
+        assert scores == sorted(scores)  # type: ignore[type-var]
+
+
+@pytest.mark.anyio
+async def test_a_search_matching_most_entries_gives_the_newest_matches(db_path: Path) -> None:
+    async with SQLiteMemory(db_path, MemoryConfig(search_candidates=5)) as memory:
+        ids = [await memory.store(f"common entry {i}", neuron_id="n") for i in range(20)]
+        found = await memory.search("common", limit=3)
+        assert [e.id for e in found] == ids[::-1][:3]
+        assert [e.score for e in found] == [None] * 3
 
 
 @pytest.mark.anyio
@@ -238,8 +251,11 @@ async def test_an_any_search_drops_terms_found_in_most_entries(db_path: Path) ->
             await memory.store(f"the ordinary entry {i}", neuron_id="n")
         found = await memory.search("the zebra", match="any")
         assert [e.id for e in found] == [rare]
-        # A query of common terms only still finds something (the most recent matches).
-        assert len(await memory.search("the", match="any")) == 4
+        # A query of common terms only still finds something: the newest matches.
+        assert [e.content for e in await memory.search("the", match="any", limit=2)] == [
+            "the ordinary entry 29",
+            "the ordinary entry 28",
+        ]
 
 
 @pytest.mark.anyio
