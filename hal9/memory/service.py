@@ -42,6 +42,8 @@ MAX_NEURON_ID_CHARS = 128
 MAX_METADATA_CHARS = 16_384
 #: Access bookkeeping waiting to be written; beyond it, further accesses are not recorded until a flush.
 MAX_PENDING_TOUCHES = 10_000
+#: After a commit, the file sizes are re-read at most this often (the upkeep task reads them too).
+STATS_AFTER_WRITE_SECONDS = 1.0
 
 _COLUMNS = (
     "e.id, e.neuron_id, e.layer, e.kind, e.content, e.metadata, e.importance, e.created_at, e.last_accessed,"
@@ -109,6 +111,7 @@ class SQLiteMemory(Service):
         self._touched: dict[int, tuple[int, float]] = {}
         # Bumped by every delete: a read that raced a delete does not put its entry in the cache.
         self._generation = 0
+        self._stats_read_at = 0.0
         self._max_id = 0  # the highest id stored: the span of ids a term's matches cover gives its share
         self._write_lock = anyio.Lock()
         self._writer: GroupCommitWriter | None = None
@@ -290,6 +293,11 @@ class SQLiteMemory(Service):
 
     def _committed(self, requests: Sequence[WriteRequest]) -> None:
         self._max_id = max(self._max_id, max(request.ids[-1] for request in requests))
+        # The file grew: re-read its size soon (at most once a second), off the loop.
+        now = time.monotonic()
+        if self._tasks is not None and now - self._stats_read_at >= STATS_AFTER_WRITE_SECONDS:
+            self._stats_read_at = now
+            self._tasks.start_soon(self._refresh_stats_logged)
         for request in requests:
             for row in request.rows:
                 self.entry_counts.add(row[0], 1)
@@ -498,6 +506,12 @@ class SQLiteMemory(Service):
     async def refresh_stats(self) -> None:
         """Re-read the database and WAL file sizes (off the event loop) for the next scrape."""
         self._collector.database_bytes = await anyio.to_thread.run_sync(self._file_bytes)
+
+    async def _refresh_stats_logged(self) -> None:
+        try:
+            await self.refresh_stats()
+        except Exception:  # a failed size read must not take the service's tasks down
+            log.exception("memory.stats_failed")
 
     def _file_bytes(self) -> int:
         total = 0
