@@ -20,7 +20,7 @@ from hal9.config import MemoryConfig
 from hal9.memory.cache import LRUCache
 from hal9.memory.errors import InvalidMemoryEntry, MemoryNotRunning
 from hal9.memory.metrics import EntryCounts, MemoryCollector
-from hal9.memory.query import Term, expression, terms
+from hal9.memory.reads import BY_ID, MAX_SEARCH_LIMIT, RECENT, entry_from_row, search_entries
 from hal9.memory.schema import migrate
 from hal9.memory.writer import GroupCommitWriter, Row, WriteRequest
 from hal9.metrics import MEMORY_BUCKETS
@@ -36,7 +36,6 @@ log = structlog.get_logger("hal9.memory")
 
 MEMORY_OPERATIONS = OperationMetrics(fam.MEMORY_OPERATIONS, fam.MEMORY_DURATION, MEMORY_BUCKETS)
 DATABASE_FILE = "hal9.db"
-MAX_SEARCH_LIMIT = 1000
 MAX_ID = 2**63 - 1  # SQLite's integer range: a larger id cannot exist (and cannot be bound)
 MAX_NEURON_ID_CHARS = 128
 MAX_METADATA_CHARS = 16_384
@@ -44,45 +43,6 @@ MAX_METADATA_CHARS = 16_384
 MAX_PENDING_TOUCHES = 10_000
 #: After a commit, the file sizes are re-read at most this often (the upkeep task reads them too).
 STATS_AFTER_WRITE_SECONDS = 1.0
-
-_COLUMNS = (
-    "e.id, e.neuron_id, e.layer, e.kind, e.content, e.metadata, e.importance, e.created_at, e.last_accessed,"
-    " e.access_count"
-)
-# Only these constants are formatted into SQL; every value is a bound parameter.
-_BY_ID = f"SELECT {_COLUMNS} FROM entries e WHERE e.id = ?"  # noqa: S608 - constant columns only
-_RECENT = (
-    f"SELECT {_COLUMNS} FROM entries e WHERE e.neuron_id = ?"  # noqa: S608 - constant columns only
-    " ORDER BY e.created_at DESC, e.id DESC LIMIT ?"
-)
-_SEARCH = (
-    f"SELECT {_COLUMNS}, bm25(entries_fts) AS score FROM entries_fts"  # noqa: S608 - constant columns only
-    " JOIN entries e ON e.id = entries_fts.rowid WHERE entries_fts MATCH ?"
-)
-_FILTERS = ("e.neuron_id = ?", "e.kind = ?", "e.created_at >= ?", "e.created_at < ?")
-_JOINED = " FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid WHERE entries_fts MATCH ?"
-#: The n-th most recent match (OFFSET n - 1): cheap, FTS5 walks its doclists newest first and stops.
-_PROBE = "SELECT entries_fts.rowid" + _JOINED
-_NEWEST = f"SELECT {_COLUMNS}, NULL AS score" + _JOINED
-_PROBE_TERM = "SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?"
-#: In an "any" search, a term in at least this share of the entries is dropped (when others remain).
-COMMON_TERM_SHARE = 0.2
-
-
-def _entry(row: Sequence[Any], score: float | None = None) -> MemoryEntry:
-    return MemoryEntry(
-        id=row[0],
-        neuron_id=row[1],
-        layer=row[2],
-        kind=row[3],
-        content=row[4],
-        metadata=json.loads(row[5]),
-        importance=row[6],
-        created_at=row[7],
-        last_accessed=row[8],
-        access_count=row[9],
-        score=score,
-    )
 
 
 class SQLiteMemory(Service):
@@ -322,10 +282,10 @@ class SQLiteMemory(Service):
                 return cached
             self._misses.inc()
             generation = self._generation
-            rows = await reader.execute_fetchall(_BY_ID, (entry_id,))
+            rows = await reader.execute_fetchall(BY_ID, (entry_id,))
             if not rows:
                 return None
-            entry = _entry(next(iter(rows)))
+            entry = entry_from_row(next(iter(rows)))
             if generation == self._generation:
                 self._cache.put(entry_id, entry)
             self._touch(entry_id)
@@ -336,8 +296,8 @@ class SQLiteMemory(Service):
         async with self.measure(operation="retrieve"):
             reader = self._reader()
             limit = max(0, min(int(limit), MAX_SEARCH_LIMIT))
-            rows = await reader.execute_fetchall(_RECENT, (neuron_id, limit))
-            return [_entry(row) for row in rows]
+            rows = await reader.execute_fetchall(RECENT, (neuron_id, limit))
+            return [entry_from_row(row) for row in rows]
 
     async def search(
         self,
@@ -365,58 +325,18 @@ class SQLiteMemory(Service):
         query has others (stop words, in effect).
         """
         async with self.measure(operation="search"):
-            reader = self._reader()
-            found = terms(query)
-            limit = max(0, min(int(limit), MAX_SEARCH_LIMIT))
-            if not found or limit == 0:
-                return []
-            if match == "any" and len(found) > 1:
-                found = await self._without_common_terms(reader, found)
-            where = [""]
-            params: list[Any] = [expression(found, match)]
-            for clause, value in zip(_FILTERS, (neuron_id, kind, since, until), strict=True):
-                if value is not None:
-                    where.append(clause)
-                    params.append(value)
-            # Bound the work: BM25 scores every match, so a query matching most entries would
-            # cost time in proportion to the whole store. Past ``search_candidates`` matches,
-            # only the most recent ``search_candidates`` are ranked (a memory favours the
-            # recent); below it, the ranking is the full one.
-            candidates = self.settings.search_candidates
-            probe = list(
-                await reader.execute_fetchall(
-                    _PROBE + " AND ".join(where) + " ORDER BY entries_fts.rowid DESC LIMIT 1 OFFSET ?",
-                    [*params, candidates - 1],
-                )
+            return await search_entries(
+                self._reader(),
+                query,
+                neuron_id=neuron_id,
+                kind=kind,
+                since=since,
+                until=until,
+                limit=limit,
+                match=match,
+                candidates=self.settings.search_candidates,
+                max_id=self._max_id,
             )
-            if probe:
-                floor = int(probe[0][0])
-                if candidates / max(1, self._max_id - floor + 1) >= COMMON_TERM_SHARE:
-                    # Most entries match. bm25() counts the entries holding each term over the
-                    # whole index before it ranks anything, which alone costs time in proportion to
-                    # the store: the newest matches are the answer (a memory favours the recent).
-                    rows = await reader.execute_fetchall(
-                        _NEWEST + " AND ".join(where) + " ORDER BY entries_fts.rowid DESC LIMIT ?", [*params, limit]
-                    )
-                    return [_entry(row) for row in rows]
-                where.append("entries_fts.rowid >= ?")
-                params.append(floor)
-            rows = await reader.execute_fetchall(
-                _SEARCH + " AND ".join(where) + " ORDER BY score, e.id LIMIT ?", [*params, limit]
-            )
-            return [_entry(row, score=row[10]) for row in rows]
-
-    async def _without_common_terms(self, reader: aiosqlite.Connection, found: list[Term]) -> list[Term]:
-        """Drop the terms found in most entries (like stop words): they add little to BM25
-        and, in an OR, would make every entry a match. All of them are kept if all are common."""
-        candidates = self.settings.search_candidates
-        kept = []
-        for term in found:
-            rows = list(await reader.execute_fetchall(_PROBE_TERM, (term.expression(), candidates - 1)))
-            # The rowid span holding the term's last ``candidates`` matches gives its share.
-            if not rows or candidates / max(1, self._max_id - int(rows[0][0]) + 1) < COMMON_TERM_SHARE:
-                kept.append(term)
-        return kept or found
 
     # -- forget and retention -------------------------------------------------------------
 
