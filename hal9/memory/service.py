@@ -148,10 +148,20 @@ class SQLiteMemory(Service):
         # which the runtime calls in the same task, in reverse order of start().
         tasks = anyio.create_task_group()
         await tasks.__aenter__()
-        await tasks.start(writer.run)
-        tasks.start_soon(self._upkeep)
-        self._tasks, self._writer = tasks, writer
-        await self.refresh_stats()
+        try:
+            await tasks.start(writer.run)
+            tasks.start_soon(self._upkeep)
+            self._tasks, self._writer = tasks, writer
+            await self.refresh_stats()
+        except BaseException:
+            self._tasks = self._writer = None
+            tasks.cancel_scope.cancel()
+            try:
+                await tasks.__aexit__(None, None, None)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._close_connections()
+            raise
         log.info("memory.started", path=str(self.path), entries=sum(self.entry_counts.by_neuron.values()))
 
     async def stop(self) -> None:
