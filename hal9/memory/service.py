@@ -72,6 +72,7 @@ class SQLiteMemory(Service):
         # Bumped by every delete: a read that raced a delete does not put its entry in the cache.
         self._generation = 0
         self._stats_read_at = 0.0
+        self._next_retention = 0.0  # monotonic time of the next retention run
         self._max_id = 0  # the highest id stored: the span of ids a term's matches cover gives its share
         self._write_lock = anyio.Lock()
         self._writer: GroupCommitWriter | None = None
@@ -451,16 +452,27 @@ class SQLiteMemory(Service):
         return total
 
     async def _upkeep(self) -> None:
-        """Every ``stats_interval_seconds``: file sizes and access counts; retention on its own interval."""
+        """The service's periodic task: :meth:`upkeep` every ``stats_interval_seconds`` (or retention interval)."""
         settings = self.settings
-        next_retention = time.monotonic() + settings.retention_interval_seconds
+        self._next_retention = time.monotonic() + settings.retention_interval_seconds
         while True:
             await anyio.sleep(min(settings.stats_interval_seconds, settings.retention_interval_seconds))
             try:
-                await self._flush_touches()
-                if time.monotonic() >= next_retention:
-                    next_retention = time.monotonic() + settings.retention_interval_seconds
-                    await self.apply_retention()
-                await self.refresh_stats()
+                await self.upkeep()
             except Exception:
                 log.exception("memory.upkeep_failed")
+
+    async def upkeep(self, monotonic_now: float | None = None) -> int:
+        """One round of upkeep: write access counts, run retention if it is due, re-read file sizes.
+
+        Returns how many entries retention removed (0 when it was not due). The service runs
+        this periodically; call it to run a round now.
+        """
+        now = time.monotonic() if monotonic_now is None else monotonic_now
+        await self._flush_touches()
+        removed = 0
+        if now >= self._next_retention:
+            self._next_retention = now + self.settings.retention_interval_seconds
+            removed = await self.apply_retention()
+        await self.refresh_stats()
+        return removed

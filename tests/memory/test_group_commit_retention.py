@@ -118,3 +118,24 @@ async def test_retention_keeps_an_old_entry_that_was_used_recently(db_path: Path
         assert await memory.apply_retention() == 1
         assert await memory.retrieve(used) is not None
         assert await memory.retrieve(unused) is None
+
+
+@pytest.mark.anyio
+async def test_upkeep_runs_retention_once_per_interval_and_writes_access_counts(db_path: Path) -> None:
+    settings = MemoryConfig(
+        retention_max_age_seconds=60, retention_min_importance=0.5, retention_interval_seconds=600, retention_batch=10
+    )
+    async with SQLiteMemory(db_path, settings) as memory:
+        kept = await memory.store("kept", neuron_id="n", importance=0.9)
+        old = [await memory.store(f"old {i}", neuron_id="n", importance=0.1) for i in range(3)]
+        await memory.retrieve(kept)
+        with sqlite3.connect(db_path) as connection:
+            connection.execute("UPDATE entries SET created_at = created_at - 7200, last_accessed = created_at - 7200")
+        start = time.monotonic()
+        assert await memory.upkeep(start) == 0  # the first retention is due one interval after start
+        assert await memory.upkeep(start + 601) == 3
+        assert await memory.upkeep(start + 602) == 0  # not due again yet
+        assert [await memory.retrieve(i) for i in old] == [None] * 3
+    with sqlite3.connect(db_path) as connection:
+        (count,) = connection.execute("SELECT access_count FROM entries WHERE id = ?", (kept,)).fetchone()
+    assert count == 1  # the retrieve, written by the first upkeep round
