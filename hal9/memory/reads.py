@@ -33,6 +33,17 @@ _JOINED = " FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid WHERE en
 _PROBE = "SELECT entries_fts.rowid" + _JOINED
 _NEWEST = f"SELECT {COLUMNS}, NULL AS score" + _JOINED
 _PROBE_TERM = "SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?"
+# Without filters the index alone picks the rows and entries is read for the few answered
+# only: a join in the ranking or the probe reads an entries row for every match.
+_RANKED_PLAIN = (
+    f"SELECT {COLUMNS}, r.score FROM (SELECT rowid, rank AS score FROM entries_fts"  # noqa: S608 - constants only
+    " WHERE entries_fts MATCH ? AND rowid >= ? ORDER BY rank, rowid LIMIT ?) r"
+    " JOIN entries e ON e.id = r.rowid ORDER BY r.score, e.id"
+)
+_NEWEST_PLAIN = (
+    f"SELECT {COLUMNS}, NULL FROM (SELECT rowid FROM entries_fts"  # noqa: S608 - constants only
+    " WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT ?) r JOIN entries e ON e.id = r.rowid ORDER BY e.id DESC"
+)
 #: In an "any" search, a term in at least this share of the entries is dropped (when others remain).
 COMMON_TERM_SHARE = 0.2
 
@@ -96,27 +107,26 @@ async def search_entries(
     # Bound the work: BM25 scores every match, so a query matching most entries would cost
     # time in proportion to the whole store. Past K matches only the newest K are ranked
     # (a memory favours the recent); below it, the ranking is the full one.
-    probe = list(
-        await reader.execute_fetchall(
-            _PROBE + " AND ".join(where) + " ORDER BY entries_fts.rowid DESC LIMIT 1 OFFSET ?",
-            [*params, candidates - 1],
+    filtered = len(where) > 1
+    conditions = " AND ".join(where)
+    probe_sql = _PROBE + conditions + " ORDER BY entries_fts.rowid DESC LIMIT 1 OFFSET ?" if filtered else _PROBE_TERM
+    probe = list(await reader.execute_fetchall(probe_sql, [*params, candidates - 1]))
+    floor = int(probe[0][0]) if probe else 0
+    if probe and candidates / max(1, max_id - floor + 1) >= COMMON_TERM_SHARE:
+        # Most entries match. bm25() counts the entries holding each term over the whole
+        # index before it ranks anything, which alone costs time in proportion to the
+        # store: the newest matches are the answer (a memory favours the recent).
+        sql = _NEWEST + conditions + " ORDER BY entries_fts.rowid DESC LIMIT ?" if filtered else _NEWEST_PLAIN
+        return [entry_from_row(row) for row in await reader.execute_fetchall(sql, [*params, limit])]
+    if filtered:
+        if probe:
+            where.append("entries_fts.rowid >= ?")
+            params.append(floor)
+        rows = await reader.execute_fetchall(
+            _SEARCH + " AND ".join(where) + " ORDER BY score, e.id LIMIT ?", [*params, limit]
         )
-    )
-    if probe:
-        floor = int(probe[0][0])
-        if candidates / max(1, max_id - floor + 1) >= COMMON_TERM_SHARE:
-            # Most entries match. bm25() counts the entries holding each term over the
-            # whole index before it ranks anything, which alone costs time in proportion to
-            # the store: the newest matches are the answer (a memory favours the recent).
-            rows = await reader.execute_fetchall(
-                _NEWEST + " AND ".join(where) + " ORDER BY entries_fts.rowid DESC LIMIT ?", [*params, limit]
-            )
-            return [entry_from_row(row) for row in rows]
-        where.append("entries_fts.rowid >= ?")
-        params.append(floor)
-    rows = await reader.execute_fetchall(
-        _SEARCH + " AND ".join(where) + " ORDER BY score, e.id LIMIT ?", [*params, limit]
-    )
+    else:
+        rows = await reader.execute_fetchall(_RANKED_PLAIN, [*params, floor, limit])
     return [entry_from_row(row, score=row[10]) for row in rows]
 
 

@@ -265,3 +265,18 @@ async def test_words_in_paired_quotes_are_a_phrase_and_an_unpaired_quote_is_text
     assert [e.id for e in await memory.search('"token bucket"')] == [in_order]
     assert {e.id for e in await memory.search("token bucket")} == {in_order, reversed_}
     assert {e.id for e in await memory.search('"token bucket')} == {in_order, reversed_}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("query", ["three", "tenth", "every", "tenth every", "three*"])
+async def test_a_filter_that_keeps_everything_gives_the_unfiltered_answer(db_path: Path, query: str) -> None:
+    """The plain plan (index only) and the filtered plan (joined) agree in every regime: full, window, newest."""
+    async with SQLiteMemory(db_path, MemoryConfig(search_candidates=5)) as memory:
+        for i in range(60):
+            words = ["every", "tenth" * (i % 10 == 0), "three" * (i in (3, 13, 23))]
+            await memory.store(" ".join(w for w in words if w) + f" item{i}" * (1 + i % 4), neuron_id="n")
+        for match in ("all", "any"):
+            plain = await memory.search(query, match=match, limit=7)  # type: ignore[arg-type]
+            filtered = await memory.search(query, match=match, limit=7, neuron_id="n")  # type: ignore[arg-type]
+            assert [(e.id, e.score) for e in plain] == [(e.id, e.score) for e in filtered]
+            assert plain
