@@ -30,6 +30,7 @@ from hal9.llm import MockLLM
 from hal9.runtime.actor import Actor, ActorState
 from hal9.runtime.layer import Layer
 from hal9.runtime.llm import LLM, LLMResponse
+from hal9.runtime.memory import Memory, MemoryEntry, MemoryRecord
 from hal9.runtime.neuron import Neuron
 from hal9.runtime.runtime import Runtime
 from hal9.runtime.service import Service
@@ -63,6 +64,9 @@ __all__ = [
     "LLMUnavailable",
     "Layer",
     "MailboxFull",
+    "Memory",
+    "MemoryEntry",
+    "MemoryRecord",
     "MockLLM",
     "Neuron",
     "NeuronNotFound",

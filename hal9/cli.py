@@ -31,6 +31,10 @@ EXAMPLE_CONFIG = """\
 # Everything the runtime keeps on disk lives in this folder.
 data_dir = "hal9-data"
 
+# Services by name, each "package.module:Class". Add the memory service (one SQLite file,
+# data_dir/hal9.db; neurons store each task and result and recall the relevant ones) with:
+# services = { llm = "hal9.llm:MockLLM", memory = "hal9.memory:SQLiteMemory" }
+
 [server]
 host = "127.0.0.1"
 port = 8080
@@ -87,6 +91,19 @@ latency_seconds = 0.0
 # layer = "L4"
 # trigger = "weather"
 # reply = '{"directives": ["Find the forecast", "Summarise it"]}'
+
+[memory]                      # used when services has a memory entry
+cache_size = 1024             # entries kept in the retrieve-by-id LRU cache
+max_content_chars = 100000    # longer entries are refused (413 from the API)
+batch_size = 256              # most entries one commit writes (concurrent stores share commits)
+queue_size = 4096             # stores waiting for the writer before senders wait
+synchronous = "full"          # full: a stored entry survives power loss; normal: a process crash
+retention_max_age_seconds = 2592000.0  # 30 days unused ...
+retention_min_importance = 0.5         # ... and less important than this: removed
+retention_interval_seconds = 600.0
+retention_batch = 1000        # most entries one retention run removes
+stats_interval_seconds = 5.0  # how often the database size is re-read for /metrics
+search_candidates = 1000      # a search matching more entries ranks only the most recent this many
 
 [logging]
 level = "info"                # debug, info, warning, error

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import structlog
 from pydantic import BaseModel, Field, field_validator
 
 from hal9.neurons import prompts
 from hal9.neurons.parsing import parse_reply
 from hal9.runtime.layer import Layer
+from hal9.runtime.memory import MemoryEntry
 from hal9.runtime.neuron import Neuron
 from hal9.runtime.signal import Signal
 
 MAX_DIRECTIVES = 3
 MAX_CONTENT_CHARS = 8_000
+#: What of the signal is used as the memory search query (its first words are the terms anyway).
+MEMORY_QUERY_CHARS = 1_000
+
+log = structlog.get_logger("hal9.neuron")
 
 
 class LLMNeuron(Neuron):
@@ -23,17 +29,50 @@ class LLMNeuron(Neuron):
     """
 
     prompt = ""
+    #: With a memory service: how many of this neuron's memories join the prompt, and their
+    #: total characters (each is cut to a share of it). 0 memories turns recall off.
+    memory_results: ClassVar[int] = 3
+    memory_chars: ClassVar[int] = 1_500
 
     def build_prompt(self, signal: Signal) -> str:
         """The user turn for this signal (bounded, so one huge input cannot blow the context)."""
         return str(signal.content)[:MAX_CONTENT_CHARS]
+
+    async def recall(self, signal: Signal) -> list[MemoryEntry]:
+        """This neuron's memories most relevant to the signal (BM25 over any of its words).
+
+        Only called when the runtime has a memory service. A failing search is logged and
+        gives no memories: the signal is still answered.
+        """
+        if self._memory is None or self.memory_results <= 0:
+            return []
+        query = str(signal.content)[:MEMORY_QUERY_CHARS]
+        try:
+            return await self._memory.search(query, neuron_id=self.id, limit=self.memory_results, match="any")
+        except Exception as exc:  # noqa: BLE001 - recall is an aid; the signal is answered without it
+            log.warning("memory.recall_failed", error=type(exc).__name__, detail=str(exc)[:500])
+            return []
+
+    def with_memories(self, prompt: str, memories: list[MemoryEntry]) -> str:
+        """The prompt with the memories before it (the request stays last), within ``memory_chars``."""
+        share = max(1, self.memory_chars // max(1, len(memories)))
+        lines = []
+        for entry in memories:
+            text = " ".join(entry.content.split())
+            lines.append(f"- ({entry.kind}) {text if len(text) <= share else text[: share - 1] + '…'}")
+        return "Relevant memories, most relevant first:\n" + "\n".join(lines) + "\n\nRequest:\n" + prompt
 
     def interpret(self, reply: str) -> Any:
         """Turn the model's reply into what this neuron returns."""
         return reply.strip()
 
     async def process(self, signal: Signal) -> Any:
-        response = await self.llm.complete(system=self.prompt, prompt=self.build_prompt(signal), layer=self.layer)
+        prompt = self.build_prompt(signal)
+        if self._memory is not None:
+            memories = await self.recall(signal)
+            if memories:
+                prompt = self.with_memories(prompt, memories)
+        response = await self.llm.complete(system=self.prompt, prompt=prompt, layer=self.layer)
         return self.interpret(response.text)
 
 

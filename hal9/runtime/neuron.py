@@ -12,6 +12,7 @@ from hal9.metrics.neuron_stats import NeuronStats
 from hal9.runtime.actor import Actor, ActorState
 from hal9.runtime.layer import Layer
 from hal9.runtime.llm import LLM
+from hal9.runtime.memory import Memory, MemoryRecord
 from hal9.runtime.signal import Signal, current_signal
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ class Neuron(Actor[Signal]):
 
     layer: Layer = Layer.L2
     prompt: str = ""
+    #: What :meth:`remember` keeps of a task or result, at most (the rest of a huge input is not worth it).
+    remember_chars: ClassVar[int] = 4_000
     #: Labels of the neuron's state gauge, exported so the collector need not recompute them.
     states: ClassVar[tuple[ActorState, ...]] = tuple(ActorState)
 
@@ -59,6 +62,9 @@ class Neuron(Actor[Signal]):
         self.stats = NeuronStats(self.id)
         self.downstream: tuple[Neuron, ...] = ()
         self._runtime: Runtime | None = None
+        # The runtime's "memory" service, looked up once when the loop starts (services are
+        # fixed by then); None keeps the hot path to one attribute test.
+        self._memory: Memory | None = None
 
     @abstractmethod
     async def process(self, signal: Signal) -> Any:
@@ -81,6 +87,33 @@ class Neuron(Actor[Signal]):
         service: LLM = self.service("llm")
         return service
 
+    @property
+    def memory(self) -> Memory:
+        """The runtime's memory service; raises ServiceUnavailable if it has none."""
+        service: Memory = self.service("memory")
+        return service
+
+    async def remember(self, signal: Signal, output: Any, error: Exception | None) -> None:
+        """Store what a processed signal leaves behind: its task, and its result or error.
+
+        Called by the base class after each signal, only when the runtime has a ``memory``
+        service, before the output is forwarded (so a finished request's memories are all
+        stored). Override to store something else, or nothing. A failure here is logged and
+        does not fail the signal.
+        """
+        assert self._memory is not None
+        metadata = {"signal_id": signal.id, "trace_id": signal.trace_id, "parent_id": signal.parent_id}
+        layer = self.layer.value
+        records = [MemoryRecord(_text(signal.content, self.remember_chars), self.id, "task", layer, metadata)]
+        if error is not None:
+            text = _text(f"{type(error).__name__}: {error}", self.remember_chars)
+            records.append(MemoryRecord(text, self.id, "error", layer, metadata, importance=0.7))
+        elif output is not None:
+            records.append(MemoryRecord(_text(output, self.remember_chars), self.id, "result", layer, metadata))
+        records = [record for record in records if record.content.strip()]
+        if records:
+            await self._memory.store_many(records)
+
     # -- base-class machinery -------------------------------------------------------
 
     @property
@@ -96,6 +129,19 @@ class Neuron(Actor[Signal]):
     def _attach(self, runtime: Runtime) -> None:
         self._runtime = runtime
 
+    def _attach_memory(self) -> None:
+        memory = self._runtime.services.get("memory") if self._runtime is not None else None
+        self._memory = memory if isinstance(memory, Memory) else None
+        track = getattr(memory, "track_neuron", None)
+        if callable(track):
+            track(self.id)  # its entry count gets a series of its own
+
+    async def _remember(self, signal: Signal, output: Any, error: Exception | None) -> None:
+        try:
+            await self.remember(signal, output, error)
+        except Exception as exc:  # noqa: BLE001 - memory is an aid: losing one never fails the signal
+            log.warning("memory.remember_failed", error=type(exc).__name__, detail=str(exc)[:500])
+
     def _set_state(self, state: ActorState) -> None:
         if state is not self.state:
             self.state = state
@@ -106,6 +152,7 @@ class Neuron(Actor[Signal]):
     async def run(self, **kwargs: Any) -> None:
         # Every log line of this task carries the neuron id.
         structlog.contextvars.bind_contextvars(neuron_id=self.id)
+        self._attach_memory()
         await super().run(**kwargs)
 
     async def _handle(self, signal: Signal) -> None:
@@ -122,6 +169,8 @@ class Neuron(Actor[Signal]):
             self.stats.failed += 1
             self._set_state(ActorState.ERROR)
             log.warning("signal.failed", error=type(exc).__name__, detail=str(exc)[:500])
+            if self._memory is not None:
+                await self._remember(signal, None, exc)
             runtime._branch_failed(self, signal, exc, started_at, elapsed)
             return
         finally:
@@ -130,6 +179,8 @@ class Neuron(Actor[Signal]):
         stats = self.stats
         stats.observe(elapsed)
         stats.succeeded += 1
+        if self._memory is not None:
+            await self._remember(signal, output, None)
         # Still "processing" while forwarding: a neuron waiting on a full downstream
         # mailbox is busy, not idle.
         await runtime._forward(self, signal, output, started_at, elapsed)
@@ -138,3 +189,9 @@ class Neuron(Actor[Signal]):
     def _on_crash(self, item: Signal, exc: Exception) -> None:
         if self._runtime is not None:
             self._runtime._branch_failed(self, item, exc, time.time(), 0.0)
+
+
+def _text(value: Any, limit: int) -> str:
+    """A value as text for memory: a fan-out list one item a line; cut to ``limit`` characters."""
+    text = "\n".join(map(str, value)) if isinstance(value, list) else str(value)
+    return text[:limit]

@@ -1,0 +1,243 @@
+"""Memory service: store throughput under many concurrent writers, and search latency by query class.
+
+Run: ``python -m benchmarks.memory [--entries 100000] [--writers 256] [--store-entries 20000] [--runs 3]``.
+
+Store: ``--writers`` tasks store ``--store-entries`` entries through ``SQLiteMemory.store``
+(group commit: each store returns once its entry is committed), against raw ``sqlite3``
+inserting the same rows in transactions of ``batch_size`` rows with ``executemany``, on the
+same schema (FTS5 triggers included), journal mode and ``synchronous`` setting, in the same
+run. Each is measured ``--runs`` times on a fresh file; the medians and their ratio are printed.
+
+Search: ``--entries`` entries of Zipf-distributed words (exponent 1.07 over a 20,000-word
+vocabulary, 20-60 words each) are loaded with raw sqlite3, then each query class is timed
+through ``SQLiteMemory.search`` (top 10 by BM25, through aiosqlite) and through raw sqlite3
+running the plain FTS5 query (``MATCH ... ORDER BY rank LIMIT 10``) on the same file: p50 and
+p95 over ``--queries`` queries per class, each class drawing its words from a frequency
+band: rare (ranks 10,000-20,000), mid (200-1,000), common (the 5 most frequent: each in
+most entries), and2 (a 20-200 word and a 200-2,000 word), prefix (the first 4 letters of a
+100-1,000 word, then ``*``) and phrase (two adjacent words of a stored entry, in quotes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+
+from benchmarks._common import quiet_logs
+from hal9.config import MemoryConfig
+from hal9.memory import SQLiteMemory
+from hal9.memory.query import fts_query
+from hal9.memory.schema import MIGRATIONS, SCHEMA_VERSION
+
+VOCABULARY = 20_000
+ZIPF = 1.07
+_SYLLABLES = [c + v for c in "bcdfghklmnprstvz" for v in "aeiou"]
+
+
+def word(rank: int) -> str:
+    """A pronounceable, unique word for each frequency rank (0 is the most frequent)."""
+    parts = []
+    n = rank
+    while True:
+        parts.append(_SYLLABLES[n % len(_SYLLABLES)])
+        n //= len(_SYLLABLES)
+        if n == 0:
+            break
+    return "".join(parts) + ("" if rank % 3 else "n")
+
+
+WORDS = [word(r) for r in range(VOCABULARY)]
+
+
+def corpus(count: int, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    weights = [1 / (r + 1) ** ZIPF for r in range(VOCABULARY)]
+    cumulative = []
+    total = 0.0
+    for w in weights:
+        total += w
+        cumulative.append(total)
+    lengths = [rng.randint(20, 60) for _ in range(count)]
+    drawn = rng.choices(WORDS, cum_weights=cumulative, k=sum(lengths))
+    texts, at = [], 0
+    for length in lengths:
+        texts.append(" ".join(drawn[at : at + length]))
+        at += length
+    return texts
+
+
+def create_schema(path: Path, synchronous: str) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute(f"PRAGMA synchronous = {synchronous}")
+    for migration in MIGRATIONS:
+        connection.executescript(f"BEGIN; {migration}; COMMIT;")
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return connection
+
+
+def raw_insert(connection: sqlite3.Connection, texts: list[str], batch: int, first_id: int = 1) -> None:
+    now = time.time()
+    for start in range(0, len(texts), batch):
+        rows = [
+            (first_id + i, f"n{i % 8}", "L2", "result", text, "{}", 0.5, now, now)
+            for i, text in enumerate(texts[start : start + batch], start)
+        ]
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(
+            "INSERT INTO entries (id, neuron_id, layer, kind, content, metadata, importance, created_at,"
+            " last_accessed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        connection.execute("COMMIT")
+
+
+async def memory_store(path: Path, texts: list[str], writers: int, settings: MemoryConfig) -> tuple[float, int]:
+    async with SQLiteMemory(path, settings) as memory:
+        it = iter(enumerate(texts))
+
+        async def writer() -> None:
+            for i, text in it:
+                await memory.store(text, neuron_id=f"n{i % 8}", kind="result", layer="L2")
+
+        started = time.perf_counter()
+        async with anyio.create_task_group() as tg:
+            for _ in range(writers):
+                tg.start_soon(writer)
+        elapsed = time.perf_counter() - started
+        return elapsed, memory.commits
+
+
+def bench_store(args: argparse.Namespace, folder: Path) -> None:
+    texts = corpus(args.store_entries, seed=11)
+    settings = MemoryConfig(synchronous=args.synchronous, batch_size=args.batch)
+    ours, raw, commits = [], [], []
+    for run in range(args.runs):
+        path = folder / f"store-raw-{run}.db"
+        connection = create_schema(path, args.synchronous)
+        started = time.perf_counter()
+        raw_insert(connection, texts, args.batch)
+        raw.append(len(texts) / (time.perf_counter() - started))
+        connection.close()
+        elapsed, n_commits = anyio.run(memory_store, folder / f"store-ours-{run}.db", texts, args.writers, settings)
+        ours.append(len(texts) / elapsed)
+        commits.append(n_commits)
+    print(f"store: {args.store_entries} entries, {args.writers} writers, synchronous={args.synchronous}")
+    print(f"  raw sqlite3 executemany, {args.batch} rows/commit: {statistics.median(raw):10.0f} entries/s")
+    print(
+        f"  SQLiteMemory.store (group commit):           {statistics.median(ours):10.0f} entries/s"
+        f"  ({statistics.median(commits):.0f} commits)"
+    )
+    print(f"store_ratio={statistics.median(raw) / statistics.median(ours):.2f}  (raw / ours; the goal is <= 1.5)")
+
+
+def query_classes(rng: random.Random, count: int) -> dict[str, list[str]]:
+    def band(low: int, high: int) -> list[str]:
+        return [WORDS[rng.randrange(low, high)] for _ in range(count)]
+
+    def phrase() -> str:
+        # Two adjacent words of a stored entry (the first load chunk uses seed 0).
+        words = rng.choice(sample).split()
+        at = rng.randrange(len(words) - 1)
+        return f'"{words[at]} {words[at + 1]}"'
+
+    sample = corpus(2_000, seed=0)
+
+    return {
+        "rare": band(10_000, 20_000),
+        "mid": band(200, 1_000),
+        "common": band(0, 5),
+        "and2": [f"{a} {b}" for a, b in zip(band(20, 200), band(200, 2_000), strict=True)],
+        "prefix": [w[:4] + "*" for w in band(100, 1_000)],
+        "phrase": [phrase() for _ in range(count)],
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def time_ours(path: Path, queries: dict[str, list[str]]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    async with SQLiteMemory(path) as memory:
+        await memory.search(queries["mid"][0])  # warm the page cache
+        for name, items in queries.items():
+            times = []
+            for q in items:
+                started = time.perf_counter()
+                await memory.search(q, limit=10)
+                times.append(time.perf_counter() - started)
+            out[name] = times
+    return out
+
+
+def time_raw(path: Path, queries: dict[str, list[str]]) -> dict[str, list[float]]:
+    connection = sqlite3.connect(path)
+    out: dict[str, list[float]] = {}
+    for name, items in queries.items():
+        times = []
+        for q in items:
+            expression = fts_query(q)
+            started = time.perf_counter()
+            connection.execute(
+                "SELECT rowid, bm25(entries_fts) FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rank LIMIT 10",
+                (expression,),
+            ).fetchall()
+            times.append(time.perf_counter() - started)
+        out[name] = times
+    connection.close()
+    return out
+
+
+def bench_search(args: argparse.Namespace, folder: Path) -> None:
+    path = folder / "search.db"
+    started = time.perf_counter()
+    connection = create_schema(path, "NORMAL")
+    chunk = 50_000
+    for first in range(0, args.entries, chunk):
+        raw_insert(connection, corpus(min(chunk, args.entries - first), seed=first), 1_000, first_id=first + 1)
+    connection.close()
+    print(f"search: {args.entries} entries loaded in {time.perf_counter() - started:.1f}s; top 10 by BM25")
+    queries = query_classes(random.Random(3), args.queries)
+    ours = anyio.run(time_ours, path, queries)
+    raw = time_raw(path, queries)
+    ms: Callable[[float], str] = lambda s: f"{s * 1000:8.2f}"  # noqa: E731 - a local formatter
+    print(f"  {'class':8} {'ours p50':>9} {'ours p95':>9} {'raw p50':>9} {'raw p95':>9}   (ms)")
+    for name in queries:
+        print(
+            f"  {name:8} {ms(percentile(ours[name], 0.5))} {ms(percentile(ours[name], 0.95))}"
+            f" {ms(percentile(raw[name], 0.5))} {ms(percentile(raw[name], 0.95))}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--entries", type=int, default=100_000, help="entries for the search benchmark")
+    parser.add_argument("--store-entries", type=int, default=20_000)
+    parser.add_argument("--writers", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--queries", type=int, default=50, help="queries per class")
+    parser.add_argument("--synchronous", choices=["full", "normal"], default="full")
+    parser.add_argument("--skip-store", action="store_true")
+    parser.add_argument("--skip-search", action="store_true")
+    args = parser.parse_args()
+    quiet_logs()
+    with tempfile.TemporaryDirectory(prefix="hal9-bench-") as tmp:
+        if not args.skip_store:
+            bench_store(args, Path(tmp))
+        if not args.skip_search:
+            bench_search(args, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

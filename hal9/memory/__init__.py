@@ -1,0 +1,16 @@
+"""The memory service: SQLite through aiosqlite in WAL mode, FTS5 full-text search, an LRU cache."""
+
+from hal9.memory.errors import InvalidMemoryEntry, MemoryNotRunning
+from hal9.memory.service import SQLiteMemory
+from hal9.runtime.memory import MEMORY_KINDS, Memory, MemoryEntry, MemoryKind, MemoryRecord
+
+__all__ = [
+    "MEMORY_KINDS",
+    "InvalidMemoryEntry",
+    "Memory",
+    "MemoryEntry",
+    "MemoryKind",
+    "MemoryNotRunning",
+    "MemoryRecord",
+    "SQLiteMemory",
+]

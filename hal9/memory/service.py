@@ -1,0 +1,478 @@
+"""``SQLiteMemory``: the embedded memory service, one SQLite file in WAL mode with an FTS5 index."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+import aiosqlite
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+
+from hal9.config import MemoryConfig
+from hal9.memory.cache import LRUCache
+from hal9.memory.errors import InvalidMemoryEntry, MemoryNotRunning
+from hal9.memory.metrics import EntryCounts, MemoryCollector
+from hal9.memory.reads import BY_ID, MAX_SEARCH_LIMIT, RECENT, entry_from_row, search_entries
+from hal9.memory.schema import migrate
+from hal9.memory.writer import GroupCommitWriter, Row, WriteRequest
+from hal9.metrics import MEMORY_BUCKETS
+from hal9.metrics import families as fam
+from hal9.metrics.registry import MetricsRegistry
+from hal9.runtime.memory import MEMORY_KINDS, MemoryEntry, MemoryKind, MemoryRecord
+from hal9.runtime.service import OperationMetrics, Service
+
+if TYPE_CHECKING:
+    from hal9.config import Config
+
+log = structlog.get_logger("hal9.memory")
+
+MEMORY_OPERATIONS = OperationMetrics(fam.MEMORY_OPERATIONS, fam.MEMORY_DURATION, MEMORY_BUCKETS)
+DATABASE_FILE = "hal9.db"
+MAX_ID = 2**63 - 1  # SQLite's integer range: a larger id cannot exist (and cannot be bound)
+MAX_NEURON_ID_CHARS = 128
+MAX_METADATA_CHARS = 16_384
+#: Access bookkeeping waiting to be written; beyond it, further accesses are not recorded until a flush.
+MAX_PENDING_TOUCHES = 10_000
+#: After a commit, the file sizes are re-read at most this often (the upkeep task reads them too).
+STATS_AFTER_WRITE_SECONDS = 1.0
+
+
+class SQLiteMemory(Service):
+    """Memory in one SQLite file: group-committed stores, BM25 full-text search, an LRU cache.
+
+    Use it as a runtime service (``services = {memory = "hal9.memory:SQLiteMemory"}``; the
+    runtime starts and stops it) or on its own: ``async with SQLiteMemory(path) as memory:``.
+
+    Two connections: one writes (the group-commit writer, forget, retention), one reads, so a
+    search never waits for a commit and never sees an entry whose store has not returned.
+
+    Args:
+        path: the database file; its folder is created.
+        settings: cache, batching, durability and retention settings.
+    """
+
+    name = "memory"
+    operation_metrics = MEMORY_OPERATIONS
+
+    def __init__(self, path: str | os.PathLike[str], settings: MemoryConfig | None = None) -> None:
+        self.path = Path(path)
+        self.settings = settings if settings is not None else MemoryConfig()
+        self._cache: LRUCache[int, MemoryEntry] = LRUCache(self.settings.cache_size)
+        self.entry_counts = EntryCounts()
+        self._collector = MemoryCollector(self.entry_counts)
+        self._touched: dict[int, tuple[int, float]] = {}
+        # Bumped by every delete: a read that raced a delete does not put its entry in the cache.
+        self._generation = 0
+        self._stats_read_at = 0.0
+        self._next_retention = 0.0  # monotonic time of the next retention run
+        self._max_id = 0  # the highest id stored: the span of ids a term's matches cover gives its share
+        self._write_lock = anyio.Lock()
+        self._writer: GroupCommitWriter | None = None
+        self._write_connection: aiosqlite.Connection | None = None
+        self._read_connection: aiosqlite.Connection | None = None
+        self._tasks: TaskGroup | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> Self:
+        return cls(config.data_dir / DATABASE_FILE, config.memory)
+
+    def on_metrics_bound(self, metrics: MetricsRegistry) -> None:
+        self._hits = metrics.counter(fam.MEMORY_CACHE_HITS.name, fam.MEMORY_CACHE_HITS.help)
+        self._misses = metrics.counter(fam.MEMORY_CACHE_MISSES.name, fam.MEMORY_CACHE_MISSES.help)
+        metrics.register(self._collector)
+        for operation in ("store", "retrieve", "search"):
+            self.measure(operation=operation)  # the series exist at zero from the start
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._writer is not None
+
+    async def start(self) -> None:
+        """Open (creating the folder and file if needed), migrate, and start the writer and upkeep tasks.
+
+        The service's tasks run in a task group entered here and left in :meth:`stop`, so the
+        two must nest like ``async with`` (same task, nothing opened in between left open):
+        the runtime calls them so, and ``async with SQLiteMemory(...)`` does too.
+        """
+        self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
+        await anyio.to_thread.run_sync(lambda: self.path.parent.mkdir(parents=True, exist_ok=True))
+        write = await aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            await write.execute("PRAGMA journal_mode = WAL")
+            await write.execute(f"PRAGMA synchronous = {self.settings.synchronous.upper()}")
+            await write.execute("PRAGMA busy_timeout = 5000")
+            await migrate(write)
+            read = await aiosqlite.connect(self.path, isolation_level=None)
+        except BaseException:
+            await write.close()
+            raise
+        try:
+            await read.execute("PRAGMA busy_timeout = 5000")
+            await read.execute("PRAGMA query_only = ON")
+            counts = await read.execute_fetchall("SELECT neuron_id, count(*) FROM entries GROUP BY neuron_id")
+            self.entry_counts.reset({str(neuron_id): int(count) for neuron_id, count in counts})
+            (highest,) = await read.execute_fetchall("SELECT coalesce(max(id), 0) FROM entries")
+            self._max_id = int(highest[0])
+        except BaseException:
+            await read.close()
+            await write.close()
+            raise
+        self._write_connection, self._read_connection = write, read
+        writer = GroupCommitWriter(
+            write,
+            self._write_lock,
+            batch_size=self.settings.batch_size,
+            queue_size=self.settings.queue_size,
+            on_commit=self._committed,
+            take_touches=self._take_touches,
+        )
+        # The service's own tasks live for as long as it runs: entered here, left in stop(),
+        # which the runtime calls in the same task, in reverse order of start().
+        tasks = anyio.create_task_group()
+        await tasks.__aenter__()
+        try:
+            await tasks.start(writer.run)
+            tasks.start_soon(self._upkeep)
+            self._tasks, self._writer = tasks, writer
+            await self.refresh_stats()
+        except BaseException:
+            self._tasks = self._writer = None
+            tasks.cancel_scope.cancel()
+            try:
+                await tasks.__aexit__(None, None, None)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._close_connections()
+            raise
+        log.info("memory.started", path=str(self.path), entries=sum(self.entry_counts.by_neuron.values()))
+
+    async def stop(self) -> None:
+        """Commit what is queued, stop the tasks, write pending access counts and close."""
+        writer, tasks = self._writer, self._tasks
+        if writer is None or tasks is None:
+            return
+        self._writer = None
+        try:
+            with anyio.CancelScope(shield=True):
+                await writer.close()
+                await writer.stopped.wait()
+        finally:
+            # Not under the shield: a task group is left from the scope it was entered in.
+            tasks.cancel_scope.cancel()
+            self._tasks = None
+            try:
+                await tasks.__aexit__(None, None, None)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._close_connections()
+
+    async def _close_connections(self) -> None:
+        write, read = self._write_connection, self._read_connection
+        self._read_connection = self._write_connection = None
+        try:
+            if write is not None:
+                await self._flush_touches(write)
+        finally:
+            if read is not None:
+                await read.close()
+            if write is not None:
+                await write.close()
+        log.info("memory.stopped")
+
+    # -- store ----------------------------------------------------------------------------
+
+    async def store(
+        self,
+        content: str,
+        *,
+        neuron_id: str,
+        kind: MemoryKind = "signal",
+        layer: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        importance: float = 0.5,
+    ) -> int:
+        """Store one entry; returns its id once the transaction that wrote it has committed.
+
+        Raises:
+            InvalidMemoryEntry: empty or oversized content or metadata, unknown kind, importance outside 0..1.
+            MemoryNotRunning: the service is not started, or is stopping.
+        """
+        record = MemoryRecord(content, neuron_id, kind, layer, metadata or {}, importance)
+        (entry_id,) = await self.store_many((record,))
+        return entry_id
+
+    async def store_many(self, records: Sequence[MemoryRecord]) -> list[int]:
+        """Store entries in one transaction; their ids in order, once committed."""
+        async with self.measure(operation="store"):
+            if not records:
+                return []
+            now = time.time()
+            request = WriteRequest([self._row(record, now) for record in records])
+            writer = self._writer
+            if writer is None:
+                raise MemoryNotRunning("the memory service is not running")
+            try:
+                await writer.submit(request)
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                raise MemoryNotRunning("the memory service is stopping") from None
+            await request.done.wait()
+            if request.error is not None:
+                raise request.error
+            return request.ids
+
+    def _row(self, record: MemoryRecord, now: float) -> Row:
+        content, neuron_id = record.content, record.neuron_id
+        if not isinstance(content, str) or not content.strip():
+            raise InvalidMemoryEntry("content must be non-empty text")
+        if len(content) > self.settings.max_content_chars:
+            raise InvalidMemoryEntry(
+                f"content has {len(content)} characters; the limit is {self.settings.max_content_chars}"
+            )
+        if not isinstance(neuron_id, str) or not neuron_id or len(neuron_id) > MAX_NEURON_ID_CHARS:
+            raise InvalidMemoryEntry(f"neuron_id must be 1-{MAX_NEURON_ID_CHARS} characters")
+        if record.kind not in MEMORY_KINDS:
+            raise InvalidMemoryEntry(f"kind must be one of {', '.join(MEMORY_KINDS)}; got {record.kind!r}")
+        importance = float(record.importance)
+        if not 0.0 <= importance <= 1.0:  # also refuses NaN
+            raise InvalidMemoryEntry(f"importance must be between 0 and 1; got {record.importance!r}")
+        try:
+            metadata = json.dumps(dict(record.metadata), default=str, allow_nan=False) if record.metadata else "{}"
+        except (TypeError, ValueError) as exc:
+            raise InvalidMemoryEntry(f"metadata must be a JSON object: {exc}") from None
+        if len(metadata) > MAX_METADATA_CHARS:
+            raise InvalidMemoryEntry(f"metadata is over {MAX_METADATA_CHARS} characters as JSON")
+        return (neuron_id, record.layer, record.kind, content, metadata, importance, now)
+
+    def _committed(self, requests: Sequence[WriteRequest]) -> None:
+        self._max_id = max(self._max_id, max(request.ids[-1] for request in requests))
+        # The file grew: re-read its size soon (at most once a second), off the loop.
+        now = time.monotonic()
+        if self._tasks is not None and now - self._stats_read_at >= STATS_AFTER_WRITE_SECONDS:
+            self._stats_read_at = now
+            self._tasks.start_soon(self._refresh_stats_logged)
+        for request in requests:
+            for row in request.rows:
+                self.entry_counts.add(row[0], 1)
+
+    # -- read -----------------------------------------------------------------------------
+
+    def _reader(self) -> aiosqlite.Connection:
+        if self._read_connection is None or self._writer is None:
+            raise MemoryNotRunning("the memory service is not running")
+        return self._read_connection
+
+    async def retrieve(self, entry_id: int) -> MemoryEntry | None:
+        """The entry with this id or None; answered from the LRU cache when it holds the entry."""
+        async with self.measure(operation="retrieve"):
+            reader = self._reader()
+            if not 0 < entry_id <= MAX_ID:
+                return None
+            cached = self._cache.get(entry_id)
+            if cached is not None:
+                self._hits.inc()
+                self._touch(entry_id)
+                return cached
+            self._misses.inc()
+            generation = self._generation
+            rows = await reader.execute_fetchall(BY_ID, (entry_id,))
+            if not rows:
+                return None
+            entry = entry_from_row(next(iter(rows)))
+            if generation == self._generation:
+                self._cache.put(entry_id, entry)
+            self._touch(entry_id)
+            return entry
+
+    async def recent(self, neuron_id: str, limit: int = 10) -> list[MemoryEntry]:
+        """A neuron's newest entries, newest first (measured as a retrieve)."""
+        async with self.measure(operation="retrieve"):
+            reader = self._reader()
+            limit = max(0, min(int(limit), MAX_SEARCH_LIMIT))
+            rows = await reader.execute_fetchall(RECENT, (neuron_id, limit))
+            return [entry_from_row(row) for row in rows]
+
+    async def search(
+        self,
+        query: str,
+        *,
+        neuron_id: str | None = None,
+        kind: MemoryKind | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 10,
+        match: Literal["all", "any"] = "all",
+    ) -> list[MemoryEntry]:
+        """Full-text search, most relevant first; any string is a valid query.
+
+        The query's words become quoted terms (see :mod:`hal9.memory.query`): FTS5 operators,
+        column filters, quotes and parentheses in it are plain text, never syntax. A query with
+        no words finds nothing. The work is bounded by ``search_candidates`` (K):
+
+        - up to K matches: all are ranked by BM25 (``score``, lower is more relevant);
+        - more than K, spread thinner than one entry in five: the newest K are ranked by BM25;
+        - more than K, in at least one entry in five (common words only): the newest matches,
+          newest first, with ``score`` None, since BM25 would first count the whole index.
+
+        In an "any" search, words found in at least one entry in five are dropped when the
+        query has others (stop words, in effect).
+        """
+        async with self.measure(operation="search"):
+            return await search_entries(
+                self._reader(),
+                query,
+                neuron_id=neuron_id,
+                kind=kind,
+                since=since,
+                until=until,
+                limit=limit,
+                match=match,
+                candidates=self.settings.search_candidates,
+                max_id=self._max_id,
+            )
+
+    # -- forget and retention -------------------------------------------------------------
+
+    async def forget(self, entry_id: int) -> bool:
+        """Delete one entry; False if no entry had this id."""
+        if not 0 < entry_id <= MAX_ID:
+            return False
+        removed = await self._delete("DELETE FROM entries WHERE id = ? RETURNING id, neuron_id", (entry_id,))
+        return removed > 0
+
+    async def apply_retention(self, now: float | None = None) -> int:
+        """Remove at most ``retention_batch`` entries that are old, unused and unimportant; how many.
+
+        An entry goes when it was created and last accessed more than
+        ``retention_max_age_seconds`` ago and its importance is below
+        ``retention_min_importance``; the oldest go first. Bounded, so a run never holds the
+        write lock for long; the upkeep task runs it every ``retention_interval_seconds``.
+        """
+        settings = self.settings
+        await self._flush_touches()  # recent use, still in memory, counts
+        cutoff = (time.time() if now is None else now) - settings.retention_max_age_seconds
+        removed = await self._delete(
+            "DELETE FROM entries WHERE id IN (SELECT id FROM entries WHERE created_at < ? AND last_accessed < ?"
+            " AND importance < ? ORDER BY created_at LIMIT ?) RETURNING id, neuron_id",
+            (cutoff, cutoff, settings.retention_min_importance, settings.retention_batch),
+        )
+        if removed:
+            log.info("memory.retention", removed=removed)
+        return removed
+
+    async def _delete(self, sql: str, params: Sequence[Any]) -> int:
+        connection = self._write_connection
+        if connection is None or self._writer is None:
+            raise MemoryNotRunning("the memory service is not running")
+        async with self._write_lock:
+            # One statement in autocommit mode: atomic on its own.
+            rows = list(await connection.execute_fetchall(sql, params))
+        if rows:
+            self._generation += 1
+        for entry_id, neuron_id in rows:
+            self._cache.discard(entry_id)
+            self._touched.pop(entry_id, None)
+            self.entry_counts.add(neuron_id, -1)
+        return len(rows)
+
+    # -- bookkeeping ----------------------------------------------------------------------
+
+    def track_neuron(self, neuron_id: str) -> None:
+        """Expose ``neuron_id``'s entry count as a series of its own (the runtime's neurons call this)."""
+        self.entry_counts.track(neuron_id)
+
+    @property
+    def commits(self) -> int:
+        """Store transactions committed since start (fewer than stores when they were grouped)."""
+        return self._writer.commits if self._writer is not None else 0
+
+    def _touch(self, entry_id: int) -> None:
+        pending = self._touched.get(entry_id)
+        if pending is not None:
+            self._touched[entry_id] = (pending[0] + 1, time.time())
+        elif len(self._touched) < MAX_PENDING_TOUCHES:
+            self._touched[entry_id] = (1, time.time())
+
+    def _take_touches(self) -> list[tuple[int, float, int]]:
+        touched, self._touched = self._touched, {}
+        return [(count, at, entry_id) for entry_id, (count, at) in touched.items()]
+
+    async def _flush_touches(self, connection: aiosqlite.Connection | None = None) -> None:
+        connection = connection or self._write_connection
+        if not self._touched or connection is None:
+            return
+        async with self._write_lock:
+            touches = self._take_touches()
+            await connection.execute("BEGIN IMMEDIATE")
+            try:
+                await connection.executemany(
+                    "UPDATE entries SET access_count = access_count + ?, last_accessed = max(last_accessed, ?)"
+                    " WHERE id = ?",
+                    touches,
+                )
+                await connection.execute("COMMIT")
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await connection.rollback()
+                raise
+
+    async def refresh_stats(self) -> None:
+        """Re-read the database and WAL file sizes (off the event loop) for the next scrape."""
+        self._collector.database_bytes = await anyio.to_thread.run_sync(self._file_bytes)
+
+    async def _refresh_stats_logged(self) -> None:
+        try:
+            await self.refresh_stats()
+        except Exception:  # a failed size read must not take the service's tasks down
+            log.exception("memory.stats_failed")
+
+    def _file_bytes(self) -> int:
+        total = 0
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            with contextlib.suppress(FileNotFoundError):
+                total += path.stat().st_size
+        return total
+
+    async def _upkeep(self) -> None:
+        """The service's periodic task: :meth:`upkeep` every ``stats_interval_seconds`` (or retention interval)."""
+        settings = self.settings
+        self._next_retention = time.monotonic() + settings.retention_interval_seconds
+        while True:
+            await anyio.sleep(min(settings.stats_interval_seconds, settings.retention_interval_seconds))
+            try:
+                await self.upkeep()
+            except Exception:
+                log.exception("memory.upkeep_failed")
+
+    async def upkeep(self, monotonic_now: float | None = None) -> int:
+        """One round of upkeep: write access counts, run retention if it is due, re-read file sizes.
+
+        Returns how many entries retention removed (0 when it was not due). The service runs
+        this periodically; call it to run a round now.
+        """
+        now = time.monotonic() if monotonic_now is None else monotonic_now
+        await self._flush_touches()
+        removed = 0
+        if now >= self._next_retention:
+            self._next_retention = now + self.settings.retention_interval_seconds
+            removed = await self.apply_retention()
+        await self.refresh_stats()
+        return removed

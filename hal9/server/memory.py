@@ -1,0 +1,124 @@
+"""``/api/v1/memory``: store, retrieve and search the runtime's memory service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from hal9.memory.errors import InvalidMemoryEntry
+from hal9.runtime.layer import Layer
+from hal9.runtime.memory import Memory, MemoryEntry, MemoryKind
+from hal9.server.deps import RuntimeDep
+
+router = APIRouter(prefix="/api/v1/memory", tags=["memory"])
+
+#: Most results one search returns, and the longest query read (a query is cut to its first terms anyway).
+MAX_LIMIT = 100
+MAX_QUERY_CHARS = 1_000
+_ID_MAX = 2**63 - 1  # SQLite's integer range
+_NO_MEMORY: dict[int | str, dict[str, Any]] = {503: {"description": "the runtime has no memory service"}}
+
+
+def get_memory(runtime: RuntimeDep) -> Memory:
+    memory = runtime.services.get("memory")
+    if memory is None:
+        raise HTTPException(503, "no memory service is configured; add services.memory = 'hal9.memory:SQLiteMemory'")
+    assert isinstance(memory, Memory)
+    return memory
+
+
+MemoryDep = Annotated[Memory, Depends(get_memory)]
+
+
+class StoreRequest(BaseModel):
+    """An entry to store."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: str = Field(min_length=1, description="the text; searchable")
+    neuron_id: str = Field(default="api", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+    kind: MemoryKind = "signal"
+    layer: Layer | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    importance: float = Field(default=0.5, ge=0, le=1, allow_inf_nan=False)
+
+
+class StoredView(BaseModel):
+    id: int
+
+
+class EntryView(BaseModel):
+    id: int
+    neuron_id: str
+    layer: str | None
+    kind: str
+    content: str
+    metadata: dict[str, Any]
+    importance: float
+    created_at: float
+    last_accessed: float
+    access_count: int
+    score: float | None = Field(default=None, description="BM25 rank in a search: lower is more relevant")
+
+    @classmethod
+    def of(cls, entry: MemoryEntry) -> EntryView:
+        return cls(
+            id=entry.id,
+            neuron_id=entry.neuron_id,
+            layer=entry.layer,
+            kind=entry.kind,
+            content=entry.content,
+            metadata=dict(entry.metadata),
+            importance=entry.importance,
+            created_at=entry.created_at,
+            last_accessed=entry.last_accessed,
+            access_count=entry.access_count,
+            score=entry.score,
+        )
+
+
+@router.post("", status_code=201, response_model=StoredView, responses={413: {}, 422: {}, **_NO_MEMORY})
+async def store_entry(body: StoreRequest, memory: MemoryDep, runtime: RuntimeDep) -> StoredView:
+    """Store an entry; answers once it is durable, with its id."""
+    limit = runtime.config.memory.max_content_chars
+    if len(body.content) > limit:
+        raise HTTPException(413, f"content has {len(body.content)} characters; the limit is {limit}")
+    try:
+        entry_id = await memory.store(
+            body.content,
+            neuron_id=body.neuron_id,
+            kind=body.kind,
+            layer=body.layer.value if body.layer is not None else None,
+            metadata=body.metadata,
+            importance=body.importance,
+        )
+    except InvalidMemoryEntry as exc:
+        raise HTTPException(422, str(exc)) from None
+    return StoredView(id=entry_id)
+
+
+@router.get("/search", response_model=list[EntryView], responses=_NO_MEMORY)
+async def search_entries(
+    memory: MemoryDep,
+    q: Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="free text; its words are the terms")],
+    neuron_id: Annotated[str | None, Query(max_length=128)] = None,
+    kind: MemoryKind | None = None,
+    since: Annotated[float | None, Query(allow_inf_nan=False, description="created at or after (epoch s)")] = None,
+    until: Annotated[float | None, Query(allow_inf_nan=False, description="created before (epoch s)")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
+    match: Literal["all", "any"] = "all",
+) -> list[EntryView]:
+    """Full-text search, most relevant (BM25) first. Any text is a valid query."""
+    found = await memory.search(q, neuron_id=neuron_id, kind=kind, since=since, until=until, limit=limit, match=match)
+    return [EntryView.of(entry) for entry in found]
+
+
+@router.get("/{entry_id}", response_model=EntryView, responses={404: {}, **_NO_MEMORY})
+async def get_entry(entry_id: Annotated[int, Path(ge=1, le=_ID_MAX)], memory: MemoryDep) -> EntryView:
+    """One entry by id."""
+    entry = await memory.retrieve(entry_id)
+    if entry is None:
+        raise HTTPException(404, f"no memory entry with id {entry_id}")
+    return EntryView.of(entry)
