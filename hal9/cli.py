@@ -31,9 +31,11 @@ EXAMPLE_CONFIG = """\
 # Everything the runtime keeps on disk lives in this folder.
 data_dir = "hal9-data"
 
-# Services by name, each "package.module:Class". Add the memory service (one SQLite file,
-# data_dir/hal9.db; neurons store each task and result and recall the relevant ones) with:
-# services = { llm = "hal9.llm:MockLLM", memory = "hal9.memory:SQLiteMemory" }
+# Services by name, each "package.module:Class". The defaults: the LLM (mock, or Claude when
+# ANTHROPIC_API_KEY is set; see [llm]) and the memory service (one SQLite file,
+# data_dir/hal9.db; neurons store each task and result and recall the relevant ones).
+# Leave memory out to run without it:
+# services = { llm = "hal9.llm:LLMService", memory = "hal9.memory:SQLiteMemory" }
 
 [server]
 host = "127.0.0.1"
@@ -92,7 +94,7 @@ latency_seconds = 0.0
 # trigger = "weather"
 # reply = '{"directives": ["Find the forecast", "Summarise it"]}'
 
-[memory]                      # used when services has a memory entry
+[memory]                      # settings of the memory service
 cache_size = 1024             # entries kept in the retrieve-by-id LRU cache
 max_content_chars = 100000    # longer entries are refused (413 from the API)
 batch_size = 256              # most entries one commit writes (concurrent stores share commits)

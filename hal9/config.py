@@ -217,7 +217,7 @@ class Config(_Section):
     runtime: RuntimeConfig = RuntimeConfig()
     neurons: tuple[NeuronConfig, ...] = Field(default_factory=default_neurons)
     services: dict[str, str] = Field(
-        default_factory=lambda: {"llm": "hal9.llm:LLMService"},
+        default_factory=lambda: {"llm": "hal9.llm:LLMService", "memory": "hal9.memory:SQLiteMemory"},
         description="service name -> 'package.module:Class' of a Service with from_config()",
     )
     llm: LLMConfig = LLMConfig()

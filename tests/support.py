@@ -13,9 +13,13 @@ from hal9.config import RuntimeConfig
 FAST_BACKOFF = (0.001, 0.01)
 
 
+#: The LLM only: the runtime tests are not about memory (tests/memory enables it where it is).
+LLM_ONLY = {"llm": "hal9.llm:LLMService"}
+
+
 def config(**runtime: Any) -> Config:
-    """Defaults with a fixed server id and the given ``[runtime]`` settings."""
-    return Config(server_id="test", runtime=RuntimeConfig(**runtime))
+    """Defaults with a fixed server id, the LLM as the only service and the given ``[runtime]`` settings."""
+    return Config(server_id="test", runtime=RuntimeConfig(**runtime), services=LLM_ONLY)
 
 
 def sample(rt: Runtime, name: str, **labels: str) -> float | None:

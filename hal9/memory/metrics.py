@@ -38,6 +38,11 @@ class EntryCounts:
         self.labels[OTHER] -= count
         self.labels[neuron_id] = count
 
+    def untrack(self, neuron_id: str) -> None:
+        """Fold ``neuron_id``'s series back into ``other`` (its neuron left the runtime)."""
+        if neuron_id != OTHER and neuron_id in self.labels:
+            self.labels[OTHER] += self.labels.pop(neuron_id)
+
     def add(self, neuron_id: str, delta: int) -> None:
         self.by_neuron[neuron_id] = self.by_neuron.get(neuron_id, 0) + delta
         if self.by_neuron[neuron_id] <= 0:

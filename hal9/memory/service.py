@@ -399,6 +399,10 @@ class SQLiteMemory(Service):
         """Expose ``neuron_id``'s entry count as a series of its own (the runtime's neurons call this)."""
         self.entry_counts.track(neuron_id)
 
+    def on_neuron_removed(self, neuron_id: str) -> None:
+        # Its entries stay; their count joins "other", so no series outlives its neuron.
+        self.entry_counts.untrack(neuron_id)
+
     @property
     def commits(self) -> int:
         """Store transactions committed since start (fewer than stores when they were grouped)."""

@@ -191,6 +191,8 @@ class Runtime:
         if self._task_group is not None:
             await neuron.wait_stopped()
         self._refresh()
+        for service in self.services.values():
+            service.on_neuron_removed(neuron_id)
 
     def _refresh(self, draining: tuple[Neuron, ...] = ()) -> None:
         for neuron in self._neurons.values():

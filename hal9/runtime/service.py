@@ -143,6 +143,9 @@ class Service:
             return self.name
         raise ValueError(f"{type(self).__name__}.measure() needs the label {name!r}")
 
+    def on_neuron_removed(self, neuron_id: str) -> None:
+        """Called when a neuron has left the runtime: drop series labelled with its id."""
+
     async def start(self) -> None:
         """Acquire resources; called when the runtime starts."""
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from hal9 import Config, Runtime
+from tests.support import LLM_ONLY
 
 
 @dataclass
@@ -27,8 +28,9 @@ OpenApi = Callable[..., Awaitable[Api]]
 
 
 def make_config(**sections: Any) -> Config:
-    """Defaults with a fixed server id, a short drain and the given sections (``server={...}``)."""
-    data: dict[str, Any] = {"server_id": "test", "runtime": {"drain_timeout": 5.0}}
+    """Defaults with a fixed server id, a short drain, the LLM as the only service (unless
+    ``services`` is given) and the given sections (``server={...}``)."""
+    data: dict[str, Any] = {"server_id": "test", "runtime": {"drain_timeout": 5.0}, "services": LLM_ONLY}
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values} if isinstance(values, dict) else values
     return Config.model_validate(data)
