@@ -151,3 +151,13 @@ class Service:
 
     async def stop(self) -> None:
         """Release resources; called when the runtime stops."""
+
+    async def __aenter__(self) -> Self:
+        """Use a service on its own: ``async with SQLiteMemory(path) as memory:``."""
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()

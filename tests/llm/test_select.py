@@ -10,7 +10,7 @@ from hal9 import ClaudeService, Config, MockLLM, Runtime
 from hal9.config import LLMConfig, MockLLMConfig
 from hal9.llm import LLMService, resolve_mode
 from tests.llm.fake_anthropic import fake_anthropic
-from tests.metrics.test_families import MOCK_LLM_FAMILIES, collected, contract
+from tests.metrics.test_families import MOCK_LLM_FAMILIES, assert_matches_contract, collected
 
 CLAUDE_FAMILIES = (
     *MOCK_LLM_FAMILIES,
@@ -89,17 +89,7 @@ async def test_all_six_claude_families_have_the_contracts_types_labels_and_bucke
             assert (await rt.ask("Build a todo app with tags")).ok
     families = collected(rt)
     for name in CLAUDE_FAMILIES:
-        metric, expected = families[name], contract()[name]
-        assert metric.type == expected.type, name
-        samples = [s for s in metric.samples if not s.name.endswith("_created")]
-        assert samples, f"{name} has no series after real work"
-        for s in samples:
-            assert tuple(label for label in s.labels if label != "le") == expected.labels
-            for label, allowed in expected.values.items():
-                assert s.labels[label] in allowed
-        if expected.buckets is not None:
-            bounds = sorted({float(s.labels["le"]) for s in samples if s.name.endswith("_bucket")})
-            assert bounds == [*expected.buckets, float("inf")]
+        assert_matches_contract(name, families[name])
     calls = [s for s in families["hal9_claude_api_calls_total"].samples if s.name.endswith("_total")]
     modes = {s.labels["mode"] for s in calls if s.value}
     assert modes == {"real", "mock"}

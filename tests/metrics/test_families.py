@@ -140,6 +140,21 @@ async def worked_runtime() -> Runtime:
     return rt
 
 
+def assert_matches_contract(name: str, metric: Metric) -> None:
+    """``metric`` (collected after real work) has the contract's type, labels, fixed values and buckets."""
+    expected = contract()[name]
+    assert metric.type == expected.type, name
+    samples = [s for s in metric.samples if not s.name.endswith("_created")]
+    assert samples, f"{name} has no series after real work"
+    for s in samples:
+        assert tuple(label for label in s.labels if label != "le") == expected.labels
+        for label, allowed in expected.values.items():
+            assert s.labels[label] in allowed
+    if expected.buckets is not None:
+        bounds = sorted({float(s.labels["le"]) for s in samples if s.name.endswith("_bucket")})
+        assert bounds == [*expected.buckets, float("inf")]
+
+
 def collected(rt: Runtime) -> dict[str, Metric]:
     """Families by the name the contract uses (counters with ``_total``)."""
     families = {}
@@ -159,18 +174,7 @@ async def test_runtime_registers_exactly_its_families_and_the_mock_llms() -> Non
 @pytest.mark.parametrize("name", RUNTIME_FAMILIES + MOCK_LLM_FAMILIES)
 async def test_registered_family_has_the_contracts_type_labels_and_buckets(name: str) -> None:
     rt = await worked_runtime()
-    metric = collected(rt)[name]
-    expected = contract()[name]
-    assert metric.type == expected.type
-    samples = [s for s in metric.samples if not s.name.endswith("_created")]
-    assert samples, f"{name} has no series after real work"
-    for s in samples:
-        assert tuple(label for label in s.labels if label != "le") == expected.labels
-        for label, allowed in expected.values.items():
-            assert s.labels[label] in allowed
-    if expected.buckets is not None:
-        bounds = sorted({float(s.labels["le"]) for s in samples if s.name.endswith("_bucket")})
-        assert bounds == [*expected.buckets, float("inf")]
+    assert_matches_contract(name, collected(rt)[name])
 
 
 @pytest.mark.anyio
