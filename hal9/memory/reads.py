@@ -77,21 +77,7 @@ async def search_entries(
     candidates: int,
     max_id: int,
 ) -> list[MemoryEntry]:
-    """Full-text search, most relevant first; any string is a valid query.
-
-    The query's words become quoted terms (see :mod:`hal9.memory.query`): FTS5 operators,
-    column filters, quotes and parentheses in it are plain text, never syntax. A query with
-    no words finds nothing. The work is bounded by ``candidates`` (K, the setting
-    ``memory.search_candidates``):
-
-    - up to K matches: all are ranked by BM25 (``score``, lower is more relevant);
-    - more than K, spread thinner than one entry in five: the newest K are ranked by BM25;
-    - more than K, in at least one entry in five (common words only): the newest matches,
-      newest first, with ``score`` None, since BM25 would first count the whole index.
-
-    In an "any" search, words found in at least one entry in five are dropped when the
-    query has others (stop words, in effect).
-    """
+    """Full-text search, bounded by ``candidates``: the plan :meth:`SQLiteMemory.search` documents."""
     found = terms(query)
     limit = max(0, min(int(limit), MAX_SEARCH_LIMIT))
     if not found or limit == 0:
