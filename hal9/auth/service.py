@@ -266,6 +266,7 @@ class AuthService(Service):
             if key.revoked_at is not None:
                 self._untrack_key(key.id)
                 raise NotAuthenticated("the API key is revoked")
+            self.state.keys[key.id] = key.expires_at  # the stored expiry (it may have been changed elsewhere)
             raise NotAuthenticated("the API key has expired")
         self._attempts.labels("api_key", "success").inc()
         self._track_key(key)  # also a key made by the CLI while the server runs

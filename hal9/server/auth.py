@@ -26,7 +26,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, params
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.requests import HTTPConnection
 
 from hal9.auth import ANONYMOUS, AuthService, NotAuthenticated, Permission, PermissionDenied, Principal
@@ -123,25 +123,32 @@ def public() -> params.Depends:
     return mark
 
 
-def _calls(dependant: Dependant) -> Iterator[object]:
-    for sub in dependant.dependencies:
+def _calls(dependant: Dependant | None) -> Iterator[object]:
+    for sub in dependant.dependencies if dependant is not None else ():
         yield sub.call
         yield from _calls(sub)
+
+
+def routes(app: FastAPI) -> Iterator[RouteContext]:
+    """Every route of the app, those of included routers too (FastAPI includes them lazily)."""
+    return iter_route_contexts(app.routes)
 
 
 def check_gated(app: FastAPI) -> None:
     """Refuse an app with an ``/api/v1`` route or a websocket that no :class:`Gate` protects.
 
+    A route without FastAPI dependencies at all (a plain Starlette route or a mount) under
+    those prefixes is refused too: it cannot have a gate.
+
     Raises:
         RuntimeError: naming the open routes.
     """
-    open_routes = [
-        route.path
-        for route in app.routes
-        if isinstance(route, APIRoute | APIWebSocketRoute)
-        and route.path.startswith(GATED_PREFIXES)
-        and not any(isinstance(call, Gate | Public) for call in _calls(route.dependant))
-    ]
+    open_routes = {
+        str(route.path)
+        for route in routes(app)
+        if str(route.path).startswith(GATED_PREFIXES)
+        and not any(isinstance(call, Gate | Public) for call in _calls(getattr(route, "dependant", None)))
+    }
     if open_routes:
         raise RuntimeError(
             f"routes without a permission: {', '.join(sorted(open_routes))}; "
