@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
@@ -21,6 +24,8 @@ from hal9.errors import MailboxFull, NeuronNotFound, NeuronStopped, RuntimeNotRu
 
 log = structlog.get_logger("hal9.server")
 
+#: Requests under this prefix carry passwords and tokens: their 422 answers do not echo the input.
+AUTH_ROUTES_PREFIX = "/api/v1/auth"
 #: Auth errors by status, most specific class first.
 AUTH_STATUSES: tuple[tuple[type[AuthError], int], ...] = (
     (NotAuthenticated, 401),
@@ -57,7 +62,16 @@ def install_error_handlers(app: FastAPI, retry_after: int) -> None:
         # For a websocket this is sent as the handshake's denial response (or a 403 close without the extension).
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
+    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        if not request.url.path.startswith(AUTH_ROUTES_PREFIX):
+            return await request_validation_exception_handler(request, exc)
+        # FastAPI echoes the invalid value ("input"): here that can be a password or a token.
+        errors = [{key: value for key, value in error.items() if key != "input"} for error in exc.errors()]
+        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
     app.add_exception_handler(AuthError, auth_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     for busy_error in (MailboxFull, NeuronStopped, RuntimeNotRunning):
         app.add_exception_handler(busy_error, busy)
     for missing in (TraceNotFound, NeuronNotFound):
