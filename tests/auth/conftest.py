@@ -14,6 +14,7 @@ from hal9 import Runtime
 from hal9.auth import Role, auth_services
 from hal9.server import create_app
 from tests.auth.helpers import AuthApi, auth_config
+from tests.cli.conftest import start_server  # noqa: F401 (the real-server fixture, shared)
 
 OpenAuthApi = Callable[..., Awaitable[AuthApi]]
 
