@@ -29,8 +29,11 @@ class Passwords:
     def __init__(self, time_cost: int = 3, memory_kib: int = 65536, parallelism: int = 4) -> None:
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
         self._limiter = anyio.CapacityLimiter(MAX_CONCURRENT_HASHES)
-        # Verified when the user does not exist, so that answer takes as long as a wrong password.
-        self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+        self._dummy: str | None = None
+
+    async def prepare(self) -> None:
+        """Make the dummy hash, verified when a user does not exist so that answer takes as long."""
+        self._dummy = await self.hash(secrets.token_urlsafe(16))
 
     async def hash(self, password: str) -> str:
         """The argon2id hash of ``password`` (PHC string with its own salt and parameters)."""
@@ -41,6 +44,8 @@ class Passwords:
         return await anyio.to_thread.run_sync(self._verify, stored, password, limiter=self._limiter)
 
     def _verify(self, stored: str | None, password: str) -> bool:
+        if self._dummy is None:
+            raise RuntimeError("Passwords.prepare() was not awaited")
         try:
             self._hasher.verify(stored if stored is not None else self._dummy, password)
         except (VerificationError, InvalidHashError):

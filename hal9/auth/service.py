@@ -132,10 +132,9 @@ class AuthService(Service):
             s.audience,
             {"access": s.access_token_seconds, "refresh": s.refresh_token_seconds},
         )
-        # Making the dummy hash is one argon2 run: off the loop.
-        self._passwords = await anyio.to_thread.run_sync(
-            Passwords, s.password_hash_time_cost, s.password_hash_memory_kib, s.password_hash_parallelism
-        )
+        passwords = Passwords(s.password_hash_time_cost, s.password_hash_memory_kib, s.password_hash_parallelism)
+        await passwords.prepare()
+        self._passwords = passwords
         await self.store.open()
         try:
             for key in await self.store.keys():
@@ -343,8 +342,9 @@ class AuthService(Service):
             self._usage.labels(key.id)  # the series exists at zero
 
     def _untrack_key(self, key_id: str) -> None:
-        if self.state.keys.pop(key_id, "absent") != "absent":
-            with contextlib.suppress(KeyError):  # no series: the key was never tracked by this process
+        if key_id in self.state.keys:
+            del self.state.keys[key_id]
+            with contextlib.suppress(KeyError):  # _track_key made the series; a removal must not fail a revoke
                 self._usage.remove(key_id)
 
     def _require_codec(self) -> TokenCodec:

@@ -79,7 +79,9 @@ def test_first_start_prints_an_admin_key_once_on_stderr_only(start_server: Start
 def test_users_and_keys_commands_and_a_revocation_seen_by_a_running_server(
     start_server: StartServer, tmp_path: Path
 ) -> None:
-    created = cli(tmp_path, "users", "create", "olga", "--role", "operator", "--password-stdin", stdin="s3cret-enough-pw\n")
+    created = cli(
+        tmp_path, "users", "create", "olga", "--role", "operator", "--password-stdin", stdin="s3cret-enough-pw\n"
+    )
     assert created.returncode == 0, created.stderr
     assert "created user olga" in created.stdout
     assert "s3cret" not in created.stdout + created.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 
@@ -132,3 +133,17 @@ def test_auth_on_without_an_auth_service_fails_closed(tmp_path: Path) -> None:
     runtime = Runtime(auth_config(tmp_path))
     with pytest.raises(ConfigError, match="no auth service"):
         create_app(runtime)
+
+
+async def test_with_auth_off_every_caller_is_the_anonymous_admin(tmp_path: Path) -> None:
+    """Auth off (loopback only): no credentials needed; the auth routes that need the service say it is off."""
+    config = auth_config(tmp_path, enabled=False)
+    async with Runtime(config) as runtime:
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            assert (await client.get("/api/v1/neurons")).status_code == 200
+            me = (await client.get("/api/v1/auth/me")).json()
+            assert (me["kind"], me["role"]) == ("anonymous", "admin")
+            login = await client.post("/api/v1/auth/login", json={"username": "a", "password": "b"})
+            assert login.status_code == 503
+            assert "authentication is disabled" in login.json()["detail"]
