@@ -12,6 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from hal9.cli import is_loopback
 from tests.cli.helpers import ServerProcess, StartServer, clean_env, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
@@ -132,3 +133,12 @@ async def test_the_websocket_needs_credentials(start_server: StartServer) -> Non
             response = await client.post("/api/v1/signals", json={"content": "Build a todo app", "wait": True})
             assert response.status_code == 200
         assert '"type"' in str(await websocket.recv())
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("[::1]", True), ("localhost", True),
+     ("0.0.0.0", False), ("::", False), ("10.0.0.1", False), ("hal9.example", False)],
+)  # fmt: skip
+def test_only_loopback_addresses_may_serve_without_auth(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback

@@ -23,7 +23,7 @@ async def real_work(api: AuthApi) -> str:
     await api.client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     key = await api.key(Role.OPERATOR)
     await api.client.get("/api/v1/neurons", headers={"X-API-Key": key})
-    await api.client.get("/api/v1/neurons", headers={"X-API-Key": key[:-1] + "A"})
+    await api.client.get("/api/v1/neurons", headers={"X-API-Key": key[:-1] + ("B" if key.endswith("A") else "A")})
     await api.client.get("/api/v1/neurons", headers=bearer(tokens["access_token"]))
     return key
 
