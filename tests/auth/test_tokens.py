@@ -11,8 +11,10 @@ from typing import Any
 import jwt
 import pytest
 
-from hal9.auth import Role
-from tests.auth.helpers import AuthApi, bearer
+from hal9.auth import AuthError, AuthService, Role
+from hal9.config import AuthConfig
+from tests.auth.conftest import OpenAuthApi
+from tests.auth.helpers import FAST_HASHING, AuthApi, bearer
 
 pytestmark = pytest.mark.anyio
 
@@ -164,3 +166,26 @@ async def test_garbage_and_a_malformed_header_are_refused(api: AuthApi) -> None:
     assert response.status_code == 401
     assert "Bearer" in response.json()["detail"]
     assert (await api.client.get("/api/v1/neurons")).status_code == 401
+
+
+async def test_a_configured_signing_key_is_used_and_no_key_file_written(
+    open_auth_api: OpenAuthApi, tmp_path: Path
+) -> None:
+    api = await open_auth_api(secret_key="k" * 40)
+    await api.user("ann", Role.ADMIN)
+    assert not (tmp_path / "data" / "auth-signing.key").exists()
+    response = await api.client.get("/api/v1/neurons", headers=bearer(jwt.encode(claims(), "k" * 40)))
+    assert response.status_code == 200
+
+
+async def test_a_key_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "auth-signing.key"
+    path.parent.mkdir()
+    path.write_text("s" * 48)
+    path.chmod(0o644)
+    service = AuthService(tmp_path / "data" / "hal9.db", AuthConfig(**FAST_HASHING))
+    with pytest.raises(AuthError, match="accessible to others than its owner; chmod 600 it"):
+        await service.start()
+    path.chmod(0o600)
+    async with service:
+        assert await service.users() == []
