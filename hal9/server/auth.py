@@ -9,6 +9,12 @@ Every ``/api/v1`` route and the ``/ws`` websocket need a :class:`Gate`; ``/healt
     # or on one route of a router:
     @router.post("/{id}/feedback", dependencies=[require(Permission.SIGNALS_WRITE)])
 
+The permissions for the routers being added: learning ``require(Permission.LEARNING_READ,
+write=Permission.LEARNING_WRITE)`` (a feedback route inside the signals router is already
+``signals:write``, a learning route inside the neurons router ``neurons:read``), network
+``require(Permission.NETWORK_READ)``, tools ``require(Permission.TOOLS_READ,
+write=Permission.TOOLS_WRITE)``.
+
 :func:`check_gated` (called by ``create_app``) refuses to build an app with an ungated
 ``/api/v1`` route or websocket, so a new router cannot be served open by mistake.
 Roles and permissions are one table in :mod:`hal9.auth.permissions`.
