@@ -100,3 +100,16 @@ GAUGES_NAMED_TOTAL: dict[str, Family] = {
         "hal9_memory_entries_total", "Entries in memory by neuron (a gauge despite its name)", ("neuron_id",)
     ),
 }
+
+# Authentication
+AUTH_USERS_ACTIVE = Family(
+    "hal9_auth_users_active", "Distinct principals (users and API keys) seen in the last 15 minutes"
+)
+AUTH_ATTEMPTS = Family(
+    "hal9_auth_attempts", "Authentication attempts by type (login, api_key) and outcome", ("type", "status")
+)
+AUTH_TOKENS_ISSUED = Family("hal9_auth_tokens_issued", "JWTs issued, access or refresh", ("type",))
+AUTH_API_KEYS_ACTIVE = Family("hal9_auth_api_keys_active", "API keys neither revoked nor expired")
+AUTH_API_KEY_USAGE = Family(
+    "hal9_auth_api_key_usage", "Requests authenticated by each API key, by its public id", ("key_id",)
+)
