@@ -49,7 +49,7 @@ def propagate(path: Sequence[Hop], sources: Mapping[str, float], decay: float) -
         hop = by_signal.get(signal_id)
         # A path cut at runtime.max_path_hops may lack parents: the walk stops where it ends.
         steps = 0
-        while hop is not None and error > 0 and steps <= len(path):
+        while hop is not None and steps <= len(path):
             errors[hop.neuron_id] = errors.get(hop.neuron_id, 0.0) + error
             error *= decay
             steps += 1

@@ -315,6 +315,7 @@ class LearningService(Service):
         self._cycles.inc()
 
     async def _adjust(self, state: NeuronLearning, failure: Failure) -> None:
+        structlog.contextvars.bind_contextvars(neuron_id=state.neuron_id)
         runtime = self._runtime
         assert runtime is not None
         try:
@@ -444,6 +445,8 @@ class LearningService(Service):
         tasks.start_soon(self._tracked, work, args)
 
     async def _tracked(self, work: Callable[..., Awaitable[None]], args: tuple[Any, ...]) -> None:
+        # The task inherited the context of whoever spawned it (a neuron's task, with its ids bound).
+        structlog.contextvars.clear_contextvars()
         try:
             await work(*args)
         except Exception:  # background work of learning never takes the service down
