@@ -6,11 +6,12 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from hal9 import Config, Neuron, Runtime
+from hal9 import Config, Layer, Neuron, Runtime, Signal
 from hal9.config import LearningConfig
 from hal9.learning import LearningService
 from hal9.runtime.service import Service
 from hal9.testing import MockLLM, running_runtime, scripted_llm
+from tests.support import Echo
 
 #: What the scripted LLM answers when asked for a lesson (the writer's request ends so).
 LESSON_TRIGGER = "Write the new lesson."
@@ -46,3 +47,22 @@ async def learning_runtime(
 
 def sample(runtime: Runtime, name: str, **labels: str) -> float | None:
     return runtime.metrics.sample(name, labels)
+
+
+class Failing(Neuron):
+    """Raises the error named in the request; echoes other requests."""
+
+    layer = Layer.L2
+
+    async def process(self, signal: Signal) -> Any:
+        content = str(signal.content)
+        if content.startswith("timeout"):
+            raise TimeoutError("the step timed out")
+        if content.startswith("bad"):
+            raise ValueError(f"cannot handle {content}")
+        return content
+
+
+def failing_network() -> dict[str, Any]:
+    """An echo at L3 in front of the failing worker."""
+    return {"neurons": [Echo("front", layer=Layer.L3), Failing("worker")], "connections": [("front", "worker")]}

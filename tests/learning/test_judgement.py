@@ -12,8 +12,7 @@ from hal9.config import MemoryConfig
 from hal9.learning import LearningService
 from hal9.memory import SQLiteMemory
 from hal9.testing import capture_logs, running_runtime
-from tests.learning.helpers import IMPLEMENTATION, lesson_llm, learning_runtime, sample
-from tests.learning.test_cycle import _failing_network
+from tests.learning.helpers import IMPLEMENTATION, failing_network, learning_runtime, lesson_llm, sample
 
 LESSON = "Always state the units of every number."
 #: One failure adjusts L2 only (L3 gets 0.4 of it); three outcomes judge the adjustment.
@@ -81,7 +80,7 @@ async def test_a_lesson_that_helps_is_kept() -> None:
 @pytest.mark.anyio
 async def test_without_feedback_a_success_counts_once_a_later_request_has_ended() -> None:
     """Failed branches alone drive learning; a success is final only when the next request ends."""
-    network = _failing_network()
+    network = failing_network()
     async with learning_runtime(**network, evaluation_outcomes=2, smoothing=1.0, threshold=0.9) as (runtime, learning):
         await runtime.ask("bad input")
         await learning.wait_idle()
@@ -133,9 +132,10 @@ async def test_lessons_are_kept_in_memory_and_restored_into_the_prompt_after_a_r
             learning.feedback((await runtime.ask("Build a todo app")).id, score=1.0)
         assert learning.report(IMPLEMENTATION).lessons[0].stored
 
-    async with learning_runtime(
-        lesson_llm(), services={"memory": SQLiteMemory(path, MemoryConfig())}, **SETTINGS
-    ) as (runtime, learning):
+    async with learning_runtime(lesson_llm(), services={"memory": SQLiteMemory(path, MemoryConfig())}, **SETTINGS) as (
+        runtime,
+        learning,
+    ):
         (restored,) = learning.report(IMPLEMENTATION).lessons
         assert (restored.text, restored.status, restored.source) == (LESSON, "kept", "llm")
         assert learning.system_prompt(IMPLEMENTATION, "Base.").endswith(f"- {LESSON}")
