@@ -7,7 +7,6 @@ import itertools
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
@@ -15,9 +14,11 @@ import structlog
 from anyio.abc import TaskGroup
 
 from hal9.config import LearningConfig
-from hal9.errors import Hal9Error, NeuronNotFound, RuntimeNotRunning
+from hal9.errors import NeuronNotFound, RuntimeNotRunning
+from hal9.learning.durable import forget_lesson, store_lesson, stored_lessons
+from hal9.learning.feedback import MAX_COMMENT_CHARS, FeedbackReceipt, FeedbackTooEarly, InvalidFeedback
 from hal9.learning.gradients import failed_hops, output_hops, propagate, shared
-from hal9.learning.lessons import Lesson, LessonSource, clean, rule_lesson
+from hal9.learning.lessons import Lesson, clean, rule_lesson
 from hal9.learning.metrics import LearningCollector
 from hal9.learning.patterns import PATTERN_TYPES, PatternType, classify_error, classify_feedback
 from hal9.learning.report import NeuronReport
@@ -35,45 +36,6 @@ if TYPE_CHECKING:
     from hal9.runtime.runtime import Runtime
 
 log = structlog.get_logger("hal9.learning")
-
-MAX_COMMENT_CHARS = 1_000
-#: Lesson entries in memory start with this word, which is how they are found again at start.
-MEMORY_PREFIX = "Lesson: "
-
-
-class InvalidFeedback(Hal9Error, ValueError):
-    """A feedback's score is not a number in [0, 1]."""
-
-
-class FeedbackTooEarly(Hal9Error):
-    """Feedback on a request that has not finished: its path is not complete yet."""
-
-    def __init__(self, signal_id: str) -> None:
-        super().__init__(f"request {signal_id!r} has not finished; give feedback once its result is in")
-        self.signal_id = signal_id
-
-
-@dataclass(frozen=True, slots=True)
-class FeedbackReceipt:
-    """What one feedback did.
-
-    Attributes:
-        signal_id: the request it was about.
-        score: its score in [0, 1].
-        success: whether the score counts as a success (``learning.success_score``).
-        pattern: the pattern type of negative feedback, None for a success.
-        errors: the error that reached each neuron of the request's path in this cycle.
-        gradients: each of those neurons' gradient after it.
-        adjusting: neurons whose gradient passed the threshold: a lesson is being written.
-    """
-
-    signal_id: str
-    score: float
-    success: bool
-    pattern: PatternType | None
-    errors: Mapping[str, float]
-    gradients: Mapping[str, float]
-    adjusting: tuple[str, ...]
 
 
 class LearningService(Service):
@@ -246,10 +208,13 @@ class LearningService(Service):
             return
         failed = failed_hops(result.path)
         if not failed:
-            for neuron_id in dict.fromkeys(hop.neuron_id for hop in result.path):
-                state = self._state(neuron_id)
-                if state is not None:
-                    state.record(result.id, True, final=False, created_at=result.created_at)
+            # The common case, on the routing path of every request: kept to a lookup and a record per hop.
+            trace_id, created_at, states = result.id, result.created_at, self._states
+            for hop in result.path:
+                state = states.get(hop.neuron_id) or self._state(hop.neuron_id)
+                # provisional == trace_id: this neuron's outcome of the request is recorded already (fan-out).
+                if state is not None and state.provisional != trace_id:
+                    state.record(trace_id, True, final=False, created_at=created_at)
                     if state.evaluation is not None:
                         self._judge(state)
             return
@@ -360,20 +325,10 @@ class LearningService(Service):
         memory = self._memory()
         if memory is not None:
             for old in retired:
-                await self._forget(memory, old)
-            try:
-                lesson.memory_id = await memory.store(
-                    MEMORY_PREFIX + lesson.text,
-                    neuron_id=state.neuron_id,
-                    kind="lesson",
-                    layer=neuron.layer.value,
-                    metadata={"source": source, "pattern": lesson.pattern},
-                    importance=0.9,
-                )
-            except Exception as exc:  # noqa: BLE001 - memory is the durable copy; the lesson works without it
-                log.warning("learning.store_failed", neuron_id=state.neuron_id, error=type(exc).__name__)
+                await forget_lesson(memory, old)
+            await store_lesson(memory, lesson, neuron.layer.value)
             if lesson.status == "rolled_back":  # judged while it was being stored
-                await self._forget(memory, lesson)
+                await forget_lesson(memory, lesson)
 
     def _judge(self, state: NeuronLearning) -> None:
         """Decide the current adjustment once enough final outcomes judge it: keep it or roll it back."""
@@ -393,7 +348,7 @@ class LearningService(Service):
             kind = "failure"
             memory = self._memory()
             if memory is not None and lesson.memory_id is not None:
-                self._spawn(self._forget, memory, lesson)
+                self._spawn(forget_lesson, memory, lesson)
         self._adjustments.labels(state.neuron_id, kind).inc()
         log.info("learning.judged", neuron_id=state.neuron_id, lesson_id=lesson.id, kept=kind == "success")
         self._publish(
@@ -456,45 +411,23 @@ class LearningService(Service):
             if not self._busy:
                 self._idle.set()
 
-    async def _forget(self, memory: Memory, lesson: Lesson) -> None:
-        if lesson.memory_id is None:
-            return
-        try:
-            await memory.forget(lesson.memory_id)
-        except Exception as exc:  # noqa: BLE001 - a stale lesson left in memory is only restored as kept
-            log.warning("learning.forget_failed", lesson_id=lesson.id, error=type(exc).__name__)
-        else:
-            lesson.memory_id = None
-
     async def _restore(self) -> None:
         """Put the lessons kept in memory back into their neurons' prompts (newest ``max_lessons``)."""
         memory = self._memory()
         if memory is None:
             return
-        limit = min(100, self.settings.max_lessons * 2)
         for neuron_id, state in self._states.items():
             try:
-                entries = await memory.search("lesson", neuron_id=neuron_id, kind="lesson", limit=limit)
+                stored = await stored_lessons(memory, neuron_id, self.settings.max_lessons)
             except Exception as exc:  # noqa: BLE001 - the service runs without the lessons of earlier runs
                 log.warning("learning.restore_failed", neuron_id=neuron_id, error=type(exc).__name__)
                 return
-            for entry in sorted(entries, key=lambda e: e.created_at)[-self.settings.max_lessons :]:
-                text = clean(entry.content.removeprefix(MEMORY_PREFIX), self.settings.max_lesson_chars)
-                if not text or state.lessons.knows(text):
-                    continue
-                source: LessonSource = "llm" if entry.metadata.get("source") == "llm" else "rule"
-                pattern = entry.metadata.get("pattern")
-                lesson = Lesson(
-                    next(self._lesson_ids),
-                    neuron_id,
-                    text,
-                    source,
-                    pattern if pattern in PATTERN_TYPES else "other",
-                    status="kept",
-                    memory_id=entry.id,
-                    created_at=entry.created_at,
-                )
-                state.lessons.add(lesson)
+            for entry in stored:
+                text = clean(entry.text, self.settings.max_lesson_chars)
+                if text and not state.lessons.knows(text):
+                    lesson = Lesson(next(self._lesson_ids), neuron_id, text, entry.source, entry.pattern, status="kept")
+                    lesson.memory_id, lesson.created_at = entry.memory_id, entry.created_at
+                    state.lessons.add(lesson)
 
 
 def _output_text(result: TraceResult) -> str | None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hal9.learning import FeedbackTooEarly, LearningService, NeuronReport, PatternType
-from hal9.learning.service import MAX_COMMENT_CHARS
+from hal9.learning.feedback import MAX_COMMENT_CHARS
 from hal9.server.deps import RuntimeDep
 
 router = APIRouter(tags=["learning"])
