@@ -31,7 +31,8 @@ LearningDep = Annotated[LearningService, Depends(get_learning)]
 class FeedbackRequest(BaseModel):
     """How good a request's result was: a ``score`` from 0 to 1, or ``success`` true or false."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: true is not a score of 1, nor "0.5" a number.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     score: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False, description="0 useless .. 1 right")
     success: bool | None = Field(default=None, description="true counts as score 1, false as 0")

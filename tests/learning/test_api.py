@@ -59,6 +59,7 @@ async def test_feedback_returns_the_errors_and_gradients_along_the_path() -> Non
         assert (body["success"], body["pattern_type"], body["adjusting"]) == (False, "negative_feedback", [])
         success = await client.post(f"/api/v1/signals/{request_id}/feedback", json={"success": True})
         assert success.json()["score"] == 1.0
+        assert (await client.post(f"/api/v1/signals/{request_id}/feedback", json={"score": 1})).status_code == 200
         assert success.json()["gradients"]["implementation"] == 0
 
 
@@ -88,7 +89,18 @@ async def test_the_learning_view_shows_the_lesson_its_status_and_effectiveness()
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "body",
-    [{"score": 1.5}, {"score": -0.1}, {"score": "high"}, {}, {"score": 0.5, "success": True}, {"score": 0.5, "x": 1}],
+    [
+        {"score": 1.5},
+        {"score": -0.1},
+        {"score": "high"},
+        {"score": "0.5"},
+        {"score": True},
+        {"success": 1},
+        {},
+        {"score": 0.5, "success": True},
+        {"score": 0.5, "x": 1},
+        {"score": 0.5, "comment": "x" * 1001},
+    ],
 )
 async def test_a_bad_feedback_body_is_422(body: dict[str, Any]) -> None:
     async with serve(_config()) as (_runtime, client):
