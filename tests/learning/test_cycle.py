@@ -112,9 +112,13 @@ async def test_a_failed_branch_is_feedback_by_itself_and_a_rule_writes_the_lesso
 async def test_patterns_are_identified_at_the_threshold_and_not_before() -> None:
     network = failing_network()
     async with learning_runtime(**network, pattern_threshold=3, threshold=1.0) as (runtime, learning):
+        events = runtime.events.subscribe()
         for expected in (0, 0, 1, 1, 1, 2):
             await runtime.ask("timeout please")
             assert sample(runtime, "hal9_learning_patterns_identified_total", pattern_type="timeout") == expected
+        events.close()
+        identified = [event async for event in events if event["type"] == "learning.pattern"]
+        assert [(e["neuron_id"], e["pattern_type"]) for e in identified] == [("worker", "timeout")] * 2
         await runtime.ask("bad input")
         assert sample(runtime, "hal9_learning_patterns_identified_total", pattern_type="validation") == 0
         report = learning.report("worker")
