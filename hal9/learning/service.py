@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Self
 
@@ -29,13 +30,18 @@ from hal9.metrics.registry import MetricsRegistry
 from hal9.runtime.llm import LLM
 from hal9.runtime.memory import Memory
 from hal9.runtime.service import Service
-from hal9.runtime.trace import TraceResult
+from hal9.runtime.signal import Signal
+from hal9.runtime.trace import BranchError, TraceResult
 
 if TYPE_CHECKING:
     from hal9.config import Config
     from hal9.runtime.runtime import Runtime
 
 log = structlog.get_logger("hal9.learning")
+
+#: Bounds of :meth:`LearningService.note_failure`: requests with notes, and notes per request.
+MAX_NOTED_REQUESTS = 1_024
+MAX_NOTES_PER_REQUEST = 8
 
 
 class LearningService(Service):
@@ -68,6 +74,8 @@ class LearningService(Service):
         self._collector = LearningCollector(lambda: self._states)
         self._lesson_ids = itertools.count(1)
         self._tasks: TaskGroup | None = None
+        # Failures neurons recovered from, by request, until the request ends (see note_failure).
+        self._notes: OrderedDict[str, list[BranchError]] = OrderedDict()
         self._busy = 0
         self._idle = anyio.Event()
         self._idle.set()
@@ -207,6 +215,11 @@ class LearningService(Service):
         if not self.running:
             return
         failed = failed_hops(result.path)
+        noted = self._notes.pop(result.id, None) if self._notes else None
+        if noted:
+            # Failures the neurons recovered from count like failed hops (one error each hop).
+            sources = {note.signal_id for note in noted} - {hop.signal_id for hop in failed}
+            failed += [hop for hop in result.path if hop.signal_id in sources]
         if not failed:
             # The common case, on the routing path of every request: kept to a lookup and a record per hop.
             trace_id, created_at, states = result.id, result.created_at, self._states
@@ -226,7 +239,7 @@ class LearningService(Service):
                 failure = neuron_id in errors
                 state.record(result.id, not failure, final=failure, created_at=result.created_at)
                 self._judge(state)
-        by_signal = {error.signal_id: error for error in result.errors}
+        by_signal = {error.signal_id: error for error in (*(noted or ()), *result.errors)}
         patterns: dict[str, PatternType] = {}
         first: Failure | None = None
         for hop in failed:
@@ -238,6 +251,22 @@ class LearningService(Service):
                 first = Failure(pattern, f"{error}: {message}"[:MAX_COMMENT_CHARS])
         assert first is not None
         self._cycle(errors, patterns, first)
+
+    def note_failure(self, signal: Signal, neuron_id: str, error: BaseException) -> None:
+        """A failure ``neuron_id`` recovered from while processing ``signal`` (a refused tool call, say).
+
+        When the request ends it is learned from like a failed branch at that hop. Notes are
+        bounded: at most a few per request, for a bounded number of requests still running.
+        """
+        if not self.running:
+            return
+        notes = self._notes.get(signal.trace_id)
+        if notes is None:
+            notes = self._notes[signal.trace_id] = []
+            if len(self._notes) > MAX_NOTED_REQUESTS:
+                self._notes.popitem(last=False)  # a request that never ended, most likely
+        if len(notes) < MAX_NOTES_PER_REQUEST:
+            notes.append(BranchError(neuron_id, signal.id, type(error).__name__, str(error)[:MAX_COMMENT_CHARS]))
 
     # -- the cycle --------------------------------------------------------------------------
 

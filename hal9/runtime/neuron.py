@@ -103,6 +103,17 @@ class Neuron(Actor[Signal]):
         learning = self._runtime.services.get("learning") if self._runtime is not None else None
         return learning.system_prompt(self.id, self.prompt) if isinstance(learning, Learning) else self.prompt
 
+    def note_failure(self, error: BaseException) -> None:
+        """Report a failure this neuron recovered from in :meth:`process` (a refused tool call, say).
+
+        The ``learning`` service learns from it as from a failed branch when the request ends;
+        without one, or outside ``process()``, nothing happens.
+        """
+        signal = current_signal.get()
+        learning = self._runtime.services.get("learning") if self._runtime is not None else None
+        if signal is not None and isinstance(learning, Learning):
+            learning.note_failure(signal, self.id, error)
+
     async def remember(self, signal: Signal, output: Any, error: Exception | None) -> None:
         """Store what a processed signal leaves behind: its task, and its result or error.
 

@@ -71,3 +71,35 @@ async def test_a_users_neuron_gets_its_lessons_through_system_prompt() -> None:
     assert [call.system for call in llm.calls] == [
         "You answer.\n\nLessons learned from earlier feedback (follow them):\n- Answer in one word."
     ]
+
+
+class Recovering(Neuron):
+    """Answers every request, but notes the refused tool call it recovered from on requests saying 'tool'."""
+
+    layer = Layer.L2
+
+    async def process(self, signal: Signal) -> Any:
+        if "tool" in str(signal.content):
+            self.note_failure(PermissionError("sandbox refused the shell command"))
+        return "done"
+
+
+@pytest.mark.anyio
+async def test_a_failure_the_neuron_recovered_from_is_learned_from_when_the_request_ends() -> None:
+    neurons = [Echo("front", layer=Layer.L3), Recovering("worker")]
+    async with learning_runtime(
+        neurons=neurons, connections=[("front", "worker")], smoothing=1.0, threshold=0.9, pattern_threshold=1
+    ) as (rt, learning):
+        fine = await rt.ask("plain")
+        noted = await rt.ask("use a tool")
+        assert fine.ok
+        assert noted.ok  # the request itself succeeded
+        await learning.wait_idle()
+        worker, front = learning.report("worker"), learning.report("front")
+        (lesson,) = worker.lessons
+        assert (lesson.pattern, lesson.source) == ("tool_refused", "llm")
+        assert worker.identified == {"tool_refused": 1}
+        assert worker.effectiveness == 0.5
+        assert front.gradient == 0.5
+        assert learning._notes == {}  # consumed when the request ended
+    Recovering("alone").note_failure(ValueError("outside a runtime: nothing happens"))
