@@ -6,7 +6,6 @@ import contextlib
 import itertools
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Self
 
@@ -17,11 +16,12 @@ from anyio.abc import TaskGroup
 from hal9.config import LearningConfig
 from hal9.errors import NeuronNotFound, RuntimeNotRunning
 from hal9.learning.durable import forget_lesson, store_lesson, stored_lessons
+from hal9.learning.failures import FailureNotes, failures
 from hal9.learning.feedback import MAX_COMMENT_CHARS, FeedbackReceipt, FeedbackTooEarly, InvalidFeedback
-from hal9.learning.gradients import failed_hops, output_hops, propagate, shared
+from hal9.learning.gradients import output_hops, propagate, shared
 from hal9.learning.lessons import Lesson, clean, rule_lesson
 from hal9.learning.metrics import LearningCollector
-from hal9.learning.patterns import PATTERN_TYPES, PatternType, classify_error, classify_feedback
+from hal9.learning.patterns import PATTERN_TYPES, PatternType, classify_feedback
 from hal9.learning.report import NeuronReport
 from hal9.learning.state import Evaluation, NeuronLearning
 from hal9.learning.writer import Failure, write_lesson
@@ -31,17 +31,13 @@ from hal9.runtime.llm import LLM
 from hal9.runtime.memory import Memory
 from hal9.runtime.service import Service
 from hal9.runtime.signal import Signal
-from hal9.runtime.trace import BranchError, TraceResult
+from hal9.runtime.trace import TraceResult
 
 if TYPE_CHECKING:
     from hal9.config import Config
     from hal9.runtime.runtime import Runtime
 
 log = structlog.get_logger("hal9.learning")
-
-#: Bounds of :meth:`LearningService.note_failure`: requests with notes, and notes per request.
-MAX_NOTED_REQUESTS = 1_024
-MAX_NOTES_PER_REQUEST = 8
 
 
 class LearningService(Service):
@@ -74,8 +70,7 @@ class LearningService(Service):
         self._collector = LearningCollector(lambda: self._states)
         self._lesson_ids = itertools.count(1)
         self._tasks: TaskGroup | None = None
-        # Failures neurons recovered from, by request, until the request ends (see note_failure).
-        self._notes: OrderedDict[str, list[BranchError]] = OrderedDict()
+        self._notes = FailureNotes()
         self._busy = 0
         self._idle = anyio.Event()
         self._idle.set()
@@ -214,13 +209,8 @@ class LearningService(Service):
         """Record each neuron's outcome of the request; a failed branch is feedback by itself."""
         if not self.running:
             return
-        failed = failed_hops(result.path)
-        noted = self._notes.pop(result.id, None) if self._notes else None
-        if noted:
-            # Failures the neurons recovered from count like failed hops (one error each hop).
-            sources = {note.signal_id for note in noted} - {hop.signal_id for hop in failed}
-            failed += [hop for hop in result.path if hop.signal_id in sources]
-        if not failed:
+        found = failures(result, self._notes.take(result.id))
+        if found is None:
             # The common case, on the routing path of every request: kept to a lookup and a record per hop.
             trace_id, created_at, states = result.id, result.created_at, self._states
             for hop in result.path:
@@ -232,25 +222,14 @@ class LearningService(Service):
                         self._judge(state)
             return
         # A failure is the whole error (1), shared among the failed hops and walked back from them.
-        errors = propagate(result.path, shared(failed, 1.0), self.settings.decay)
+        errors = propagate(result.path, shared(found.hops, 1.0), self.settings.decay)
         for neuron_id in dict.fromkeys(hop.neuron_id for hop in result.path):
             state = self._state(neuron_id)
             if state is not None:
                 failure = neuron_id in errors
                 state.record(result.id, not failure, final=failure, created_at=result.created_at)
                 self._judge(state)
-        by_signal = {error.signal_id: error for error in (*(noted or ()), *result.errors)}
-        patterns: dict[str, PatternType] = {}
-        first: Failure | None = None
-        for hop in failed:
-            branch = by_signal.get(hop.signal_id)
-            error, message = (branch.error, branch.message) if branch is not None else ("Exception", "")
-            pattern = classify_error(error, message)
-            patterns.setdefault(hop.neuron_id, pattern)
-            if first is None:
-                first = Failure(pattern, f"{error}: {message}"[:MAX_COMMENT_CHARS])
-        assert first is not None
-        self._cycle(errors, patterns, first)
+        self._cycle(errors, found.patterns, found.first)
 
     def note_failure(self, signal: Signal, neuron_id: str, error: BaseException) -> None:
         """A failure ``neuron_id`` recovered from while processing ``signal`` (a refused tool call, say).
@@ -258,15 +237,8 @@ class LearningService(Service):
         When the request ends it is learned from like a failed branch at that hop. Notes are
         bounded: at most a few per request, for a bounded number of requests still running.
         """
-        if not self.running:
-            return
-        notes = self._notes.get(signal.trace_id)
-        if notes is None:
-            notes = self._notes[signal.trace_id] = []
-            if len(self._notes) > MAX_NOTED_REQUESTS:
-                self._notes.popitem(last=False)  # a request that never ended, most likely
-        if len(notes) < MAX_NOTES_PER_REQUEST:
-            notes.append(BranchError(neuron_id, signal.id, type(error).__name__, str(error)[:MAX_COMMENT_CHARS]))
+        if self.running:
+            self._notes.add(signal, neuron_id, error)
 
     # -- the cycle --------------------------------------------------------------------------
 

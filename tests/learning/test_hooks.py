@@ -101,5 +101,5 @@ async def test_a_failure_the_neuron_recovered_from_is_learned_from_when_the_requ
         assert worker.identified == {"tool_refused": 1}
         assert worker.effectiveness == 0.5
         assert front.gradient == 0.5
-        assert learning._notes == {}  # consumed when the request ended
+        assert not learning._notes  # consumed when the request ended
     Recovering("alone").note_failure(ValueError("outside a runtime: nothing happens"))
