@@ -110,14 +110,15 @@ class LearningService(Service):
     async def start(self) -> None:
         """Start the task group lesson writing runs in; restore lessons from memory if there is one."""
         self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
-        tasks = anyio.create_task_group()
-        await tasks.__aenter__()
-        self._tasks = tasks
         runtime = self._runtime
         if runtime is not None:
             for neuron in runtime.neuron_snapshot:
                 self._state(neuron.id)
+            # Before the task group is entered: a start cancelled here leaves nothing to clean up.
             await self._restore()
+        tasks = anyio.create_task_group()
+        await tasks.__aenter__()
+        self._tasks = tasks
 
     async def stop(self) -> None:
         """Cancel lesson writing still in progress (its cycle is not counted) and stop."""
