@@ -41,8 +41,10 @@ data_dir = "hal9-data"
 # Services by name, each "package.module:Class". The defaults: the LLM (mock, or Claude when
 # ANTHROPIC_API_KEY is set; see [llm]) and the memory service (one SQLite file,
 # data_dir/hal9.db; neurons store each task and result and recall the relevant ones).
-# Leave memory out to run without it:
-# services = { llm = "hal9.llm:LLMService", memory = "hal9.memory:SQLiteMemory" }
+# The learning service turns feedback and failed branches into lessons in the neurons' prompts.
+# Leave memory (or learning) out to run without it; all three:
+# services = { llm = "hal9.llm:LLMService", memory = "hal9.memory:SQLiteMemory",
+#              learning = "hal9.learning:LearningService" }
 
 [server]
 host = "127.0.0.1"
@@ -131,6 +133,19 @@ login_max_failures_per_address = 20
 login_window_seconds = 300.0
 password_min_length = 12
 bootstrap_admin_key = true    # first start without users or keys: print an admin API key once (stderr)
+[learning]                    # feedback -> error gradients along the signal path -> prompt lessons
+decay = 0.5                   # share of an error passed back per hop upstream
+smoothing = 0.5               # weight of a new error in a neuron's gradient (1: only the latest counts)
+threshold = 0.5               # a gradient at or above it adjusts the neuron's prompt (adds a lesson)
+success_score = 0.5           # feedback scores at or above it are successes
+window = 50                   # outcomes per neuron in its effectiveness (a sliding window)
+evaluation_outcomes = 5       # outcomes after an adjustment that judge it (kept or rolled back)
+pattern_threshold = 3         # occurrences of a pattern type (timeout, budget, ...) that identify it
+max_lessons = 5               # lessons a prompt carries at most ...
+max_lesson_chars = 300        # ... each at most this long ...
+max_prompt_chars = 1200       # ... and all of them together
+history = 20                  # lessons (any status) kept per neuron for GET /api/v1/neurons/{id}/learning
+write_with_llm = true         # the neuron's LLM writes lessons (through the budget); false: a rule does
 
 # The network: one [[neurons]] table per neuron. kind is a built-in kind
 # (strategic, design, implementation) or "package.module:Class" of your own Neuron.

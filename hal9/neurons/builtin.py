@@ -72,7 +72,7 @@ class LLMNeuron(Neuron):
             memories = await self.recall(signal)
             if memories:
                 prompt = self.with_memories(prompt, memories)
-        response = await self.llm.complete(system=self.prompt, prompt=prompt, layer=self.layer)
+        response = await self.llm.complete(system=self.system_prompt(), prompt=prompt, layer=self.layer)
         return self.interpret(response.text)
 
 
