@@ -3,7 +3,8 @@
 The real SDK talks to it through ``base_url``. A test scripts what the next requests get
 (``fake.fail(429)``, ``fake.slow()``, ``fake.malformed()``, ``fake.reply("text", ...)``);
 anything unscripted gets a text answer with the default usage. Every request it saw is in
-``fake.requests``.
+``fake.requests``. ``fake.tool_use(name=..., arguments=...)`` answers with a tool call; a reply's
+``{tool_result}`` is replaced by the content of the request's latest ``tool_result`` block.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class Answer:
     slow: bool = False
     malformed: bool = False
     tool_use: bool = False
+    tool_name: str = "web_fetch"
+    tool_input: dict[str, Any] = field(default_factory=lambda: {"url": "x"})
 
 
 @dataclass
@@ -79,9 +82,11 @@ class FakeAnthropic:
         """Answer only when the test ends (the client's timeout fires first)."""
         self.script.extend(Answer(slow=True) for _ in range(times))
 
-    def tool_use(self, text: str = "Let me look that up.") -> None:
-        """A ``tool_use`` turn: a text block, then a tool call (stop reason ``tool_use``)."""
-        self.script.append(Answer(text=text, tool_use=True))
+    def tool_use(
+        self, text: str = "Let me look that up.", *, name: str = "web_fetch", arguments: dict[str, Any] | None = None
+    ) -> None:
+        """A ``tool_use`` turn: a text block, then a call of tool ``name`` (stop reason ``tool_use``)."""
+        self.script.append(Answer(text=text, tool_use=True, tool_name=name, tool_input=arguments or {"url": "x"}))
 
     def malformed(self) -> None:
         self.script.append(Answer(malformed=True))
@@ -118,9 +123,11 @@ class FakeAnthropic:
             "cache_creation_input_tokens": answer.cache_write,
             "cache_read_input_tokens": answer.cache_read,
         }
-        content: list[dict[str, Any]] = [{"type": "text", "text": answer.text}]
+        text = answer.text.replace("{tool_result}", _latest_tool_result(body))
+        content: list[dict[str, Any]] = [{"type": "text", "text": text}]
         if answer.tool_use:
-            content.append({"type": "tool_use", "id": "toolu_1", "name": "web_fetch", "input": {"url": "x"}})
+            tool_id = f"toolu_{len(self.requests)}"
+            content.append({"type": "tool_use", "id": tool_id, "name": answer.tool_name, "input": answer.tool_input})
         message = {
             "id": f"msg_{len(self.requests)}",
             "type": "message",
@@ -132,6 +139,18 @@ class FakeAnthropic:
             "usage": usage,
         }
         return Response(json.dumps(message), media_type="application/json")
+
+
+def _latest_tool_result(body: dict[str, Any]) -> str:
+    """The content of the last ``tool_result`` block of the request's messages ("" if none)."""
+    for message in reversed(body.get("messages", [])):
+        content = message.get("content")
+        if isinstance(content, list):
+            for block in reversed(content):
+                if isinstance(block, dict) and block.get("type") == "tool_result":
+                    result = block.get("content", "")
+                    return result if isinstance(result, str) else json.dumps(result)
+    return ""
 
 
 @asynccontextmanager
