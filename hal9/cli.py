@@ -1,4 +1,4 @@
-"""``python -m hal9`` / ``hal9``: serve, init, check, monitoring export."""
+"""``python -m hal9`` / ``hal9``: serve, init, check, mcp, monitoring export."""
 
 from __future__ import annotations
 
@@ -246,6 +246,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_mcp(args: argparse.Namespace) -> int:
+    from hal9.tools.stdio import serve_stdio
+
+    config = _load(args.config)
+    # Standard output carries the MCP messages: every log line goes to standard error.
+    configure_logging(config.logging.level, config.logging.format, stream=sys.stderr)
+    root = config.tools.mcp.root if config.tools.mcp.root is not None else Path.cwd()
+    return anyio.run(serve_stdio, config, root)
+
+
 def _cmd_monitoring_export(args: argparse.Namespace) -> int:
     from hal9.monitoring.export import ExportConflict, export
 
@@ -284,6 +294,12 @@ def _parser() -> argparse.ArgumentParser:
     check_cmd = commands.add_parser("check", help="validate a configuration file")
     check_cmd.add_argument("path")
     check_cmd.set_defaults(handler=_cmd_check)
+
+    mcp_cmd = commands.add_parser(
+        "mcp", help="serve the built-in tools and the neuron network (tool 'ask') to an MCP client over stdio"
+    )
+    mcp_cmd.add_argument("--config", help="a TOML file; the sandbox root is tools.mcp.root, else the current folder")
+    mcp_cmd.set_defaults(handler=_cmd_mcp)
 
     monitoring_cmd = commands.add_parser("monitoring", help="Prometheus and Grafana assets")
     monitoring_commands = monitoring_cmd.add_subparsers(dest="monitoring_command", required=True)

@@ -177,13 +177,17 @@ class FileSandbox:
                 self._classify(path, folder, parts[-1], exc)
         finally:
             os.close(folder)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise ToolError(f"{path!r} is {'a folder' if stat.S_ISDIR(info.st_mode) else 'not a regular file'}")
         with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise ToolError(f"{path!r} is not a regular file")
             if info.st_size > self.max_read_bytes:
                 raise ToolError(f"{path!r} is {info.st_size} bytes, over the read limit of {self.max_read_bytes}")
-            data = handle.read(self.max_read_bytes + 1)
+            try:
+                data = handle.read(self.max_read_bytes + 1)
+            except OSError as exc:
+                raise ToolError(f"{path!r}: {exc.strerror or exc}") from None
         if len(data) > self.max_read_bytes:  # it grew after the stat
             raise ToolError(f"{path!r} is over the read limit of {self.max_read_bytes} bytes")
         return data.decode("utf-8", errors="replace")

@@ -102,13 +102,23 @@ class ShellSandbox:
         commands: the allow list (bare names).
         timeout: seconds before the whole process group is killed.
         max_output_bytes: kept of stdout and of stderr each.
+        search_path: where commands are looked up (the child's PATH too).
     """
 
-    def __init__(self, root: Path, commands: Sequence[str], *, timeout: float, max_output_bytes: int) -> None:
+    def __init__(
+        self,
+        root: Path,
+        commands: Sequence[str],
+        *,
+        timeout: float,
+        max_output_bytes: int,
+        search_path: str = SAFE_PATH,
+    ) -> None:
         self.root = Path(os.path.realpath(root))
         self.commands = frozenset(commands) - NEVER_ALLOWED_COMMANDS
         self.timeout = timeout
         self.max_output_bytes = max_output_bytes
+        self.search_path = search_path
 
     def check(self, argv: Sequence[str]) -> str:
         """The executable ``argv`` runs, or a violation; nothing is run.
@@ -131,7 +141,7 @@ class ShellSandbox:
             self._check_argument(command, arg)
         if command in ("sed", "awk", "gawk") or _INTERPRETERS.match(command):
             self._check_script(command, argv[1:])
-        executable = shutil.which(command, path=SAFE_PATH)
+        executable = shutil.which(command, path=self.search_path)
         if executable is None:
             raise ToolError(f"{command!r} is allowed but not installed")
         return executable
@@ -171,10 +181,11 @@ class ShellSandbox:
             SandboxViolation: forbidden_command (nothing ran).
             ToolError: a malformed argv, or the command ran out of time (its process group was killed).
         """
-        executable = self.check(argv)
+        # The checks look at the file system (symlinks): off the event loop.
+        executable = await anyio.to_thread.run_sync(self.check, argv)
         await anyio.to_thread.run_sync(lambda: self.root.mkdir(parents=True, exist_ok=True))
         env = {
-            "PATH": SAFE_PATH,
+            "PATH": self.search_path,
             "HOME": str(self.root),
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",

@@ -14,6 +14,7 @@ import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
 import anyio
 import httpx
@@ -24,6 +25,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _REDIRECTS = (301, 302, 303, 307, 308)
+MAX_URL_CHARS = 8192
 
 
 async def resolve(host: str, port: int) -> list[str]:
@@ -100,21 +102,32 @@ class WebFetcher:
             return False
         return address.is_global and not address.is_multicast
 
-    async def check(self, url: httpx.URL) -> str:
-        """The address to connect to for ``url``, or a violation; nothing is sent.
+    async def check(self, url: str) -> tuple[str, int]:
+        """The address and port to connect to for ``url``, or a violation; nothing is sent.
+
+        The URL is split leniently here (a host httpx would reject, like ``0177.0.0.1``, is
+        still resolved and refused as what it is), and the connection goes to the checked
+        address whatever another parser makes of the host.
 
         Raises:
             SandboxViolation: forbidden_host.
-            ToolError: the host cannot be resolved.
+            ToolError: a malformed URL, or the host cannot be resolved.
         """
-        if url.scheme not in ("http", "https"):
-            raise SandboxViolation("forbidden_host", f"only http and https URLs can be fetched, not {url.scheme!r}")
-        host = url.host.lower().rstrip(".")
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise ToolError(f"not a valid URL: {exc}") from None
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            raise SandboxViolation("forbidden_host", f"only http and https URLs can be fetched, not {scheme!r}")
+        host = (parts.hostname or "").rstrip(".")
         if not host:
             raise SandboxViolation("forbidden_host", "the URL has no host")
         if self.hosts and host not in self.hosts:
             raise SandboxViolation("forbidden_host", f"{host!r} is not on this layer's host list")
-        addresses = await self.resolver(host, url.port or (443 if url.scheme == "https" else 80))
+        port = port or (443 if scheme == "https" else 80)
+        addresses = await self.resolver(host, port)
         if not addresses:
             raise ToolError(f"{host!r} has no address")
         for text in addresses:
@@ -123,7 +136,7 @@ class WebFetcher:
                 raise SandboxViolation(
                     "forbidden_host", f"{host!r} resolves to {address}, which is not a public address"
                 )
-        return addresses[0].split("%", 1)[0]
+        return addresses[0].split("%", 1)[0], port
 
     async def fetch(self, url: str) -> FetchResult:
         """GET ``url``, following redirects (each checked), within the time and size limits.
@@ -132,10 +145,9 @@ class WebFetcher:
             SandboxViolation: forbidden_host, for the URL or any redirect.
             ToolError: a malformed URL, a network error, too many redirects, or the time limit.
         """
-        try:
-            current = httpx.URL(url)
-        except (httpx.InvalidURL, TypeError) as exc:
-            raise ToolError(f"not a valid URL: {exc}") from None
+        if not isinstance(url, str) or len(url) > MAX_URL_CHARS:
+            raise ToolError(f"the URL must be a string of at most {MAX_URL_CHARS} characters")
+        current = url
         try:
             with anyio.fail_after(self.timeout):
                 async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
@@ -143,27 +155,27 @@ class WebFetcher:
                         result, location = await self._one(client, current)
                         if location is None:
                             return result
-                        try:
-                            current = current.join(location)
-                        except httpx.InvalidURL as exc:
-                            raise ToolError(f"a redirect to an invalid URL: {exc}") from None
+                        current = urljoin(current, location)
         except TimeoutError:
             raise ToolError(f"the fetch took longer than {self.timeout:g}s") from None
         except httpx.HTTPError as exc:
             raise ToolError(f"the fetch failed: {type(exc).__name__}: {exc}") from None
         raise ToolError(f"more than {self.max_redirects} redirects")
 
-    async def _one(self, client: httpx.AsyncClient, url: httpx.URL) -> tuple[FetchResult, str | None]:
-        address = await self.check(url)
-        host = url.host
-        pinned = url.copy_with(host=address)
-        headers = {"Host": url.netloc.decode("ascii"), "Accept-Encoding": "identity", "User-Agent": "hal9-web-fetch"}
-        extensions = {"sni_hostname": host} if url.scheme == "https" else {}
+    async def _one(self, client: httpx.AsyncClient, url: str) -> tuple[FetchResult, str | None]:
+        address, port = await self.check(url)
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise ToolError(f"not a valid URL: {exc}") from None
+        pinned = parsed.copy_with(host=address, port=port)
+        headers = {"Host": parsed.netloc.decode("ascii"), "Accept-Encoding": "identity", "User-Agent": "hal9-web-fetch"}
+        extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
         request = client.build_request("GET", pinned, headers=headers, extensions=extensions)
         response = await client.send(request, stream=True)
         try:
             if response.status_code in _REDIRECTS and "location" in response.headers:
-                return FetchResult(str(url), response.status_code, "", "", False), response.headers["location"]
+                return FetchResult(url, response.status_code, "", "", False), response.headers["location"]
             body = bytearray()
             truncated = False
             async for chunk in response.aiter_raw():
@@ -180,4 +192,4 @@ class WebFetcher:
         except LookupError:
             text = body.decode("utf-8", errors="replace")
         content_type = response.headers.get("content-type", "")
-        return FetchResult(str(url), response.status_code, content_type, text, truncated), None
+        return FetchResult(url, response.status_code, content_type, text, truncated), None

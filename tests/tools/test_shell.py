@@ -1,0 +1,179 @@
+"""The shell tool: the command corpus, a scrubbed environment, output caps and process-group kills."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anyio
+import pytest
+
+from hal9 import Layer
+from hal9.config import LayerTools
+from hal9.tools import ToolError
+from hal9.tools.shell import SAFE_PATH, ShellSandbox
+from tests.tools.helpers import invocations, tool_service, violations
+
+SECRET = "the secret outside the sandbox"
+L2 = Layer.L2
+
+#: Shells, interpreters, wrappers, metacharacters, paths out, and allowed commands with dangerous flags.
+COMMANDS = [
+    ["sh", "-c", "cat /etc/passwd"],
+    ["bash", "-c", "id"],
+    ["env"],
+    ["env", "cat", "/etc/passwd"],
+    ["xargs", "id"],
+    ["timeout", "1", "id"],
+    ["curl", "http://example.com"],
+    ["nc", "-l", "4444"],
+    ["python3", "-c", "print(open('/etc/passwd').read())"],
+    ["perl", "-e", "system('id')"],
+    ["/bin/cat", "notes.txt"],
+    ["../bin/ls"],
+    ["./ls"],
+    ["ls; cat /etc/passwd"],
+    ["ls && id"],
+    ["ls|id"],
+    ["$(id)"],
+    ["`id`"],
+    ["cat\x00", "x"],
+    ["rm", "-rf", "."],
+    ["cat", "../secret.txt"],
+    ["cat", "/etc/passwd"],
+    ["cat", "~/.ssh/id_rsa"],
+    ["cat", "sub/../../secret.txt"],
+    ["cat", "escape/secret.txt"],
+    ["cat", "notes.txt\x00"],
+    ["ls", "-la", "/"],
+    ["ls", "--directory=/etc"],
+    ["ls", "-lL"],
+    ["find", "/", "-name", "passwd"],
+    ["find", ".", "-exec", "cat", "{}", ";"],
+    ["find", ".", "-execdir", "id", ";"],
+    ["find", ".", "-delete"],
+    ["find", "-L", "."],
+    ["grep", "-R", "secret", "."],
+    ["grep", "-rR", "secret", "."],
+    ["sort", "--compress-program=sh", "notes.txt"],
+    ["sort", "-o", "notes.txt", "notes.txt"],
+    ["tar", "--to-command=sh", "-xf", "a.tar"],
+    ["tar", "-xIsh", "-f", "a.tar"],
+    ["tar", "-C", "/", "-xf", "a.tar"],
+    ["sed", "-n", "1e id", "notes.txt"],
+    ["sed", "s/x/id/e", "notes.txt"],
+    ["sed", "-i", "s/a/b/", "notes.txt"],
+    ["sed", "w /tmp/out", "notes.txt"],
+    ["awk", 'BEGIN{system("id")}'],
+    ["awk", '{print > "/tmp/x"}', "notes.txt"],
+    ["awk", '{ "id" | getline x }'],
+    ["awk", "-f", "script.awk"],
+]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "secret.txt").write_text(SECRET)
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_text(SECRET)
+    sandbox = tmp_path / "root"
+    (sandbox / "sub").mkdir(parents=True)
+    (sandbox / "notes.txt").write_text("a\nb\n")
+    (sandbox / "escape").symlink_to(tmp_path / "outside")
+    return sandbox
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("argv", COMMANDS, ids=repr)
+async def test_a_forbidden_command_never_runs_and_is_counted(root: Path, argv: list[str]) -> None:
+    async with tool_service(root) as service:
+        output = await service.call("shell", {"argv": argv}, layer=L2)
+        assert output.is_error
+        assert "forbidden_command" in output.text
+        assert SECRET not in output.text
+        assert violations(service, "shell", "forbidden_command") == 1
+        assert invocations(service, "shell", "error") == 1
+    assert sorted(p.name for p in root.iterdir()) == ["escape", "notes.txt", "sub"]
+
+
+@pytest.mark.anyio
+async def test_an_allowed_command_runs_in_the_root_without_a_shell(root: Path) -> None:
+    async with tool_service(root) as service:
+        listing = await service.call("shell", {"argv": ["ls"]}, layer=L2)
+        literal = await service.call("shell", {"argv": ["echo", "$HOME", "*", "a;b"]}, layer=L2)
+        counted = await service.call("shell", {"argv": ["wc", "-l", "notes.txt"]}, layer=L2)
+        failing = await service.call("shell", {"argv": ["cat", "missing.txt"]}, layer=L2)
+        assert invocations(service, "shell", "success") == 4
+    assert listing.text.splitlines()[:2] == ["exit code: 0", "stdout:"]
+    assert {"notes.txt", "sub", "escape"} <= set(listing.text.split())
+    assert "$HOME * a;b" in literal.text  # no expansion: there is no shell
+    assert "2 notes.txt" in counted.text
+    assert "exit code: 1" in failing.text
+    assert "No such file" in failing.text
+
+
+@pytest.mark.anyio
+async def test_the_child_environment_holds_no_secrets(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-very-secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-very-secret")
+    async with tool_service(root) as service:
+        output = await service.call("shell", {"argv": ["printenv"]}, layer=L2)
+    assert not output.is_error
+    assert "very-secret" not in output.text
+    names = {line.split("=", 1)[0] for line in output.text.splitlines() if "=" in line}
+    assert names == {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"}
+    assert f"HOME={root}" in output.text
+
+
+@pytest.mark.anyio
+async def test_output_is_cut_at_the_cap_and_the_command_stopped(root: Path) -> None:
+    async with tool_service(root, shell_max_output_bytes=1000) as service:
+        output = await service.call("shell", {"argv": ["yes"]}, layer=L2)
+    assert not output.is_error
+    assert "(output cut at the limit)" in output.text
+    stdout = output.text.split("stdout:\n", 1)[1].split("\nstderr:", 1)[0]
+    assert len(stdout) == 1000
+
+
+@pytest.mark.anyio
+async def test_a_command_over_its_time_kills_its_whole_process_group(tmp_path: Path) -> None:
+    """A grandchild the command started in the background is killed with it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    spawner = bin_dir / "spawner"
+    spawner.write_text("#!/bin/sh\nsleep 60 &\necho $! > child.pid\necho started\nwait\n")
+    spawner.chmod(0o755)
+    root = tmp_path / "root"
+    sandbox = ShellSandbox(root, ["spawner"], timeout=0.5, max_output_bytes=1000, search_path=f"{bin_dir}:{SAFE_PATH}")
+    with pytest.raises(ToolError, match="ran out of time"):
+        await sandbox.run(["spawner"])
+    child = int((root / "child.pid").read_text())
+    # SIGKILL was sent to the group; wait (bounded) until the kernel has ended the grandchild.
+    with anyio.fail_after(5):
+        while _alive(child):
+            await anyio.sleep(0.01)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"  # a zombie is dead, waiting to be reaped
+    except FileNotFoundError:
+        return False
+
+
+def test_a_config_cannot_allow_a_shell_or_a_path() -> None:
+    for command in ("sh", "bash", "env", "curl", "/bin/ls", "ls "):
+        with pytest.raises(ValueError, match="cannot be allowed|bare command"):
+            LayerTools(tools=("shell",), commands=(command,))
+
+
+@pytest.mark.anyio
+async def test_a_layer_without_the_shell_tool_is_refused_as_forbidden_tool(root: Path) -> None:
+    async with tool_service(root, tools=("file_read",)) as service:
+        output = await service.call("shell", {"argv": ["ls"]}, layer=L2)
+        assert output.is_error
+        assert "forbidden_tool" in output.text
+        assert violations(service, "shell", "forbidden_tool") == 1
+        assert [tool.name for tool in await service.definitions(L2)] == ["file_read"]
+    assert sorted(os.listdir(root)) == ["escape", "notes.txt", "sub"]
