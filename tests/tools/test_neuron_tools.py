@@ -1,0 +1,129 @@
+"""Neurons use tools through tool_use turns: with the scripted mock, and with the real SDK against the fake API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hal9 import ClaudeService, Layer
+from hal9.config import BudgetConfig, LLMConfig, MockReply, MockToolUse
+from hal9.neurons import ImplementationNeuron, StrategicNeuron
+from hal9.runtime.llm import ToolResult
+from hal9.testing import running_runtime, scripted_llm
+from hal9.tools import ToolService
+from tests.llm.fake_anthropic import fake_anthropic
+from tests.tools.helpers import invocations, settings, violations
+
+NOTES = "Meeting moved to Thursday 10:00, room 4."
+
+
+def read_notes_rules(path: str = "notes.txt") -> list[MockReply]:
+    """Round 0: ask for file_read; round 1: answer with what the tool gave."""
+    return [
+        MockReply(layer=Layer.L2, trigger="notes", tool_use=MockToolUse(name="file_read", input={"path": path})),
+        MockReply(layer=Layer.L2, trigger="notes", tool_round=1, reply="The notes say: {tool_result}"),
+    ]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    folder = tmp_path / "root"
+    folder.mkdir()
+    (folder / "notes.txt").write_text(NOTES)
+    (tmp_path / "secret.txt").write_text("outside")
+    return folder
+
+
+@pytest.mark.anyio
+async def test_a_neuron_reads_a_file_through_a_mock_tool_use_turn_and_answers_with_it(root: Path) -> None:
+    llm = scripted_llm(*read_notes_rules())
+    tools = ToolService(settings(root, tools=("file_read",)), root=root)
+    neuron = ImplementationNeuron("impl")
+    async with running_runtime(neurons=[neuron], llm=llm, services={"tools": tools}) as rt:
+        result = await rt.ask("Summarise the notes")
+    assert result.ok
+    assert result.outputs == (f"The notes say: {NOTES}",)
+    first, second = llm.calls
+    assert first.tools == ("file_read",)
+    assert first.tool_uses[0].name == "file_read"
+    assert second.history[1].tool_results == (ToolResult(first.tool_uses[0].id, NOTES, False),)
+    assert invocations(tools, "file_read", "success") == 1
+    assert rt.metrics.sample("hal9_mcp_tool_invocations_total", {"tool": "file_read", "status": "success"}) == 1
+
+
+@pytest.mark.anyio
+async def test_a_refused_tool_call_reaches_the_model_as_an_error_result(root: Path) -> None:
+    llm = scripted_llm(*read_notes_rules("../secret.txt"))
+    tools = ToolService(settings(root, tools=("file_read",)), root=root)
+    async with running_runtime(neurons=[ImplementationNeuron("impl")], llm=llm, services={"tools": tools}) as rt:
+        result = await rt.ask("Summarise the notes")
+    (output,) = result.outputs
+    assert "path_traversal" in output
+    assert "outside" not in output.split("'")[2]  # the file's content never came back
+    assert llm.calls[1].history[1].tool_results[0].is_error
+    assert violations(tools, "file_read", "path_traversal") == 1
+
+
+@pytest.mark.anyio
+async def test_tool_rounds_are_bounded(root: Path) -> None:
+    """A model that keeps asking for tools gets max_rounds of them; its last reply is the answer."""
+    rules = [
+        MockReply(
+            layer=Layer.L2,
+            tool_round=n,
+            reply=f"round {n}",
+            tool_use=MockToolUse(name="file_read", input={"path": "notes.txt"}),
+        )
+        for n in range(5)
+    ]
+    llm = scripted_llm(*rules)
+    tools = ToolService(settings(root, tools=("file_read",), max_rounds=2), root=root)
+    async with running_runtime(neurons=[ImplementationNeuron("impl")], llm=llm, services={"tools": tools}) as rt:
+        result = await rt.ask("loop")
+    assert result.outputs == ("round 2",)
+    assert len(llm.calls) == 3
+    assert invocations(tools, "file_read", "success") == 2
+
+
+@pytest.mark.anyio
+async def test_a_layer_without_tools_makes_one_plain_call(root: Path) -> None:
+    llm = scripted_llm()
+    tools = ToolService(settings(root, tools=("file_read",)), root=root)  # granted to L2 only
+    async with running_runtime(neurons=[StrategicNeuron("s")], llm=llm, services={"tools": tools}) as rt:
+        assert (await rt.ask("Build a todo app")).ok
+    (call,) = llm.calls
+    assert call.tools == ()
+    assert call.history == ()
+
+
+@pytest.mark.anyio
+async def test_a_neuron_reads_a_file_through_the_real_sdk_against_the_fake_api(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with fake_anthropic() as fake:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
+        fake.tool_use("Reading the notes.", name="file_read", arguments={"path": "notes.txt"})
+        fake.reply("The notes say: {tool_result}", input_tokens=40, output_tokens=8)
+        llm = ClaudeService(LLMConfig(timeout=5.0, max_retries=0, budget=BudgetConfig(hour=None, day=None, month=None)))
+        tools = ToolService(settings(root, tools=("file_read", "file_write")), root=root)
+        async with running_runtime(neurons=[ImplementationNeuron("impl")], llm=llm, services={"tools": tools}) as rt:
+            result = await rt.ask("Summarise the notes")
+            tokens = rt.metrics.sample("hal9_claude_tokens_used_total", {"type": "prompt", "model": "claude-haiku-4-5"})
+    assert result.outputs == (f"The notes say: {NOTES}",)
+    first, second = (seen.body for seen in fake.requests)
+    assert [tool["name"] for tool in first["tools"]] == ["file_read", "file_write"]
+    assert first["tools"][0]["input_schema"]["required"] == ["path"]
+    assert first["messages"] == [{"role": "user", "content": "Summarise the notes"}]
+    assistant, user = second["messages"][1:]
+    assert assistant["role"] == "assistant"
+    assert assistant["content"][0] == {"type": "text", "text": "Reading the notes."}
+    tool_use = assistant["content"][1]
+    assert (tool_use["type"], tool_use["name"], tool_use["input"]) == ("tool_use", "file_read", {"path": "notes.txt"})
+    assert user == {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": tool_use["id"], "content": NOTES, "is_error": False}],
+    }
+    assert tokens == 10 + 40  # both calls are accounted for
+    assert invocations(tools, "file_read", "success") == 1
