@@ -45,9 +45,11 @@ def build_stdio_server(config: Config, runtime: Runtime, root: Path) -> FastMCP:
     server = build_server(sandbox, config.tools.mcp.tools, on_violation)
     timeout = config.server.request_timeout
 
-    async def ask(
-        question: Annotated[str, Field(min_length=1, max_length=config.server.max_content_chars)],
-    ) -> str:
+    limit = config.server.max_content_chars
+
+    async def ask(question: Annotated[str, Field(min_length=1, description="the request for the network")]) -> str:
+        if len(question) > limit:
+            raise MCPToolError(f"the question is longer than {limit} characters")
         try:
             result = await runtime.ask(question, timeout=timeout)
         except TimeoutError:

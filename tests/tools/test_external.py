@@ -1,0 +1,83 @@
+"""External MCP servers named in config: mcp-server-time (from PyPI) over stdio, used by a neuron."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from hal9 import Config, Layer
+from hal9.config import ExternalToolServer, LayerTools, MockReply, MockToolUse, ToolsConfig
+from hal9.neurons import ImplementationNeuron
+from hal9.testing import running_runtime, scripted_llm
+from hal9.tools import ToolService
+from tests.tools.helpers import invocations, violations
+
+pytestmark = pytest.mark.slow
+
+TIME_SERVER = ExternalToolServer(command=(sys.executable, "-m", "mcp_server_time", "--local-timezone", "UTC"))
+
+
+def time_settings(root: Path) -> ToolsConfig:
+    return ToolsConfig(
+        root=root,
+        servers={"time": TIME_SERVER},
+        layers={Layer.L2: LayerTools(tools=("file_read", "time")), Layer.L3: LayerTools(tools=("file_read",))},
+    )
+
+
+@pytest.mark.anyio
+async def test_a_neuron_calls_a_tool_of_a_third_party_server_named_in_config(tmp_path: Path) -> None:
+    llm = scripted_llm(
+        MockReply(
+            layer=Layer.L2,
+            trigger="time",
+            tool_use=MockToolUse(name="get_current_time", input={"timezone": "Europe/Paris"}),
+        ),
+        MockReply(layer=Layer.L2, trigger="time", tool_round=1, reply="Now: {tool_result}"),
+    )
+    tools = ToolService(time_settings(tmp_path), root=tmp_path)
+    async with running_runtime(neurons=[ImplementationNeuron("impl")], llm=llm, services={"tools": tools}) as rt:
+        offered = [tool.name for tool in await tools.definitions(Layer.L2)]
+        result = await rt.ask("What time is it in Paris?")
+        refused = await tools.call("get_current_time", {"timezone": "UTC"}, layer=Layer.L3)
+        text = rt.metrics.render().decode()
+    assert offered[0] == "file_read"
+    assert {"get_current_time", "convert_time"} <= set(offered)
+    (output,) = result.outputs
+    answer = json.loads(output.removeprefix("Now: "))
+    assert answer["timezone"] == "Europe/Paris"
+    assert "datetime" in answer
+    assert invocations(tools, "get_current_time", "success") == 1
+    assert refused.is_error
+    assert "forbidden_tool" in refused.text
+    assert violations(tools, "get_current_time", "forbidden_tool") == 1
+    # Both calls are measured: the one that ran, and the one refused for L3.
+    assert 'hal9_mcp_tool_duration_seconds_count{tool="get_current_time"} 2.0' in text
+    assert 'hal9_mcp_tool_invocations_total{status="error",tool="get_current_time"} 1.0' in text
+
+
+@pytest.mark.anyio
+async def test_an_unreachable_server_leaves_its_tools_out_and_the_neuron_still_answers(tmp_path: Path) -> None:
+    broken = ExternalToolServer(command=(sys.executable, "-c", "raise SystemExit(3)"), connect_timeout=10)
+    settings = ToolsConfig(servers={"broken": broken}, layers={Layer.L2: LayerTools(tools=("file_read", "broken"))})
+    tools = ToolService(settings, root=tmp_path)
+    llm = scripted_llm()
+    async with running_runtime(neurons=[ImplementationNeuron("impl")], llm=llm, services={"tools": tools}) as rt:
+        result = await rt.ask("Build it")
+        unknown = await tools.call("no_such_tool", {}, layer=Layer.L2)
+    assert result.ok
+    assert llm.calls[0].tools == ("file_read",)
+    assert unknown.is_error
+    assert invocations(tools, "other", "error") == 1
+
+
+def test_a_layer_may_only_name_known_tools_and_servers() -> None:
+    with pytest.raises(ValueError, match="unknown"):
+        ToolsConfig(layers={Layer.L2: LayerTools(tools=("time",))})
+    with pytest.raises(ValueError, match="exactly one"):
+        ExternalToolServer(command=("x",), url="http://127.0.0.1:1/mcp")
+    config = Config.model_validate({"tools": {"servers": {"time": {"command": ["mcp-server-time"]}}}})
+    assert config.tools.servers["time"].command == ("mcp-server-time",)
