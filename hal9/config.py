@@ -243,10 +243,8 @@ class LayerTools(_Section):
         return commands
 
 
-def _default_layer_tools() -> dict[Layer, LayerTools]:
-    # Conservative: reading files for design, reading and writing for implementation; no shell,
-    # no web, nothing for strategy. The folder is data_dir/workspace unless tools.root is set.
-    return {Layer.L3: LayerTools(tools=("file_read",)), Layer.L2: LayerTools(tools=("file_read", "file_write"))}
+#: What ``hal9 mcp`` lets a client run by default: commands that only read, inside the root.
+DEFAULT_MCP_COMMANDS: tuple[str, ...] = ("ls", "cat", "head", "tail", "wc", "grep", "pwd", "echo", "date")
 
 
 class ExternalToolServer(_Section):
@@ -270,9 +268,11 @@ class ToolsConfig(_Section):
     """The tool service (``hal9.tools:ToolService``): the built-in MCP tools, external servers, the sandbox."""
 
     root: Path | None = Field(default=None, description="the sandbox folder; default data_dir/workspace")
-    layers: dict[Layer, LayerTools] = Field(default_factory=_default_layer_tools)
+    layers: dict[Layer, LayerTools] = Field(
+        default_factory=dict, description="per layer; a layer not listed (by default: every layer) gets no tools"
+    )
     mcp: LayerTools = Field(
-        default_factory=lambda: LayerTools(tools=BUILTIN_TOOLS),
+        default_factory=lambda: LayerTools(tools=BUILTIN_TOOLS, commands=DEFAULT_MCP_COMMANDS),
         description="what `hal9 mcp` serves (its root defaults to the folder it is started in)",
     )
     servers: dict[str, ExternalToolServer] = Field(default_factory=dict)
@@ -323,7 +323,11 @@ class Config(_Section):
     runtime: RuntimeConfig = RuntimeConfig()
     neurons: tuple[NeuronConfig, ...] = Field(default_factory=default_neurons)
     services: dict[str, str] = Field(
-        default_factory=lambda: {"llm": "hal9.llm:LLMService", "memory": "hal9.memory:SQLiteMemory"},
+        default_factory=lambda: {
+            "llm": "hal9.llm:LLMService",
+            "memory": "hal9.memory:SQLiteMemory",
+            "tools": "hal9.tools:ToolService",
+        },
         description="service name -> 'package.module:Class' of a Service with from_config()",
     )
     llm: LLMConfig = LLMConfig()

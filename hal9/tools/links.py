@@ -17,7 +17,7 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
 from mcp import ClientSession, StdioServerParameters, types
-from mcp.client.stdio import stdio_client
+from mcp.client.stdio import get_default_environment, stdio_client
 from mcp.client.streamable_http import streamablehttp_client
 from mcp.server.fastmcp import FastMCP
 from mcp.shared.memory import create_connected_server_and_client_session
@@ -59,8 +59,6 @@ def external(settings: ExternalToolServer) -> Opener:
         command, *args = settings.command
         # The SDK's default environment (PATH, HOME, USER...) plus the configured variables:
         # no API key of ours reaches the child.
-        from mcp.client.stdio import get_default_environment
-
         parameters = StdioServerParameters(
             command=command, args=args, env={**get_default_environment(), **settings.env}
         )

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 import structlog
 from anyio.abc import TaskGroup
-from mcp import types
 
 from hal9.config import BUILTIN_TOOLS, ToolsConfig
 from hal9.metrics import families as fam
@@ -28,14 +27,14 @@ from hal9.runtime.llm import ToolSpec
 from hal9.runtime.service import OperationMetrics, Service
 from hal9.runtime.tools import ToolOutput
 from hal9.tools.errors import ToolError, ViolationType
-from hal9.tools.links import TOOL_NAME, Link, external, in_memory
-from hal9.tools.server import Sandbox, build_server
 from hal9.tools.web import Resolver, resolve
 
 if TYPE_CHECKING:
+    from mcp import types
     from prometheus_client import Counter
 
     from hal9.config import Config
+    from hal9.tools.links import Link
 
 log = structlog.get_logger("hal9.tools")
 
@@ -80,9 +79,7 @@ class ToolService(Service):
         self.root = root if root is not None else (self.settings.root or Path.cwd())
         self.resolver = resolver
         self._builtin: dict[Layer, Link] = {}
-        self._servers: dict[str, Link] = {
-            name: Link(name, external(server), server.connect_timeout) for name, server in self.settings.servers.items()
-        }
+        self._servers: dict[str, Link] = {}
         self._external_tools: dict[str, Link] = {}
         self._labels: set[str] = set(BUILTIN_TOOLS)
         self._definitions: dict[Layer, tuple[ToolSpec, ...]] = {}
@@ -157,7 +154,7 @@ class ToolService(Service):
             link = self._builtin_link(layer)
             await link.get(self._running())
             specs.extend(_spec(tool) for tool in link.tools)
-        for server in (name for name in permitted if name in self._servers):
+        for server in (name for name in permitted if name in self.settings.servers):
             try:
                 specs.extend(await self._connect_external(server))
             except ToolError as exc:
@@ -207,8 +204,9 @@ class ToolService(Service):
         return ToolOutput(self._text(result), is_error=bool(result.isError))
 
     def _text(self, result: types.CallToolResult) -> str:
+        # Text blocks as they are; images, audio and resources named (the model gets text only).
         parts = [
-            block.text if isinstance(block, types.TextContent) else f"[{block.type} content]"
+            getattr(block, "text", "") if block.type == "text" else f"[{block.type} content]"
             for block in result.content
         ]
         text = "\n".join(parts)
@@ -225,6 +223,11 @@ class ToolService(Service):
     def _builtin_link(self, layer: Layer) -> Link:
         link = self._builtin.get(layer)
         if link is None:
+            # Imported on first use: the mcp SDK costs a few tenths of a second to import,
+            # which a runtime whose layers use no tools never pays.
+            from hal9.tools.links import Link, in_memory
+            from hal9.tools.server import Sandbox, build_server
+
             policy = self.settings.layers[layer]
             sandbox = Sandbox.build(str(layer), policy, self.settings, self.root, self.resolver)
             builtin = tuple(name for name in policy.tools if name in BUILTIN_TOOLS)
@@ -233,7 +236,12 @@ class ToolService(Service):
         return link
 
     async def _connect_external(self, server: str) -> list[ToolSpec]:
-        link = self._servers[server]
+        from hal9.tools.links import TOOL_NAME, Link, external
+
+        link = self._servers.get(server)
+        if link is None:
+            settings = self.settings.servers[server]
+            link = self._servers[server] = Link(server, external(settings), settings.connect_timeout)
         await link.get(self._running())
         specs = []
         for tool in link.tools:

@@ -57,17 +57,19 @@ DANGEROUS_FLAGS: dict[str, tuple[str, ...]] = {
         "--work-tree",
         "--output",
     ),
-    "sort": ("--compress-program", "-o", "--output", "-T", "--temporary-directory"),
+    "sort": ("--compress-program", "-o", "--output", "-T", "--temporary-directory", "--files0-from"),
     "rg": ("--pre", "--pre-glob", "-L", "--follow"),
     "grep": ("-R", "--dereference-recursive"),
     "ls": ("-L", "--dereference"),
     "cp": ("-L", "--dereference"),
-    "du": ("-L", "--dereference"),
     "less": ("-o", "--log-file"),
     "man": ("-P", "--pager", "-H", "--html"),
     "zip": ("-T", "--test", "-TT", "--unzip-command"),
     "rsync": ("-e", "--rsh"),
     "awk": ("-f",),
+    # Names of files to read, taken from a file: they are never checked.
+    "wc": ("--files0-from",),
+    "du": ("-L", "--dereference", "--files0-from"),
     "sed": ("-f", "--file", "-i", "--in-place"),
 }
 #: GNU sed's 'e' command and 'w'/'W' flags run or write: refuse scripts using them outright.

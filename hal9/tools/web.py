@@ -14,12 +14,15 @@ import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import anyio
-import httpx
 
 from hal9.tools.errors import SandboxViolation, ToolError
+
+if TYPE_CHECKING:
+    import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -147,6 +150,8 @@ class WebFetcher:
         """
         if not isinstance(url, str) or len(url) > MAX_URL_CHARS:
             raise ToolError(f"the URL must be a string of at most {MAX_URL_CHARS} characters")
+        import httpx  # only a runtime that fetches pays its import
+
         current = url
         try:
             with anyio.fail_after(self.timeout):
@@ -163,6 +168,8 @@ class WebFetcher:
         raise ToolError(f"more than {self.max_redirects} redirects")
 
     async def _one(self, client: httpx.AsyncClient, url: str) -> tuple[FetchResult, str | None]:
+        import httpx
+
         address, port = await self.check(url)
         try:
             parsed = httpx.URL(url)

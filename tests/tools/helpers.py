@@ -15,7 +15,22 @@ INVOCATIONS = "hal9_mcp_tool_invocations_total"
 DURATION = "hal9_mcp_tool_duration_seconds"
 VIOLATIONS = "hal9_mcp_security_violations_total"
 #: Commands the shell tests may run (all present on Debian).
-COMMANDS = ("ls", "cat", "echo", "find", "grep", "sort", "sed", "awk", "printenv", "sleep", "yes", "tar", "wc", "python3")
+COMMANDS = (
+    "ls",
+    "cat",
+    "echo",
+    "find",
+    "grep",
+    "sort",
+    "sed",
+    "awk",
+    "printenv",
+    "sleep",
+    "yes",
+    "tar",
+    "wc",
+    "python3",
+)
 
 
 def settings(root: Path | None = None, *, layer: Layer = Layer.L2, **overrides: Any) -> ToolsConfig:

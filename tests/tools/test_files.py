@@ -129,9 +129,7 @@ async def test_a_write_replaces_atomically_and_leaves_no_temporary_file(root: Pa
     assert too_big.is_error
     assert "over the limit" in too_big.text
     assert (root / "notes.txt").read_text() == "new notes"  # the refused write changed nothing
-    assert sorted(p.name for p in root.iterdir()) == sorted(
-        ["sub", "notes.txt", "escape", "secret_link.txt", "inside_link.txt"]
-    )
+    assert sorted(os.listdir(root)) == ["escape", "inside_link.txt", "notes.txt", "secret_link.txt", "sub"]
 
 
 @pytest.mark.anyio
@@ -183,5 +181,5 @@ def test_the_service_is_built_from_config_with_its_workspace_under_data_dir(tmp_
 
     service = ToolService.from_config(Config(data_dir=tmp_path / "data"))
     assert service.root == tmp_path / "data" / "workspace"
-    assert service.permitted(Layer.L2) == ("file_read", "file_write")
+    assert service.permitted(Layer.L2) == ()  # no layer gets tools unless the config grants them
     assert service.permitted(Layer.L4) == ()

@@ -93,7 +93,7 @@ async def test_a_forbidden_command_never_runs_and_is_counted(root: Path, argv: l
         assert SECRET not in output.text
         assert violations(service, "shell", "forbidden_command") == 1
         assert invocations(service, "shell", "error") == 1
-    assert sorted(p.name for p in root.iterdir()) == ["escape", "notes.txt", "sub"]
+    assert sorted(os.listdir(root)) == ["escape", "notes.txt", "sub"]
 
 
 @pytest.mark.anyio
@@ -148,23 +148,21 @@ async def test_a_command_over_its_time_kills_its_whole_process_group(tmp_path: P
     with pytest.raises(ToolError, match="ran out of time"):
         await sandbox.run(["spawner"])
     child = int((root / "child.pid").read_text())
-    # SIGKILL was sent to the group; wait (bounded) until the kernel has ended the grandchild.
-    with anyio.fail_after(5):
-        while _alive(child):
-            await anyio.sleep(0.01)
-
-
-def _alive(pid: int) -> bool:
+    # SIGKILL went to the whole group: the grandchild's pidfd becomes readable once it has exited.
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ", 1)[1][0] != "Z"  # a zombie is dead, waiting to be reaped
-    except FileNotFoundError:
-        return False
+        pidfd = os.pidfd_open(child)
+    except ProcessLookupError:
+        return  # already exited and reaped
+    try:
+        with anyio.fail_after(5):
+            await anyio.wait_readable(pidfd)
+    finally:
+        os.close(pidfd)
 
 
 def test_a_config_cannot_allow_a_shell_or_a_path() -> None:
     for command in ("sh", "bash", "env", "curl", "/bin/ls", "ls "):
-        with pytest.raises(ValueError, match="cannot be allowed|bare command"):
+        with pytest.raises(ValueError, match=r"cannot be allowed|bare command"):
             LayerTools(tools=("shell",), commands=(command,))
 
 
