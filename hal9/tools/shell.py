@@ -158,6 +158,8 @@ class ShellSandbox:
             if flag == dangerous or (len(dangerous) == 2 and dangerous[1] in short_group):
                 raise _forbidden(f"{command} {dangerous} is not allowed (it runs, writes or follows links outside)")
         candidates = [arg, value] if value else [arg]
+        if short_group:
+            candidates.append(arg[2:])  # a short flag glued to its value: '-f../x', '-I/etc'
         for text in candidates:
             if text.startswith(("/", "~")) or any(part == ".." for part in re.split(r"[/\\]", text)):
                 raise _forbidden(f"the argument {text[:200]!r} names a path outside the sandbox folder")
