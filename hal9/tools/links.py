@@ -18,7 +18,7 @@ import structlog
 from anyio.abc import TaskGroup, TaskStatus
 from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import get_default_environment, stdio_client
-from mcp.client.streamable_http import streamablehttp_client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.server.fastmcp import FastMCP
 from mcp.shared.memory import create_connected_server_and_client_session
 
@@ -50,7 +50,7 @@ def external(settings: ExternalToolServer) -> Opener:
     async def open_session() -> AsyncIterator[ClientSession]:
         if settings.url is not None:
             async with (
-                streamablehttp_client(settings.url) as (read, write, _session_id),
+                streamable_http_client(settings.url) as (read, write, _session_id),
                 ClientSession(read, write) as session,
             ):
                 await session.initialize()

@@ -1,12 +1,18 @@
-"""External MCP servers named in config: mcp-server-time (from PyPI) over stdio, used by a neuron."""
+"""External MCP servers named in config: mcp-server-time (from PyPI) over stdio, a FastMCP server over HTTP."""
 
 from __future__ import annotations
 
 import json
+import socket
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 import pytest
+import uvicorn
+from mcp.server.fastmcp import FastMCP
 
 from hal9 import Config, Layer
 from hal9.config import ExternalToolServer, LayerTools, MockReply, MockToolUse, ToolsConfig
@@ -81,3 +87,45 @@ def test_a_layer_may_only_name_known_tools_and_servers() -> None:
         ExternalToolServer(command=("x",), url="http://127.0.0.1:1/mcp")
     config = Config.model_validate({"tools": {"servers": {"time": {"command": ["mcp-server-time"]}}}})
     assert config.tools.servers["time"].command == ("mcp-server-time",)
+
+
+@asynccontextmanager
+async def http_mcp_server() -> AsyncIterator[str]:
+    """A FastMCP server with one tool, served over streamable HTTP on 127.0.0.1."""
+    remote = FastMCP("remote", log_level="WARNING")
+
+    async def add(a: int, b: int) -> str:
+        return str(a + b)
+
+    remote.add_tool(add, name="add", description="Add two integers", structured_output=False)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    server = uvicorn.Server(uvicorn.Config(remote.streamable_http_app(), log_config=None, lifespan="on", ws="none"))
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(server.serve, [sock])
+            try:
+                yield f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
+            finally:
+                server.should_exit = True
+    finally:
+        sock.close()
+
+
+@pytest.mark.anyio
+async def test_a_streamable_http_server_named_by_url_serves_its_tools(tmp_path: Path) -> None:
+    async with http_mcp_server() as url:
+        settings = ToolsConfig(
+            servers={"remote": ExternalToolServer(url=url)}, layers={Layer.L2: LayerTools(tools=("remote",))}
+        )
+        async with ToolService(settings, root=tmp_path) as tools:
+            offered = await tools.definitions(Layer.L2)
+            sum_ = await tools.call("add", {"a": 2, "b": 40}, layer=Layer.L2)
+            invalid = await tools.call("add", {"a": "two"}, layer=Layer.L2)
+    assert [tool.name for tool in offered] == ["add"]
+    assert offered[0].input_schema["required"] == ["a", "b"]
+    assert (sum_.text, sum_.is_error) == ("42", False)
+    assert invalid.is_error
+    assert invocations(tools, "add", "success") == 1
+    assert invocations(tools, "add", "error") == 1
