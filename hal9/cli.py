@@ -32,10 +32,10 @@ EXAMPLE_CONFIG = """\
 data_dir = "hal9-data"
 
 # Services by name, each "package.module:Class". The defaults: the LLM (mock, or Claude when
-# ANTHROPIC_API_KEY is set; see [llm]) and the memory service (one SQLite file,
-# data_dir/hal9.db; neurons store each task and result and recall the relevant ones).
-# Leave memory out to run without it:
-# services = { llm = "hal9.llm:LLMService", memory = "hal9.memory:SQLiteMemory" }
+# ANTHROPIC_API_KEY is set; see [llm]), the memory service (one SQLite file,
+# data_dir/hal9.db; neurons store each task and result and recall the relevant ones) and the
+# MCP tools (see [tools]; no layer gets a tool unless granted). Leave one out to run without it:
+# services = { llm = "hal9.llm:LLMService", memory = "hal9.memory:SQLiteMemory", tools = "hal9.tools:ToolService" }
 
 [server]
 host = "127.0.0.1"
@@ -110,6 +110,31 @@ search_candidates = 1000      # a search matching more entries ranks only the mo
 [logging]
 level = "info"                # debug, info, warning, error
 format = "auto"               # auto (console on a terminal, JSON otherwise), json, console
+
+[tools]                       # MCP tools: built-in file_read, file_write, shell, web_fetch, and external servers
+# root = "hal9-data/workspace"  # the sandbox folder (default: data_dir/workspace)
+max_rounds = 4                # tool_use rounds per neuron answer
+call_timeout = 60.0           # seconds per tool call, end to end
+max_result_chars = 20000      # tool output sent back to the model
+max_read_bytes = 1000000
+max_write_bytes = 1000000
+shell_timeout = 10.0          # the command's whole process group is killed after this
+shell_max_output_bytes = 65536
+web_timeout = 10.0
+web_max_bytes = 1000000
+web_max_redirects = 5
+web_allowed_networks = []     # CIDRs web_fetch may reach although not public, e.g. "10.0.0.0/8"
+# No layer gets a tool until it is granted here (tools: built-in names or names of [tools.servers]):
+# [tools.layers.L2]
+# tools = ["file_read", "file_write", "shell", "web_fetch"]
+# commands = ["ls", "cat", "grep", "wc"]   # the shell allow list (bare names)
+# hosts = []                               # web_fetch hosts; empty: any public host
+# [tools.servers.time]                     # an external MCP server (stdio command or url)
+# command = ["uvx", "mcp-server-time"]
+# What `python -m hal9 mcp` serves (its root: tools.mcp.root, else the folder it starts in):
+[tools.mcp]
+tools = ["file_read", "file_write", "shell", "web_fetch"]
+commands = ["ls", "cat", "head", "tail", "wc", "grep", "pwd", "echo", "date"]
 
 # The network: one [[neurons]] table per neuron. kind is a built-in kind
 # (strategic, design, implementation) or "package.module:Class" of your own Neuron.
