@@ -6,7 +6,9 @@ Errors are raised as :class:`~hal9.errors.ConfigError` with the dotted key in th
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import socket
 import tomllib
 from collections.abc import Mapping
@@ -290,6 +292,24 @@ class ToolsConfig(_Section):
     web_allowed_networks: tuple[str, ...] = Field(
         default=(), description="CIDRs web_fetch may reach although not public, e.g. '10.0.0.0/8'"
     )
+
+    @field_validator("web_allowed_networks")
+    @classmethod
+    def _networks(cls, networks: tuple[str, ...]) -> tuple[str, ...]:
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an IP network (CIDR)") from None
+        return networks
+
+    @field_validator("servers")
+    @classmethod
+    def _server_names(cls, servers: dict[str, ExternalToolServer]) -> dict[str, ExternalToolServer]:
+        for name in servers:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name) or name in BUILTIN_TOOLS:
+                raise ValueError(f"{name!r}: a server name is 1-64 letters, digits, '_', '.', '-', not a built-in tool")
+        return servers
 
     @model_validator(mode="after")
     def _known_tools(self) -> ToolsConfig:

@@ -84,12 +84,22 @@ class FileSandbox:
         root: the folder; symlinks in its own path are resolved once, here.
         max_read_bytes: larger files are refused by file_read.
         max_write_bytes: larger contents are refused by file_write.
+        protected: folders inside the root the tools may not touch (HAL9's own data folder).
     """
 
-    def __init__(self, root: Path, *, max_read_bytes: int, max_write_bytes: int) -> None:
+    def __init__(
+        self, root: Path, *, max_read_bytes: int, max_write_bytes: int, protected: tuple[Path, ...] = ()
+    ) -> None:
         self.root = Path(os.path.realpath(root))
         self.max_read_bytes = max_read_bytes
         self.max_write_bytes = max_write_bytes
+        self.protected = tuple(Path(os.path.realpath(folder)) for folder in protected)
+
+    def _check_protected(self, path: str, parts: list[str]) -> None:
+        target = self.root.joinpath(*parts)
+        for folder in self.protected:
+            if target == folder or folder in target.parents:
+                raise ToolError(f"{path!r} is inside HAL9's own data folder, which the tools may not touch")
 
     async def read(self, path: str) -> str:
         """The text of the file at ``path`` (UTF-8; undecodable bytes replaced).
@@ -99,6 +109,7 @@ class FileSandbox:
             ToolError: missing, not a regular file, or over the size limit.
         """
         parts = split_relative(path)
+        self._check_protected(path, parts)
         return await anyio.to_thread.run_sync(self._read, path, parts)
 
     async def write(self, path: str, content: str) -> int:
@@ -109,6 +120,7 @@ class FileSandbox:
             ToolError: over the size limit, or an I/O error.
         """
         parts = split_relative(path)
+        self._check_protected(path, parts)
         data = content.encode("utf-8")
         if len(data) > self.max_write_bytes:
             raise ToolError(f"the content is {len(data)} bytes, over the limit of {self.max_write_bytes}")

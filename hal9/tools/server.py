@@ -49,13 +49,24 @@ class Sandbox:
 
     @classmethod
     def build(
-        cls, name: str, policy: LayerTools, settings: ToolsConfig, root: Path, resolver: Resolver = resolve
+        cls,
+        name: str,
+        policy: LayerTools,
+        settings: ToolsConfig,
+        root: Path,
+        resolver: Resolver = resolve,
+        protected: tuple[Path, ...] = (),
     ) -> Sandbox:
-        """The sandbox of ``policy`` (its own root, if it sets one, else ``root``)."""
+        """The sandbox of ``policy``: its own root if it sets one, else ``root``; ``protected`` is off limits."""
         folder = policy.root if policy.root is not None else root
         return cls(
             name=name,
-            files=FileSandbox(folder, max_read_bytes=settings.max_read_bytes, max_write_bytes=settings.max_write_bytes),
+            files=FileSandbox(
+                folder,
+                max_read_bytes=settings.max_read_bytes,
+                max_write_bytes=settings.max_write_bytes,
+                protected=protected,
+            ),
             shell=ShellSandbox(
                 folder,
                 policy.commands,

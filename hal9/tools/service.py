@@ -67,17 +67,24 @@ class ToolService(Service):
         settings: the ``[tools]`` configuration.
         root: the sandbox folder of layers that set none (``tools.root``, else data_dir/workspace).
         resolver: how web_fetch resolves host names (tests give their own).
+        protected: folders the file tools may not touch even inside a root (``data_dir`` from config).
     """
 
     name = "tools"
     operation_metrics = TOOL_OPERATIONS
 
     def __init__(
-        self, settings: ToolsConfig | None = None, *, root: Path | None = None, resolver: Resolver = resolve
+        self,
+        settings: ToolsConfig | None = None,
+        *,
+        root: Path | None = None,
+        resolver: Resolver = resolve,
+        protected: tuple[Path, ...] = (),
     ) -> None:
         self.settings = settings if settings is not None else ToolsConfig()
         self.root = root if root is not None else (self.settings.root or Path.cwd())
         self.resolver = resolver
+        self.protected = protected
         self._builtin: dict[Layer, Link] = {}
         self._servers: dict[str, Link] = {}
         self._external_tools: dict[str, Link] = {}
@@ -90,7 +97,9 @@ class ToolService(Service):
     @classmethod
     def from_config(cls, config: Config) -> Self:
         settings = config.tools
-        return cls(settings, root=settings.root if settings.root is not None else config.data_dir / WORKSPACE)
+        root = settings.root if settings.root is not None else config.data_dir / WORKSPACE
+        # The workspace lives in data_dir by default; a root around data_dir must still not reach it.
+        return cls(settings, root=root, protected=(config.data_dir,))
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -229,7 +238,7 @@ class ToolService(Service):
             from hal9.tools.server import Sandbox, build_server
 
             policy = self.settings.layers[layer]
-            sandbox = Sandbox.build(str(layer), policy, self.settings, self.root, self.resolver)
+            sandbox = Sandbox.build(str(layer), policy, self.settings, self.root, self.resolver, self.protected)
             builtin = tuple(name for name in policy.tools if name in BUILTIN_TOOLS)
             server = build_server(sandbox, builtin, self.record_violation)
             link = self._builtin[layer] = Link(f"builtin-{layer}", in_memory(server), self.settings.call_timeout)

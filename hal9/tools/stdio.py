@@ -41,7 +41,8 @@ def build_stdio_server(config: Config, runtime: Runtime, root: Path) -> FastMCP:
     def on_violation(_policy: str, tool: str, violation_type: ViolationType) -> None:
         violations.labels(tool, violation_type).inc()
 
-    sandbox = Sandbox.build("mcp", config.tools.mcp, config.tools, root)
+    # The runtime keeps its database in data_dir, often inside the folder `hal9 mcp` is started in.
+    sandbox = Sandbox.build("mcp", config.tools.mcp, config.tools, root, protected=(config.data_dir,))
     server = build_server(sandbox, config.tools.mcp.tools, on_violation)
     timeout = config.server.request_timeout
 

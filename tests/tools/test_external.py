@@ -85,6 +85,10 @@ def test_a_layer_may_only_name_known_tools_and_servers() -> None:
         ToolsConfig(layers={Layer.L2: LayerTools(tools=("time",))})
     with pytest.raises(ValueError, match="exactly one"):
         ExternalToolServer(command=("x",), url="http://127.0.0.1:1/mcp")
+    with pytest.raises(ValueError, match="CIDR"):
+        ToolsConfig(web_allowed_networks=("intranet",))
+    with pytest.raises(ValueError, match="server name"):
+        ToolsConfig(servers={"file_read": TIME_SERVER})
     config = Config.model_validate({"tools": {"servers": {"time": {"command": ["mcp-server-time"]}}}})
     assert config.tools.servers["time"].command == ("mcp-server-time",)
 

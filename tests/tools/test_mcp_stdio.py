@@ -49,7 +49,8 @@ def text(result: types.CallToolResult) -> str:
 async def test_an_mcp_client_lists_and_calls_every_tool_over_stdio(tmp_path: Path) -> None:
     (tmp_path / "outside.txt").write_text("outside")
     folder = tmp_path / "work"
-    folder.mkdir()
+    (folder / "hal9-data").mkdir(parents=True)
+    (folder / "hal9-data" / "hal9.db").write_text("the runtime's own database")
     async with hal9_mcp(folder) as session:
         listed = await session.list_tools()
         written = await session.call_tool("file_write", {"path": "docs/a.txt", "content": "from the client"})
@@ -60,6 +61,7 @@ async def test_an_mcp_client_lists_and_calls_every_tool_over_stdio(tmp_path: Pat
         fetch = await session.call_tool("web_fetch", {"url": "http://169.254.169.254/latest/meta-data/"})
         asked = await session.call_tool("ask", {"question": "Build a todo app"})
         bad = await session.call_tool("file_read", {})
+        own_data = await session.call_tool("file_write", {"path": "hal9-data/hal9.db", "content": "gone"})
 
     assert sorted(tool.name for tool in listed.tools) == ["ask", "file_read", "file_write", "shell", "web_fetch"]
     assert not written.isError
@@ -79,3 +81,6 @@ async def test_an_mcp_client_lists_and_calls_every_tool_over_stdio(tmp_path: Pat
     assert answer["outputs"]
     assert all(output.startswith("Implemented:") for output in answer["outputs"])
     assert bad.isError  # a missing argument is the client's error, and the server goes on
+    assert own_data.isError
+    assert "data folder" in text(own_data)
+    assert (folder / "hal9-data" / "hal9.db").read_text() == "the runtime's own database"
