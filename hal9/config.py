@@ -286,6 +286,10 @@ class ToolsConfig(_Section):
     max_write_bytes: int = Field(default=1_000_000, gt=0)
     shell_timeout: float = Field(default=10.0, gt=0, description="the process group is killed after this")
     shell_max_output_bytes: int = Field(default=65_536, gt=0, description="stdout and stderr each")
+    shell_landlock: Literal["auto", "required", "off"] = Field(
+        default="auto",
+        description="confine commands with Landlock: where the kernel has it (auto), always (required), never",
+    )
     web_timeout: float = Field(default=10.0, gt=0)
     web_max_bytes: int = Field(default=1_000_000, gt=0)
     web_max_redirects: int = Field(default=5, ge=0, le=20)

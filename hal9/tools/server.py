@@ -72,6 +72,7 @@ class Sandbox:
                 policy.commands,
                 timeout=settings.shell_timeout,
                 max_output_bytes=settings.shell_max_output_bytes,
+                landlock=settings.shell_landlock,
             ),
             web=WebFetcher(
                 hosts=policy.hosts,

@@ -1,13 +1,15 @@
 """The shell tool: an argv from an allow list, run without a shell, inside the root, bounded.
 
-The machine cannot be relied on to confine a process (no bubblewrap; Landlock is not used
-yet), so the checks are done on the argv before anything runs: the command must be a bare
-name on the allow list (and never a shell, a wrapper or a network client); an argument that
-names a path outside the root (absolute, ``..``, ``~``, a symlink leading out) is refused;
-flags that make an allowed command run other programs (``find -exec``, ``tar
---to-command``, ``sort --compress-program``...) are refused. All of these are
-``forbidden_command``. The child gets a scrubbed environment, the root as cwd and HOME, its
-own process group (killed whole at the time limit) and capped output.
+Checks on the argv come first, always: the command must be a bare name on the allow list
+(and never a shell, a wrapper or a network client); an argument that names a path outside
+the root (absolute, ``..``, ``~``, a symlink leading out) is refused; flags that make an
+allowed command run other programs (``find -exec``, ``tar --to-command``, ``sort
+--compress-program``...) are refused. All of these are ``forbidden_command``. Where the
+kernel has Landlock (``tools.shell_landlock``), the command is then also confined by the
+operating system (:mod:`hal9.tools.landlock`): it can read and run the system's programs,
+use only the root, and open no TCP connection, whatever its arguments make it do. The child
+gets a scrubbed environment, the root as cwd and HOME, its own process group (killed whole
+at the time limit) and capped output.
 """
 
 from __future__ import annotations
@@ -18,16 +20,21 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Literal
 
 import anyio
 from anyio.abc import ByteReceiveStream, Process
 
 from hal9.config import NEVER_ALLOWED_COMMANDS
+from hal9.tools import landlock
 from hal9.tools.errors import SandboxViolation, ToolError
 
+LANDLOCK_SCRIPT = str(Path(landlock.__file__).resolve())
 MAX_ARGS = 64
 MAX_ARG_CHARS = 4096
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -105,6 +112,8 @@ class ShellSandbox:
         timeout: seconds before the whole process group is killed.
         max_output_bytes: kept of stdout and of stderr each.
         search_path: where commands are looked up (the child's PATH too).
+        landlock: confine with Landlock where the kernel has it (auto), always (required: refuse
+            to run where it is missing), or never (off: the argument checks only).
     """
 
     def __init__(
@@ -115,12 +124,19 @@ class ShellSandbox:
         timeout: float,
         max_output_bytes: int,
         search_path: str = SAFE_PATH,
+        landlock: Literal["auto", "required", "off"] = "auto",
     ) -> None:
         self.root = Path(os.path.realpath(root))
         self.commands = frozenset(commands) - NEVER_ALLOWED_COMMANDS
         self.timeout = timeout
         self.max_output_bytes = max_output_bytes
         self.search_path = search_path
+        self.landlock = landlock
+
+    @property
+    def confined(self) -> bool:
+        """Whether commands run under Landlock."""
+        return self.landlock != "off" and landlock_abi() > 0
 
     def check(self, argv: Sequence[str]) -> str:
         """The executable ``argv`` runs, or a violation; nothing is run.
@@ -195,8 +211,15 @@ class ShellSandbox:
             "LC_ALL": "C.UTF-8",
             "TMPDIR": str(self.root),
         }
+        command = [executable, *argv[1:]]
+        if self.confined:
+            # The launcher confines itself, then execs the command: -I -S, so no user site or
+            # environment variable changes what runs before the confinement.
+            command = [sys.executable, "-I", "-S", LANDLOCK_SCRIPT, str(self.root), "--", *command]
+        elif self.landlock == "required":
+            raise ToolError("tools.shell_landlock is 'required' but this kernel has no Landlock")
         process = await anyio.open_process(
-            [executable, *argv[1:]],
+            command,
             stdin=subprocess.DEVNULL,
             cwd=self.root,
             env=env,
@@ -240,6 +263,12 @@ class ShellSandbox:
             stderr=outputs["stderr"].decode("utf-8", errors="replace"),
             truncated=cut,
         )
+
+
+@cache
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version, asked once per process (0: none)."""
+    return landlock.abi_version()
 
 
 def _kill_group(process: Process) -> None:

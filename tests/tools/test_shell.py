@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import anyio
@@ -10,8 +11,8 @@ import pytest
 
 from hal9 import Layer
 from hal9.config import LayerTools
-from hal9.tools import ToolError
-from hal9.tools.shell import SAFE_PATH, ShellSandbox
+from hal9.tools import ToolError, shell
+from hal9.tools.shell import SAFE_PATH, ShellSandbox, landlock_abi
 from tests.tools.helpers import invocations, tool_service, violations
 
 SECRET = "the secret outside the sandbox"
@@ -142,12 +143,8 @@ async def test_output_is_cut_at_the_cap_and_the_command_stopped(root: Path) -> N
 @pytest.mark.anyio
 async def test_a_command_over_its_time_kills_its_whole_process_group(tmp_path: Path) -> None:
     """A grandchild the command started in the background is killed with it."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    spawner = bin_dir / "spawner"
-    spawner.write_text("#!/bin/sh\nsleep 60 &\necho $! > child.pid\necho started\nwait\n")
-    spawner.chmod(0o755)
     root = tmp_path / "root"
+    bin_dir = install(root, "spawner", "#!/bin/sh\nsleep 60 &\necho $! > child.pid\necho started\nwait\n")
     sandbox = ShellSandbox(root, ["spawner"], timeout=0.5, max_output_bytes=1000, search_path=f"{bin_dir}:{SAFE_PATH}")
     with pytest.raises(ToolError, match="ran out of time"):
         await sandbox.run(["spawner"])
@@ -179,3 +176,75 @@ async def test_a_layer_without_the_shell_tool_is_refused_as_forbidden_tool(root:
         assert violations(service, "shell", "forbidden_tool") == 1
         assert [tool.name for tool in await service.definitions(L2)] == ["file_read"]
     assert sorted(os.listdir(root)) == ["escape", "notes.txt", "sub"]
+
+
+def install(root: Path, name: str, script: str) -> Path:
+    """Put an executable script in root/bin (inside the root: a confined command may run only from there)."""
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    (bin_dir / name).write_text(script)
+    (bin_dir / name).chmod(0o755)
+    return bin_dir
+
+
+#: What a command might do whatever the argument checks saw: its own file reads, writes and connections.
+ESCAPE = """#!/bin/bash
+cat {secret} && echo READ-OUTSIDE
+echo x > {outside} && echo WROTE-OUTSIDE
+echo hi > /dev/tcp/127.0.0.1/{port} && echo CONNECTED
+echo inside > inside.txt && echo WROTE-INSIDE
+"""
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["auto", "off"])
+async def test_landlock_confines_what_a_command_does_beyond_its_arguments(tmp_path: Path, mode: str) -> None:
+    """With Landlock, a command cannot read or write outside the root, nor connect; without, only argv is checked."""
+    if landlock_abi() < 4:
+        pytest.skip("this kernel has no Landlock with network rules (ABI 4+)")
+    root = tmp_path / "root"
+    (tmp_path / "secret.txt").write_text(SECRET)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        script = ESCAPE.format(secret=tmp_path / "secret.txt", outside=tmp_path / "outside.txt", port=port)
+        bin_dir = install(root, "escape", script)
+        sandbox = ShellSandbox(
+            root, ["escape"], timeout=10, max_output_bytes=10_000, search_path=f"{bin_dir}:{SAFE_PATH}", landlock=mode
+        )
+        result = await sandbox.run(["escape"])
+        listener.setblocking(False)
+        try:
+            listener.accept()[0].close()
+            connected = True
+        except BlockingIOError:
+            connected = False
+    assert "WROTE-INSIDE" in result.stdout
+    assert (root / "inside.txt").read_text() == "inside\n"
+    if mode == "auto":
+        assert sandbox.confined
+        assert SECRET not in result.stdout
+        assert "READ-OUTSIDE" not in result.stdout
+        assert "WROTE-OUTSIDE" not in result.stdout
+        assert "CONNECTED" not in result.stdout
+        assert not (tmp_path / "outside.txt").exists()
+        assert not connected
+        assert "Permission denied" in result.stderr
+    else:
+        assert not sandbox.confined
+        assert "READ-OUTSIDE" in result.stdout  # what Landlock stops in the other case
+        assert connected
+
+
+@pytest.mark.anyio
+async def test_required_landlock_refuses_to_run_where_the_kernel_has_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shell, "landlock_abi", lambda: 0)
+    sandbox = ShellSandbox(tmp_path, ["echo"], timeout=5, max_output_bytes=100, landlock="required")
+    with pytest.raises(ToolError, match="no Landlock"):
+        await sandbox.run(["echo", "hi"])
+    fallback = ShellSandbox(tmp_path, ["echo"], timeout=5, max_output_bytes=100, landlock="auto")
+    assert not fallback.confined
+    assert (await fallback.run(["echo", "hi"])).stdout == "hi\n"
