@@ -120,6 +120,7 @@ max_read_bytes = 1000000
 max_write_bytes = 1000000
 shell_timeout = 10.0          # the command's whole process group is killed after this
 shell_max_output_bytes = 65536
+shell_landlock = "auto"       # confine commands with Landlock where the kernel has it; "required", "off"
 web_timeout = 10.0
 web_max_bytes = 1000000
 web_max_redirects = 5
