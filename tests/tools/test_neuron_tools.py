@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hal9 import ClaudeService, Layer
+from hal9 import ClaudeService, Layer, Neuron, Signal
 from hal9.config import BudgetConfig, LLMConfig, MockReply, MockToolUse
 from hal9.neurons import ImplementationNeuron, StrategicNeuron
 from hal9.runtime.llm import ToolResult
@@ -127,3 +127,25 @@ async def test_a_neuron_reads_a_file_through_the_real_sdk_against_the_fake_api(
     }
     assert tokens == 10 + 40  # both calls are accounted for
     assert invocations(tools, "file_read", "success") == 1
+
+
+class NotesReader(Neuron):
+    """A user's own neuron calling a tool directly through ``self.tools``."""
+
+    layer = Layer.L2
+
+    async def process(self, signal: Signal) -> str:
+        output = await self.tools.call("file_read", {"path": str(signal.content)}, layer=self.layer)
+        return f"error: {output.text}" if output.is_error else output.text
+
+
+@pytest.mark.anyio
+async def test_a_users_neuron_calls_a_tool_through_self_tools(root: Path) -> None:
+    tools = ToolService(settings(root, tools=("file_read",)), root=root)
+    async with running_runtime(neurons=[NotesReader("reader")], services={"tools": tools}) as rt:
+        found = await rt.ask("notes.txt")
+        refused = await rt.ask("/etc/passwd")
+    assert found.outputs == (NOTES,)
+    (error,) = refused.outputs
+    assert error.startswith("error: ")
+    assert "path_traversal" in error
