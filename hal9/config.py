@@ -165,6 +165,17 @@ class LLMConfig(_Section):
     timeout: float = Field(default=60.0, gt=0, description="seconds per attempt (the SDK's timeout)")
     max_retries: int = Field(default=2, ge=0, description="the SDK's retries on 408/409/429/5xx and connection errors")
     max_concurrency: int = Field(default=8, gt=0, description="real API calls in flight at once")
+    stream: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="receive answers as a stream of events; auto: when max_tokens is at least stream_min_tokens",
+    )
+    stream_min_tokens: int = Field(
+        # A long completion sent whole can outlast the per-attempt timeout; a stream's timeout
+        # applies between events, so it only fires when the API stalls.
+        default=4096,
+        gt=0,
+        description="with stream=auto, calls allowed this many completion tokens or more are streamed",
+    )
     fallback_to_mock: bool = Field(default=False, description="answer from the mock when the real API is unavailable")
     breaker_failures: int = Field(default=5, gt=0, description="consecutive failures that open the circuit breaker")
     breaker_cooldown: float = Field(default=30.0, gt=0, description="seconds open before a half-open probe")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -98,21 +99,25 @@ async def test_a_layer_without_tools_makes_one_plain_call(root: Path) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("stream", ["never", "always"])
 async def test_a_neuron_reads_a_file_through_the_real_sdk_against_the_fake_api(
-    root: Path, monkeypatch: pytest.MonkeyPatch
+    root: Path, monkeypatch: pytest.MonkeyPatch, stream: Literal["never", "always"]
 ) -> None:
+    """The same flow whether the answers come whole or as server-sent events."""
     async with fake_anthropic() as fake:
         monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
         monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
         fake.tool_use("Reading the notes.", name="file_read", arguments={"path": "notes.txt"})
         fake.reply("The notes say: {tool_result}", input_tokens=40, output_tokens=8)
-        llm = ClaudeService(LLMConfig(timeout=5.0, max_retries=0, budget=BudgetConfig(hour=None, day=None, month=None)))
+        no_budget = BudgetConfig(hour=None, day=None, month=None)
+        llm = ClaudeService(LLMConfig(timeout=5.0, max_retries=0, budget=no_budget, stream=stream))
         tools = ToolService(settings(root, tools=("file_read", "file_write")), root=root)
         async with running_runtime(neurons=[ImplementationNeuron("impl")], llm=llm, services={"tools": tools}) as rt:
             result = await rt.ask("Summarise the notes")
             tokens = rt.metrics.sample("hal9_claude_tokens_used_total", {"type": "prompt", "model": "claude-haiku-4-5"})
     assert result.outputs == (f"The notes say: {NOTES}",)
     first, second = (seen.body for seen in fake.requests)
+    assert first.get("stream", False) is (stream == "always")
     assert [tool["name"] for tool in first["tools"]] == ["file_read", "file_write"]
     assert first["tools"][0]["input_schema"]["required"] == ["path"]
     assert first["messages"] == [{"role": "user", "content": "Summarise the notes"}]
