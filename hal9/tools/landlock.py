@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from collections.abc import Callable
 
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # the same on every Linux architecture
 _VERSION_FLAG = 1
@@ -56,10 +57,10 @@ class _PathBeneathAttr(ctypes.Structure):
     _fields_ = (("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32))
 
 
-def _syscall() -> ctypes._CFuncPtr:  # type: ignore[name-defined]
+def _syscall() -> Callable[..., int]:
     libc = ctypes.CDLL(None, use_errno=True)
-    function = libc.syscall
-    function.restype = ctypes.c_long
+    function: Callable[..., int] = libc.syscall
+    function.restype = ctypes.c_long  # type: ignore[attr-defined]  # a ctypes function, typed as a plain callable
     return function
 
 
@@ -129,7 +130,7 @@ def restrict(root: str) -> None:
         os.close(ruleset)
 
 
-def _allow(syscall: ctypes._CFuncPtr, ruleset: int, path: str, rights: int, *, required: bool = False) -> None:  # type: ignore[name-defined]
+def _allow(syscall: Callable[..., int], ruleset: int, path: str, rights: int, *, required: bool = False) -> None:
     try:
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
     except FileNotFoundError:

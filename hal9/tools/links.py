@@ -20,6 +20,7 @@ from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import get_default_environment, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.fastmcp import FastMCP
+from mcp.shared.exceptions import McpError
 from mcp.shared.memory import create_connected_server_and_client_session
 
 from hal9.config import ExternalToolServer
@@ -85,6 +86,13 @@ class Link:
         self.session: ClientSession | None = None
         self.tools: tuple[types.Tool, ...] = ()
         self._lock = anyio.Lock()
+        self._scope: anyio.CancelScope | None = None
+
+    def discard(self, session: ClientSession) -> None:
+        """Close ``session`` (its transport broke) if it is still the open one; the next call reconnects."""
+        if self.session is session and self._scope is not None:
+            self.session = None
+            self._scope.cancel()
 
     async def get(self, tasks: TaskGroup) -> ClientSession:
         """The open session, opening it in a task of ``tasks`` if there is none.
@@ -106,21 +114,33 @@ class Link:
             return self.session
 
     async def _own(self, *, task_status: TaskStatus[ClientSession]) -> None:
-        started = False
-        try:
-            async with self._opener() as session:
-                self.tools = await _list_tools(session)
-                started = True
-                task_status.started(session)
-                await anyio.sleep_forever()
-        except Exception as exc:
-            if not started:
-                raise
-            # After start-up this task belongs to the service's group: a failure here must
-            # never reach it (it would cancel the runtime). The next call reconnects.
-            log.warning("tools.server_lost", server=self.name, error=_describe(exc))
-        finally:
-            self.session = None
+        started: ClientSession | None = None
+        with anyio.CancelScope() as scope:
+            self._scope = scope
+            try:
+                async with self._opener() as session:
+                    self.tools = await _list_tools(session)
+                    started = session
+                    task_status.started(session)
+                    await anyio.sleep_forever()
+            except Exception as exc:
+                if started is None:
+                    raise
+                # After start-up this task belongs to the service's group: a failure here must
+                # never reach it (it would cancel the runtime). The next call reconnects.
+                log.warning("tools.server_lost", server=self.name, error=_describe(exc))
+            finally:
+                if started is not None and self.session is started:
+                    self.session = None
+        if scope.cancelled_caught:
+            log.warning("tools.server_lost", server=self.name, error="the connection broke")
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """Whether a call failed because the session's transport is gone (the server exited, the stream closed)."""
+    if isinstance(exc, McpError):
+        return exc.error.code == types.CONNECTION_CLOSED
+    return isinstance(exc, anyio.ClosedResourceError | anyio.BrokenResourceError | anyio.EndOfStream)
 
 
 async def _list_tools(session: ClientSession) -> tuple[types.Tool, ...]:

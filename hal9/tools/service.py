@@ -201,14 +201,19 @@ class ToolService(Service):
             return ToolOutput(f"unknown tool {name[:100]!r}", is_error=True)
         try:
             session = await link.get(self._running())
+        except ToolError as exc:
+            return ToolOutput(str(exc), is_error=True)
+        try:
             with anyio.fail_after(self.settings.call_timeout):
                 async with self.limiter:
                     result = await session.call_tool(name, dict(arguments))
         except TimeoutError:
             return ToolOutput(f"{name} took longer than {self.settings.call_timeout:g}s", is_error=True)
-        except ToolError as exc:
-            return ToolOutput(str(exc), is_error=True)
         except Exception as exc:  # noqa: BLE001 - a transport or protocol failure is this call's error, not the neuron's
+            from hal9.tools.links import is_disconnect
+
+            if is_disconnect(exc):
+                link.discard(session)  # the server is gone: the next call starts or reaches it again
             return ToolOutput(f"{name} failed: {type(exc).__name__}: {str(exc)[:500]}", is_error=True)
         return ToolOutput(self._text(result), is_error=bool(result.isError))
 

@@ -133,3 +133,46 @@ async def test_a_streamable_http_server_named_by_url_serves_its_tools(tmp_path: 
     assert invalid.is_error
     assert invocations(tools, "add", "success") == 1
     assert invocations(tools, "add", "error") == 1
+
+
+DYING_SERVER = """
+import os
+from mcp.server.fastmcp import FastMCP
+
+app = FastMCP("dying", log_level="WARNING")
+
+
+@app.tool()
+def die() -> str:
+    os._exit(3)
+
+
+@app.tool()
+def pid() -> str:
+    return str(os.getpid())
+
+
+app.run()
+"""
+
+
+@pytest.mark.anyio
+async def test_a_server_that_exits_is_started_again_on_the_next_call(tmp_path: Path) -> None:
+    script = tmp_path / "dying.py"
+    script.write_text(DYING_SERVER)
+    settings = ToolsConfig(
+        servers={"dying": ExternalToolServer(command=(sys.executable, str(script)))},
+        layers={Layer.L2: LayerTools(tools=("dying",))},
+    )
+    async with ToolService(settings, root=tmp_path) as tools:
+        await tools.definitions(Layer.L2)
+        first = await tools.call("pid", {}, layer=Layer.L2)
+        died = await tools.call("die", {}, layer=Layer.L2)
+        second = await tools.call("pid", {}, layer=Layer.L2)
+    assert not first.is_error
+    assert died.is_error
+    assert "Connection closed" in died.text
+    assert not second.is_error
+    assert second.text != first.text  # a new process answers
+    assert invocations(tools, "pid", "success") == 2
+    assert invocations(tools, "die", "error") == 1
