@@ -73,6 +73,7 @@ class Sandbox:
                 timeout=settings.shell_timeout,
                 max_output_bytes=settings.shell_max_output_bytes,
                 landlock=settings.shell_landlock,
+                protected=protected,
             ),
             web=WebFetcher(
                 hosts=policy.hosts,

@@ -114,6 +114,8 @@ class ShellSandbox:
         search_path: where commands are looked up (the child's PATH too).
         landlock: confine with Landlock where the kernel has it (auto), always (required: refuse
             to run where it is missing), or never (off: the argument checks only).
+        protected: folders inside the root that arguments may not name (HAL9's data folder;
+            a recursive command run on a parent folder still walks through it).
     """
 
     def __init__(
@@ -125,6 +127,7 @@ class ShellSandbox:
         max_output_bytes: int,
         search_path: str = SAFE_PATH,
         landlock: Literal["auto", "required", "off"] = "auto",
+        protected: tuple[Path, ...] = (),
     ) -> None:
         self.root = Path(os.path.realpath(root))
         self.commands = frozenset(commands) - NEVER_ALLOWED_COMMANDS
@@ -132,6 +135,7 @@ class ShellSandbox:
         self.max_output_bytes = max_output_bytes
         self.search_path = search_path
         self.landlock = landlock
+        self.protected = tuple(os.path.realpath(folder) for folder in protected)
 
     @property
     def confined(self) -> bool:
@@ -184,6 +188,8 @@ class ShellSandbox:
                 real = os.path.realpath(target)
                 if real != str(self.root) and not real.startswith(str(self.root) + os.sep):
                     raise _forbidden(f"the argument {text[:200]!r} leads outside the sandbox folder (symlink)")
+                if any(real == folder or real.startswith(folder + os.sep) for folder in self.protected):
+                    raise _forbidden(f"the argument {text[:200]!r} names HAL9's own data folder")
 
     def _check_script(self, command: str, args: Sequence[str]) -> None:
         if _INTERPRETERS.match(command):

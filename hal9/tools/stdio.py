@@ -9,6 +9,7 @@ answered by the whole network of the configuration, run in this process.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -66,6 +67,8 @@ def build_stdio_server(config: Config, runtime: Runtime, root: Path) -> FastMCP:
 
 async def serve_stdio(config: Config, root: Path) -> int:
     """Run the runtime and serve MCP on stdin/stdout until the client closes them."""
+    # The SDK logs every request at info level: at HAL9's level that would be one line per call.
+    logging.getLogger("mcp").setLevel(max(logging.WARNING, logging.getLogger().level))
     async with Runtime(config) as runtime:
         server = build_stdio_server(config, runtime, root)
         log.info("mcp.serving", root=str(root), tools=[*config.tools.mcp.tools, "ask"])

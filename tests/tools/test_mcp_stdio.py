@@ -62,6 +62,7 @@ async def test_an_mcp_client_lists_and_calls_every_tool_over_stdio(tmp_path: Pat
         asked = await session.call_tool("ask", {"question": "Build a todo app"})
         bad = await session.call_tool("file_read", {})
         own_data = await session.call_tool("file_write", {"path": "hal9-data/hal9.db", "content": "gone"})
+        own_data_shell = await session.call_tool("shell", {"argv": ["ls", "hal9-data"]})
 
     assert sorted(tool.name for tool in listed.tools) == ["ask", "file_read", "file_write", "shell", "web_fetch"]
     assert not written.isError
@@ -84,3 +85,5 @@ async def test_an_mcp_client_lists_and_calls_every_tool_over_stdio(tmp_path: Pat
     assert own_data.isError
     assert "data folder" in text(own_data)
     assert (folder / "hal9-data" / "hal9.db").read_text() == "the runtime's own database"
+    assert own_data_shell.isError
+    assert "data folder" in text(own_data_shell)
