@@ -25,7 +25,10 @@ PATTERN_TYPES: tuple[PatternType, ...] = (
 _ERROR_WORDS: tuple[tuple[PatternType, tuple[str, ...]], ...] = (
     ("budget", ("budgetexceeded", "budget")),
     ("rate_limit", ("ratelimit", "rate limit", "rate_limit", "429", "too many requests")),
-    ("tool_refused", ("sandbox", "toolrefused", "tooldenied", "toolnotallowed", "not allowed", "refused")),
+    (
+        "tool_refused",
+        ("sandbox", "toolcallfailed", "toolrefused", "tooldenied", "toolnotallowed", "not allowed", "refused"),
+    ),
     ("timeout", ("timeout", "timed out", "deadline")),
     ("parse_error", ("jsondecode", "parse", "decode", "malformed", "syntax")),
     ("validation", ("validation", "invalid", "valueerror", "typeerror", "constraint")),

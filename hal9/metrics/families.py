@@ -135,3 +135,16 @@ LEARNING_EFFECTIVENESS = Family(
     "A neuron's success rate over its recent outcomes (a sliding window)",
     ("neuron_id",),
 )
+# MCP tools
+MCP_TOOL_INVOCATIONS = Family(
+    "hal9_mcp_tool_invocations",
+    "MCP tool calls by tool (built-in and discovered external tools; others 'other') and outcome",
+    ("tool", "status"),
+)
+MCP_TOOL_DURATION = Family("hal9_mcp_tool_duration_seconds", "MCP tool call duration by tool", ("tool",))
+MCP_SECURITY_VIOLATIONS = Family(
+    "hal9_mcp_security_violations",
+    "Tool calls the sandbox refused before running, by tool and violation type "
+    "(path_traversal, forbidden_command, forbidden_host, forbidden_tool)",
+    ("tool", "violation_type"),
+)

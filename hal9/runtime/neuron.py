@@ -15,6 +15,7 @@ from hal9.runtime.learning import Learning
 from hal9.runtime.llm import LLM
 from hal9.runtime.memory import Memory, MemoryRecord
 from hal9.runtime.signal import Signal, current_signal
+from hal9.runtime.tools import Tools
 
 if TYPE_CHECKING:
     from hal9.runtime.runtime import Runtime
@@ -92,6 +93,12 @@ class Neuron(Actor[Signal]):
     def memory(self) -> Memory:
         """The runtime's memory service; raises ServiceUnavailable if it has none."""
         service: Memory = self.service("memory")
+        return service
+
+    @property
+    def tools(self) -> Tools:
+        """The runtime's tool service; raises ServiceUnavailable if it has none."""
+        service: Tools = self.service("tools")
         return service
 
     def system_prompt(self) -> str:
