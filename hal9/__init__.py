@@ -23,6 +23,7 @@ from hal9.errors import (
     NeuronStopped,
     RuntimeNotRunning,
     ServiceUnavailable,
+    ToolCallFailed,
     TopologyError,
     TraceNotFound,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "Service",
     "ServiceUnavailable",
     "Signal",
+    "ToolCallFailed",
     "ToolOutput",
     "ToolResult",
     "ToolSpec",
