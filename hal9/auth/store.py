@@ -1,8 +1,8 @@
 """Users, API keys and refresh tokens in the runtime's SQLite database (``data_dir/hal9.db``).
 
-The standard library's sqlite3 runs in a worker thread, one call at a time through a
-limiter of one, so the event loop never waits on the disk and each call is atomic with
-respect to the others (a refresh token is checked and spent in one call). The tables carry
+Used through :class:`~hal9.runtime.database.Database`: sqlite3 in a worker thread, one call
+at a time, so the event loop never waits on the disk and each call is atomic with respect
+to the others (a refresh token is checked and spent in one call). The tables carry
 their own schema version, beside the memory service's and the LLM ledger's tables.
 """
 
@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
-import anyio
-import anyio.to_thread
-
 from hal9.auth.errors import AuthConflict, AuthError, AuthNotRunning
 from hal9.auth.permissions import Role
+from hal9.runtime.database import Database
 
 T = TypeVar("T")
 
@@ -101,43 +99,31 @@ class AuthStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._connection: sqlite3.Connection | None = None
-        self._limiter = anyio.CapacityLimiter(1)
+        self._db = Database(path, not_open=lambda: AuthNotRunning("the auth service is not running"))
 
     async def open(self) -> None:
-        await self._run(self._open)
+        await self._db.open(self._create)
 
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            # Idempotent (IF NOT EXISTS); executescript commits first, so it runs before the transaction.
-            connection.executescript(_SCHEMA)
-            with connection:
-                connection.execute("BEGIN IMMEDIATE")
-                row = connection.execute("SELECT value FROM auth_meta WHERE key = 'schema_version'").fetchone()
-                if row is None:
-                    connection.execute(
-                        "INSERT INTO auth_meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                    )
-                elif int(row[0]) > SCHEMA_VERSION:
-                    raise AuthError(
-                        f"{self.path}: auth schema version {row[0]} is newer than this HAL9 knows ({SCHEMA_VERSION})"
-                    )
-                now = time.time()
-                connection.execute("DELETE FROM auth_refresh_tokens WHERE expires_at < ?", (now,))
-                connection.execute("DELETE FROM auth_revoked_access WHERE expires_at < ?", (now,))
-        except BaseException:
-            connection.close()
-            raise
-        self._connection = connection
+    def _create(self, connection: sqlite3.Connection) -> None:
+        # Idempotent (IF NOT EXISTS); executescript commits first, so it runs before the transaction.
+        connection.executescript(_SCHEMA)
+        with connection:
+            connection.execute("BEGIN IMMEDIATE")
+            row = connection.execute("SELECT value FROM auth_meta WHERE key = 'schema_version'").fetchone()
+            if row is None:
+                connection.execute(
+                    "INSERT INTO auth_meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise AuthError(
+                    f"{self.path}: auth schema version {row[0]} is newer than this HAL9 knows ({SCHEMA_VERSION})"
+                )
+            now = time.time()
+            connection.execute("DELETE FROM auth_refresh_tokens WHERE expires_at < ?", (now,))
+            connection.execute("DELETE FROM auth_revoked_access WHERE expires_at < ?", (now,))
 
     async def close(self) -> None:
-        if self._connection is not None:
-            connection, self._connection = self._connection, None
-            with anyio.CancelScope(shield=True):
-                await self._run(connection.close)
+        await self._db.close()
 
     # -- users ---------------------------------------------------------------------------
 
@@ -337,10 +323,4 @@ class AuthStore:
     # -- plumbing ----------------------------------------------------------------------------
 
     async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        connection = self._connection
-        if connection is None:
-            raise AuthNotRunning("the auth service is not running")
-        return await self._run(lambda: work(connection))
-
-    async def _run(self, work: Callable[[], T]) -> T:
-        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+        return await self._db.call(work)
