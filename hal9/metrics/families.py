@@ -100,3 +100,18 @@ GAUGES_NAMED_TOTAL: dict[str, Family] = {
         "hal9_memory_entries_total", "Entries in memory by neuron (a gauge despite its name)", ("neuron_id",)
     ),
 }
+
+# Network (distributed mode over NATS; registered by hal9.network)
+NETWORK_SERVERS_CONNECTED = Family(
+    "hal9_network_servers_connected", "Other servers of the cluster heard from within the last three heartbeats"
+)
+NETWORK_LATENCY = Family(
+    "hal9_network_latency_seconds",
+    "Round trip of the last ping from this server to a connected peer, in seconds",
+    ("from_server", "to_server"),
+)
+NETWORK_MESSAGES = Family(
+    "hal9_network_messages",
+    "Messages on the network: signals and their results (signal), heartbeats and pings (heartbeat)",
+    ("direction", "type"),
+)

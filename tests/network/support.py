@@ -1,0 +1,36 @@
+"""Configs of a two-server network: plan (L4) and implement (L2) on server a, design (L3) on server b."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hal9 import Config
+from tests.support import LLM_ONLY
+
+NEURONS = "tests.network.neurons"
+
+
+def neurons(design_kind: str = "Design") -> list[dict[str, Any]]:
+    return [
+        {"id": "plan", "layer": "L4", "kind": f"{NEURONS}:Split", "server": "a", "downstream": ["design"]},
+        {"id": "design", "layer": "L3", "kind": f"{NEURONS}:{design_kind}", "server": "b", "downstream": ["implement"]},
+        {"id": "implement", "layer": "L2", "kind": f"{NEURONS}:Implement", "server": "a"},
+    ]
+
+
+def two_server_config(server_id: str, nats_url: str, design_kind: str = "Design", **network: Any) -> Config:
+    """The config of server ``server_id`` (a or b) of the network, with fast heartbeats."""
+    settings = {"nats_url": nats_url, "heartbeat_interval": 0.1, "ack_timeout": 0.5, **network}
+    return Config.model_validate(
+        {
+            "server_id": server_id,
+            "services": LLM_ONLY,
+            "runtime": {"drain_timeout": 5.0},
+            "neurons": neurons(design_kind),
+            "network": settings,
+        }
+    )
+
+
+def expected(content: str) -> list[str]:
+    return sorted(f"impl(design({content}-{i}))" for i in (1, 2))
