@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import structlog
 
@@ -87,3 +88,51 @@ class PeerTable:
         """The peers alive now (heard from within the last three intervals)."""
         now = time.monotonic()
         return [peer for peer in self.snapshot() if self.alive(peer, now)]
+
+
+@dataclass(frozen=True, slots=True)
+class PeerStatus:
+    """One peer as ``GET /api/v1/network`` shows it."""
+
+    server_id: str
+    instance: str
+    neurons: tuple[str, ...]
+    alive: bool
+    last_heartbeat: float
+    seconds_since_heartbeat: float
+    latency_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkStatus:
+    """This server's view of the cluster."""
+
+    server_id: str
+    cluster: str
+    instance: str
+    connected: bool
+    in_flight: int
+    peers: tuple[PeerStatus, ...]
+
+
+@runtime_checkable
+class NetworkStatusSource(Protocol):
+    """A service that can describe the network (the NATS service); the server finds it by this."""
+
+    def network_status(self) -> NetworkStatus: ...
+
+
+def peer_statuses(table: PeerTable) -> tuple[PeerStatus, ...]:
+    now = time.monotonic()
+    return tuple(
+        PeerStatus(
+            peer.server_id,
+            peer.instance,
+            peer.neurons,
+            table.alive(peer, now),
+            peer.last_heartbeat,
+            round(now - peer.last_seen, 3),
+            peer.latency if table.alive(peer, now) else None,
+        )
+        for peer in sorted(table.snapshot(), key=lambda p: p.server_id)
+    )

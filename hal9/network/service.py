@@ -41,7 +41,7 @@ from hal9.errors import (
 from hal9.metrics.registry import MetricsRegistry
 from hal9.network import codec
 from hal9.network.metrics import Direction, MessageCounts, MessageType, NetworkCollector
-from hal9.network.peers import PeerTable
+from hal9.network.peers import NetworkStatus, PeerTable, peer_statuses
 from hal9.runtime.service import Service
 from hal9.runtime.signal import Signal
 from hal9.runtime.trace import Trace
@@ -122,6 +122,17 @@ class NatsNetwork(Service):
     def in_flight(self) -> int:
         """Signals sent to other servers whose result has not come back yet."""
         return len(self._in_flight)
+
+    def network_status(self) -> NetworkStatus:
+        """What ``GET /api/v1/network`` shows: the connection, the peers, the branches in flight."""
+        return NetworkStatus(
+            self.server_id,
+            self.settings.cluster,
+            self.instance,
+            self.connected,
+            self.in_flight,
+            peer_statuses(self.peers),
+        )
 
     def subject(self, server_id: str, kind: str) -> str:
         return f"{self.prefix}.{server_id}.{kind}"

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 import hal9
 from hal9.runtime.runtime import Runtime
-from hal9.server import llm, memory, neurons, signals, system, websocket
+from hal9.server import llm, memory, network, neurons, signals, system, websocket
 from hal9.server.errors import install_error_handlers
 from hal9.server.metrics import ConnectionCounts, HTTPMetricsMiddleware
 
@@ -28,7 +28,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     counts = ConnectionCounts(runtime.metrics.server_id)
     runtime.metrics.register(counts)
     app.state.connection_counts = counts
-    for module in (system, signals, neurons, llm, memory, websocket):
+    for module in (system, signals, neurons, llm, memory, network, websocket):
         app.include_router(module.router)
     install_error_handlers(app, retry_after=runtime.config.server.retry_after_seconds)
     app.add_middleware(HTTPMetricsMiddleware, metrics=runtime.metrics, counts=counts)

@@ -24,7 +24,7 @@ class Design(Neuron):
     layer = Layer.L3
 
     async def process(self, signal: Signal) -> Any:
-        if signal.content == "opaque":
+        if str(signal.content).startswith("opaque"):
             return {1, 2}  # a set: not JSON, so it cannot travel on
         return f"design({signal.content})"
 
@@ -45,4 +45,28 @@ class Slow(Neuron):
 
     async def process(self, signal: Signal) -> str:
         await anyio.sleep(0.05)
+        return f"design({signal.content})"
+
+
+class Hang(Neuron):
+    """L3: never finishes (its server is stopped with the signals in it)."""
+
+    layer = Layer.L3
+
+    async def process(self, signal: Signal) -> str:
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
+class Gate(Neuron):
+    """L3: waits for ``gate`` to be set, so its mailbox fills."""
+
+    layer = Layer.L3
+
+    def __init__(self, id: str, **kwargs: Any) -> None:  # noqa: A002
+        super().__init__(id, **kwargs)
+        self.gate = anyio.Event()
+
+    async def process(self, signal: Signal) -> str:
+        await self.gate.wait()
         return f"design({signal.content})"

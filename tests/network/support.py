@@ -10,15 +10,18 @@ from tests.support import LLM_ONLY
 NEURONS = "tests.network.neurons"
 
 
-def neurons(design_kind: str = "Design") -> list[dict[str, Any]]:
+def neurons(design_kind: str = "Design", design_capacity: int | None = None) -> list[dict[str, Any]]:
+    design = {"id": "design", "layer": "L3", "kind": f"{NEURONS}:{design_kind}", "server": "b"}
     return [
         {"id": "plan", "layer": "L4", "kind": f"{NEURONS}:Split", "server": "a", "downstream": ["design"]},
-        {"id": "design", "layer": "L3", "kind": f"{NEURONS}:{design_kind}", "server": "b", "downstream": ["implement"]},
+        {**design, "downstream": ["implement"], "mailbox_capacity": design_capacity},
         {"id": "implement", "layer": "L2", "kind": f"{NEURONS}:Implement", "server": "a"},
     ]
 
 
-def two_server_config(server_id: str, nats_url: str, design_kind: str = "Design", **network: Any) -> Config:
+def two_server_config(
+    server_id: str, nats_url: str, design_kind: str = "Design", design_capacity: int | None = None, **network: Any
+) -> Config:
     """The config of server ``server_id`` (a or b) of the network, with fast heartbeats."""
     settings = {"nats_url": nats_url, "heartbeat_interval": 0.1, "ack_timeout": 0.5, **network}
     return Config.model_validate(
@@ -26,7 +29,7 @@ def two_server_config(server_id: str, nats_url: str, design_kind: str = "Design"
             "server_id": server_id,
             "services": LLM_ONLY,
             "runtime": {"drain_timeout": 5.0},
-            "neurons": neurons(design_kind),
+            "neurons": neurons(design_kind, design_capacity),
             "network": settings,
         }
     )

@@ -28,7 +28,10 @@ async def wait_connected(*runtimes: Runtime) -> None:
 
 async def test_a_request_completes_through_the_other_server(nats_server: NatsServer) -> None:
     """plan (a) -> design (b) -> implement (a): outputs, path and message counts as expected."""
-    async with Runtime(two_server_config("a", nats_server.url)) as a, Runtime(two_server_config("b", nats_server.url)) as b:
+    async with (
+        Runtime(two_server_config("a", nats_server.url)) as a,
+        Runtime(two_server_config("b", nats_server.url)) as b,
+    ):
         assert [n.id for n in a.entries] == ["plan"]
         assert b.entries == ()
         result = await a.ask("x", timeout=10)
@@ -42,4 +45,9 @@ async def test_a_request_completes_through_the_other_server(nats_server: NatsSer
             assert rt.metrics.sample("hal9_network_messages_total", {"direction": "received", "type": "signal"}) == 4
             assert network_of(rt).in_flight == 0
         assert a.metrics.sample("hal9_signals_forwarded_total", {"from_neuron": "plan", "to_neuron": "design"}) == 2
-        assert b.metrics.sample("hal9_signals_processed_total", {"neuron_id": "design", "layer": "L3", "status": "success"}) == 2
+        assert (
+            b.metrics.sample(
+                "hal9_signals_processed_total", {"neuron_id": "design", "layer": "L3", "status": "success"}
+            )
+            == 2
+        )
