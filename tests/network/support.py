@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+import anyio
 
 from hal9 import Config
 from tests.support import LLM_ONLY
@@ -37,3 +40,12 @@ def two_server_config(
 
 def expected(content: str) -> list[str]:
     return sorted(f"impl(design({content}-{i}))" for i in (1, 2))
+
+
+async def wait_until(predicate: Callable[[], bool], deadline: float = 10.0) -> None:
+    """Poll a condition the servers reach on their own (a heartbeat, a queue), with a time limit."""
+    with anyio.fail_after(deadline):
+        while True:
+            if predicate():
+                return
+            await anyio.sleep(0.01)

@@ -14,7 +14,7 @@ from hal9.runtime.layer import Layer
 from hal9.runtime.signal import Signal
 from tests.network.nats_server import NatsServer
 from tests.network.neurons import Gate
-from tests.network.support import expected, two_server_config
+from tests.network.support import expected, two_server_config, wait_until
 from tests.network.test_routing import network_of, wait_connected
 
 pytestmark = pytest.mark.anyio
@@ -22,13 +22,6 @@ pytestmark = pytest.mark.anyio
 
 def sent_signals(rt: Runtime) -> float:
     return rt.metrics.sample("hal9_network_messages_total", {"direction": "sent", "type": "signal"}) or 0.0
-
-
-async def wait_until(predicate: object, deadline: float = 10.0) -> None:
-    assert callable(predicate)
-    with anyio.fail_after(deadline):
-        while not predicate():
-            await anyio.sleep(0.01)
 
 
 async def test_content_that_is_not_json_fails_its_branch_clearly(nats_server: NatsServer) -> None:
@@ -65,7 +58,8 @@ async def test_signals_accepted_by_a_server_that_goes_away_fail_once_it_is_gone(
                 request = await a.submit("x")
                 design = b.neuron("design")
                 await wait_until(lambda: design.queue_size == 1 and design.state == "processing")
-                b_scope.cancel()  # b goes away: no results, no more heartbeats
+                b_scope.cancel()  # b goes away: no results, no more heartbeats, no drain
+                await anyio.sleep_forever()
         started = time.monotonic()
         result = await a.wait(request, timeout=10)
         waited = time.monotonic() - started
@@ -86,6 +80,7 @@ async def test_a_restarted_server_gets_what_its_previous_run_had_accepted(nats_s
                 design = b1.neuron("design")
                 await wait_until(lambda: design.queue_size == 1 and design.state == "processing")
                 b_scope.cancel()
+                await anyio.sleep_forever()
         async with Runtime(two_server_config("b", nats_server.url)) as b2:
             result = await a.wait(request, timeout=10)
             processed = b2.metrics.sample(

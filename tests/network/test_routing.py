@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import anyio
 import pytest
 
 from hal9 import Runtime
 from hal9.network.service import NatsNetwork
 from tests.network.nats_server import NatsServer
-from tests.network.support import expected, two_server_config
+from tests.network.support import expected, two_server_config, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -21,9 +20,7 @@ def network_of(runtime: Runtime) -> NatsNetwork:
 
 async def wait_connected(*runtimes: Runtime) -> None:
     """Until every runtime has heard a heartbeat from all the others."""
-    with anyio.fail_after(10):
-        while not all(len(network_of(rt).peers.connected()) == len(runtimes) - 1 for rt in runtimes):
-            await anyio.sleep(0.01)
+    await wait_until(lambda: all(len(network_of(rt).peers.connected()) == len(runtimes) - 1 for rt in runtimes))
 
 
 async def test_a_request_completes_through_the_other_server(nats_server: NatsServer) -> None:
