@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.cli.helpers import ServerProcess
 from tests.network.nats_server import NatsServer
 
 
@@ -15,3 +17,12 @@ def nats_server() -> Iterator[NatsServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[list[ServerProcess]]:
+    """Real ``python -m hal9 serve`` processes the test starts (appends); all killed at teardown."""
+    started: list[ServerProcess] = []
+    yield started
+    for server in started:
+        server.kill()
