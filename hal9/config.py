@@ -230,6 +230,9 @@ class NetworkConfig(_Section):
     )
     max_peers: int = Field(default=64, gt=0, description="servers tracked at most (bounds the latency series)")
     max_in_flight: int = Field(default=10_000, gt=0, description="signals sent and awaiting their result, at most")
+    send_concurrency: int = Field(
+        default=16, gt=0, le=1024, description="signals to one remote neuron awaiting their ack at once"
+    )
 
     @property
     def urls(self) -> list[str]:

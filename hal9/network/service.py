@@ -99,6 +99,8 @@ class NatsNetwork(Service):
         self._room = anyio.Semaphore(settings.max_in_flight)
         self._messages: MessageCounts | None = None
         self._connected_ids: set[str] = set()
+        self.send_concurrency = settings.send_concurrency
+        self._closing = False
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
@@ -171,6 +173,7 @@ class NatsNetwork(Service):
             tasks.cancel_scope.cancel()
             await tasks.__aexit__(None, None, None)
         if client is not None:
+            self._closing = True
             with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.connect_timeout):
                 await client.close()
             self._client = None
@@ -206,7 +209,8 @@ class NatsNetwork(Service):
         log.warning("network.nats_error", error=type(exc).__name__, detail=str(exc)[:300])
 
     async def _on_disconnected(self) -> None:
-        log.warning("network.disconnected")
+        if not self._closing:
+            log.warning("network.disconnected")
 
     async def _on_reconnected(self) -> None:
         log.info("network.reconnected")
@@ -264,9 +268,10 @@ class NatsNetwork(Service):
                 if status == "error":
                     raise RemoteRejected(f"server {branch.server_id!r} refused the signal for {target!r}: {message}")
                 reason = message or status
-            if time.monotonic() + delay >= deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise PeerUnavailable(branch.server_id, target, self.settings.delivery_timeout, reason)
-            await anyio.sleep(delay)
+            await anyio.sleep(min(delay, remaining))
             delay = min(delay * 2, self.settings.heartbeat_interval)
 
     def _release(self, signal_id: str) -> Branch | None:

@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
+import anyio
 import structlog
+from anyio.abc import TaskStatus
 
-from hal9.runtime.actor import Actor
 from hal9.runtime.layer import Layer
 from hal9.runtime.neuron import Neuron
 from hal9.runtime.signal import Signal
@@ -65,6 +66,9 @@ class RemoteRouter(Protocol):
 class Transport(Protocol):
     """Carries signals to neurons on other servers (a :class:`~hal9.runtime.service.Service`)."""
 
+    #: Signals to one remote neuron that may await their acknowledgement at once.
+    send_concurrency: int
+
     def bind_router(self, router: RemoteRouter) -> None:
         """Called once by the runtime that owns the transport, before it starts."""
         ...
@@ -86,9 +90,10 @@ class RemoteNeuron(Neuron):
     """Stands for a neuron on another server: its mailbox is the outbound queue to it.
 
     Not one of the runtime's neurons (no metric series, not listed): it exists only as a
-    downstream target. Its loop sends one signal at a time, so a server that answers
-    "mailbox full" holds the queue, which fills, which makes local senders wait: the same
-    backpressure a local neuron gives.
+    downstream target. ``transport.send_concurrency`` senders take signals from the queue,
+    each sending one at a time until it is acknowledged, so a round trip per signal does not
+    limit the rate. A server that answers "mailbox full" holds the senders, the queue
+    fills, and local senders wait: the same backpressure a local neuron gives.
     """
 
     def __init__(
@@ -109,8 +114,20 @@ class RemoteNeuron(Neuron):
         raise TypeError(f"neuron {self.id!r} runs on server {self.server_id!r}, not here")
 
     async def run(self, **kwargs: Any) -> None:
-        # The actor loop alone: no memory service, no log context of a local neuron.
-        await Actor.run(self, **kwargs)
+        """The senders; returns once the queue is closed and drained.
+
+        No supervision is needed: :meth:`_handle` turns every failure into the branch's.
+        """
+        task_status: TaskStatus[None] = kwargs.get("task_status", anyio.TASK_STATUS_IGNORED)
+        self.running = True
+        try:
+            async with anyio.create_task_group() as senders:
+                for _ in range(max(1, self.transport.send_concurrency)):
+                    senders.start_soon(self._loop)
+                task_status.started()
+        finally:
+            self.running = False
+            self._stopped.set()
 
     async def _handle(self, signal: Signal) -> None:
         try:
