@@ -24,8 +24,21 @@ WIRE_VERSION = 1
 AckStatus = Literal["accepted", "duplicate", "full", "unavailable", "error"]
 
 
+def _string_keys(value: Any) -> None:
+    """json.dumps would turn ``{1: x}`` into ``{"1": x}``: refuse it rather than alter the content."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"dict key {key!r} is not a string")
+            _string_keys(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _string_keys(item)
+
+
 def _dumps(value: Any, what: str) -> bytes:
     try:
+        _string_keys(value)
         return json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode()
     except (TypeError, ValueError) as exc:
         raise NotTransportable(f"{what} cannot be sent to another server (only JSON values can): {exc}") from None
