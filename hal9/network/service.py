@@ -227,9 +227,9 @@ class NatsNetwork(Service):
         """
         payload = codec.encode_signal(signal, self.server_id)
         deadline = time.monotonic() + self.settings.delivery_timeout
-        with anyio.move_on_after(self.settings.delivery_timeout):
+        with anyio.move_on_after(self.settings.delivery_timeout) as waiting:
             await self._room.acquire()
-        if time.monotonic() >= deadline:
+        if waiting.cancelled_caught:
             raise PeerUnavailable(
                 server_id, signal.target, self.settings.delivery_timeout, "too many signals in flight"
             )
@@ -238,8 +238,9 @@ class NatsNetwork(Service):
         self._in_flight[signal.id] = branch
         try:
             await self._deliver(branch, deadline)
-        except BaseException:
-            self._release(signal.id)
+        except BaseException as exc:
+            if self._release(signal.id) is None and isinstance(exc, Exception):
+                return  # its result came (the acks were lost): the branch has ended, it must not fail too
             raise
 
     async def _deliver(self, branch: Branch, deadline: float) -> None:
@@ -247,7 +248,7 @@ class NatsNetwork(Service):
         target = branch.signal.target
         delay = 0.01
         reason = "no answer"
-        while True:
+        while branch.signal.id in self._in_flight:  # else its result came before any ack did
             client = self._client
             if client is None:
                 raise PeerUnavailable(branch.server_id, target, 0, "the network service is not running")

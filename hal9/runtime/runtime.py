@@ -213,7 +213,8 @@ class Runtime:
         """Disconnect a neuron, let it finish what is queued, stop it and drop its metric series."""
         neuron = self.neuron(neuron_id)
         for source in self.topology.remove(neuron_id):
-            del self._neurons[source].stats.forwarded[neuron_id]
+            if source in self._neurons:  # not a neuron placed on another server
+                del self._neurons[source].stats.forwarded[neuron_id]
         del self._neurons[neuron_id]
         # Its series stay in the snapshot until it has drained, so what it processes and
         # forwards meanwhile is still exposed; then they go with it.

@@ -48,3 +48,11 @@ async def test_a_request_completes_through_the_other_server(nats_server: NatsSer
             )
             == 2
         )
+
+
+async def test_removing_a_neuron_fed_from_another_server_leaves_the_rest_working(nats_server: NatsServer) -> None:
+    """implement (a) is fed by design (b): removing it drops only its own series."""
+    async with Runtime(two_server_config("a", nats_server.url)) as a:
+        await a.remove("implement")
+        assert a.local_neuron_ids == ("plan",)
+        assert a.remote_neurons == {"design": "b"}
