@@ -115,3 +115,46 @@ def test_killing_the_other_server_mid_load_loses_no_request(
         # Exactly the two outputs of the request: nothing lost, nothing merged twice.
         assert len(result["outputs"]) == 2, result["outputs"]
         assert all(f"task {i}" in output for output in result["outputs"]), result["outputs"]
+
+
+def test_after_a_nats_restart_both_servers_reconnect_and_work_resumes(
+    servers: list[ServerProcess], tmp_path: Path, nats_server: NatsServer
+) -> None:
+    """NATS goes down with a request accepted by a; once it is back, both reconnect and the request completes."""
+    a = start(servers, tmp_path, "server-a", nats_server)
+    b = start(servers, tmp_path, "server-b", nats_server)
+    wait_for(lambda: peer_alive(a, "server-b") and peer_alive(b, "server-a"))
+    nats_server.stop()
+    wait_for(lambda: not peer_alive(a, "server-b"))
+    request = httpx.post(f"{a.url}/api/v1/signals", json={"content": "during the outage"}, timeout=10).json()["id"]
+    nats_server.start()
+    wait_for(lambda: peer_alive(a, "server-b") and peer_alive(b, "server-a"))
+    result = wait_for(lambda: finished(a, request), deadline=30)
+    assert result["status"] == "completed", result
+    assert len(result["outputs"]) == 2
+    response = httpx.post(f"{a.url}/api/v1/signals", json={"content": "after it", "wait": True}, timeout=30)
+    assert response.json()["status"] == "completed"
+
+
+def test_a_server_that_never_comes_back_fails_its_signals_within_the_configured_time(
+    servers: list[ServerProcess], tmp_path: Path, nats_server: NatsServer
+) -> None:
+    """b dies with both signals of a request; they fail with a clear error after network.delivery_timeout."""
+    settings = {"HAL9_LLM__MOCK__LATENCY_SECONDS": "5", "HAL9_NETWORK__DELIVERY_TIMEOUT": "2"}
+    a = start(servers, tmp_path, "server-a", nats_server, **settings)
+    b = start(servers, tmp_path, "server-b", nats_server, **settings)
+    wait_for(lambda: peer_alive(a, "server-b"))
+    request = httpx.post(f"{a.url}/api/v1/signals", json={"content": "never done"}, timeout=10).json()["id"]
+    # One signal in process() (a 5 s mock call), the other queued behind it.
+    wait_for(lambda: value(b.scrape(), "hal9_neuron_queue_size", neuron_id="design") == 1)
+    b.stop(signal.SIGKILL)
+    killed = time.monotonic()
+    result = wait_for(lambda: finished(a, request), deadline=30)
+    waited = time.monotonic() - killed
+    assert result["status"] == "failed", result
+    assert [e["error"] for e in result["errors"]] == ["PeerUnavailable", "PeerUnavailable"]
+    assert "server 'server-b'" in result["errors"][0]["message"]
+    assert "gone" in result["errors"][0]["message"]
+    # 2 s (the delivery timeout) after b's last heartbeat, which came up to one interval (0.2 s)
+    # before the kill; checked once per heartbeat.
+    assert 1.8 <= waited < 6.0
