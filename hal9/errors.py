@@ -142,3 +142,7 @@ class RemoteRejected(Hal9Error):
 
 class NetworkUnavailable(Hal9Error):
     """The NATS server of distributed mode cannot be reached (at start-up)."""
+
+
+class NoEntryNeuron(TopologyError):
+    """No neuron of this server takes requests: in distributed mode they enter on another server."""

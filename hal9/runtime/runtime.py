@@ -19,6 +19,7 @@ from hal9.errors import (
     MailboxFull,
     NeuronNotFound,
     NeuronStopped,
+    NoEntryNeuron,
     RuntimeNotRunning,
     ServiceUnavailable,
     TopologyError,
@@ -346,6 +347,10 @@ class Runtime:
             raise RuntimeNotRunning("the runtime is not accepting requests")
         entries = self._entries
         if not entries:
+            if self._remote:
+                raise NoEntryNeuron(
+                    "no neuron of this server takes requests: send them to the server of the top-layer neurons"
+                )
             raise TopologyError("the network has no neurons")
         trace_id = new_id()
         trace = self._traces.open(trace_id, content)

@@ -81,6 +81,10 @@ def test_a_request_to_one_server_completes_through_the_other(
     assert (
         value(scrape_a, "hal9_signals_processed_total", neuron_id="implementation", layer="L2", status="success") == 2
     )
+    # b runs no top-layer neuron: a request sent there is misdirected, and told where to go.
+    misdirected = httpx.post(f"{b.url}/api/v1/signals", json={"content": "here?"}, timeout=10)
+    assert misdirected.status_code == 421
+    assert "send them to the server of the top-layer neurons" in misdirected.json()["detail"]
     # Each server exposes only its own neurons.
     assert value(scrape_a, "hal9_neuron_health", neuron_id="design", layer="L3") is None
 
