@@ -1,14 +1,18 @@
-"""``python -m hal9`` / ``hal9``: serve, init, check, monitoring export."""
+"""``python -m hal9`` / ``hal9``: serve, init, check, users, keys, monitoring export."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import ipaddress
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import anyio
 import structlog
@@ -17,6 +21,9 @@ from hal9.config import Config, load_config
 from hal9.errors import ConfigError, Hal9Error
 from hal9.logging import configure_logging
 from hal9.monitoring.export import DEFAULT_PROMETHEUS_URL
+
+if TYPE_CHECKING:
+    from hal9.auth import AuthService
 
 log = structlog.get_logger("hal9.cli")
 
@@ -111,6 +118,20 @@ search_candidates = 1000      # a search matching more entries ranks only the mo
 level = "info"                # debug, info, warning, error
 format = "auto"               # auto (console on a terminal, JSON otherwise), json, console
 
+[auth]                        # every /api/v1 route and /ws need a JWT or an API key
+enabled = true                # false is accepted only when [server] host is a loopback address
+# secret_key = "..."          # JWT signing key (32+ characters; or HAL9_AUTH__SECRET_KEY); default:
+                              # generated once into data_dir/auth-signing.key (mode 0600)
+algorithm = "HS256"           # the only algorithm accepted: HS256, HS384 or HS512
+access_token_seconds = 900    # 15 minutes
+refresh_token_seconds = 604800  # 7 days; a refresh token works once, reuse revokes its session
+# metrics_token = "..."       # when set, GET /metrics needs "Authorization: Bearer <metrics_token>"
+login_max_failures_per_user = 5      # failed logins within the window before 429 + Retry-After
+login_max_failures_per_address = 20
+login_window_seconds = 300.0
+password_min_length = 12
+bootstrap_admin_key = true    # first start without users or keys: print an admin API key once (stderr)
+
 # Distributed mode (pip install 'hal9[distributed]'): on when nats_url is set; a neuron's
 # server = "<server_id>" then places it on another server (see examples/distributed/).
 # [network]
@@ -185,6 +206,7 @@ async def serve(config: Config, stop: _StopRequest) -> int:
     """Run the runtime and the HTTP server until SIGTERM or Ctrl-C, then drain."""
     import uvicorn
 
+    from hal9.auth import AuthService, auth_services
     from hal9.runtime.runtime import Runtime
     from hal9.server import create_app
 
@@ -195,7 +217,10 @@ async def serve(config: Config, stop: _StopRequest) -> int:
         log.error("server.bind_failed", host=config.server.host, port=config.server.port, error=str(exc))
         return 1
     with sock:
-        async with Runtime(config) as runtime:
+        async with Runtime(config, services=auth_services(config)) as runtime:
+            auth = runtime.services.get("auth")
+            if isinstance(auth, AuthService):
+                _print_bootstrap_key(await auth.bootstrap())
             app = create_app(runtime)
             server = uvicorn.Server(
                 uvicorn.Config(
@@ -216,6 +241,32 @@ async def serve(config: Config, stop: _StopRequest) -> int:
     return 0
 
 
+def _print_bootstrap_key(created: object) -> None:
+    """Show the first admin key once, on standard error: the JSON logs on standard output stay secret-free."""
+    from hal9.auth import CreatedKey
+
+    if not isinstance(created, CreatedKey):
+        return
+    print(
+        "\nNo users or API keys exist yet: created an admin API key. It is shown this once; keep it safe.\n"
+        f"  {created.token}\n"
+        "Use it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'; create users with POST /api/v1/auth/users\n"
+        f"or 'python -m hal9 users create', and revoke this key with 'python -m hal9 keys revoke {created.key.id}'.\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (or ``localhost``): only there may auth be off."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _load(path: str | None, host: str | None = None, port: int | None = None) -> Config:
     config = load_config(path)
     if not config.neurons:
@@ -229,6 +280,14 @@ def _load(path: str | None, host: str | None = None, port: int | None = None) ->
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args.config, args.host, args.port)
+    if not config.auth.enabled and not is_loopback(config.server.host):
+        print(
+            f"error: refusing to serve on {config.server.host} with authentication disabled "
+            "([auth] enabled = false or HAL9_AUTH__ENABLED=false): anyone who can reach that address "
+            "could use the API. Enable auth, or bind to a loopback address such as 127.0.0.1.",
+            file=sys.stderr,
+        )
+        return 2
     configure_logging(config.logging.level, config.logging.format)
     stop = _StopRequest()
     stop.install()
@@ -258,6 +317,73 @@ def _cmd_check(args: argparse.Namespace) -> int:
     services = ", ".join(sorted(runtime.services)) or "none"
     print(f"{args.path}: ok ({len(runtime.neurons)} neurons, services: {services})")
     return 0
+
+
+def _with_auth(args: argparse.Namespace, work: Callable[[AuthService], Awaitable[int]]) -> int:
+    """Run ``work`` with the auth service of the configuration's data_dir, started on its own."""
+    from hal9.auth import AuthService
+
+    config = load_config(args.config)
+    # Logs to standard error: standard output carries the command's answer (a key can be piped on).
+    configure_logging(config.logging.level, config.logging.format, stream=sys.stderr)
+    service = AuthService.from_config(config)
+
+    async def run() -> int:
+        async with service:
+            return await work(service)
+
+    return anyio.run(run)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise ConfigError("no terminal to ask for the password: pass --password-stdin and pipe it in")
+    password = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != password:
+        raise ConfigError("the passwords differ")
+    return password
+
+
+def _cmd_users(args: argparse.Namespace) -> int:
+    from hal9.auth import Role
+
+    async def work(auth: AuthService) -> int:
+        if args.users_command == "create":
+            user = await auth.create_user(args.username, _read_password(args.password_stdin), Role(args.role))
+            print(f"created user {user.username} (id {user.id}, role {user.role.value})")
+        elif args.users_command in ("disable", "enable"):
+            user = await auth.set_user_active(args.username, args.users_command == "enable")
+            print(f"user {user.username} is {'active' if user.active else 'disabled'}")
+        else:
+            for user in await auth.users():
+                print(f"{user.id}\t{user.username}\t{user.role.value}\t{'active' if user.active else 'disabled'}")
+        return 0
+
+    return _with_auth(args, work)
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from hal9.auth import Role
+
+    async def work(auth: AuthService) -> int:
+        if args.keys_command == "create":
+            expires_in = args.expires_days * 86400 if args.expires_days is not None else None
+            created = await auth.create_key(args.name, Role(args.role), expires_in)
+            print(f"created API key {created.key.id} ({created.key.name}, role {created.key.role.value});")
+            print("it is shown this once, only its hash is kept:")
+            print(created.token)
+        elif args.keys_command == "revoke":
+            key = await auth.revoke_key(args.key_id)
+            print(f"revoked API key {key.id} ({key.name})")
+        else:
+            for key in await auth.keys():
+                status = "revoked" if key.revoked_at is not None else "active" if key.active(time.time()) else "expired"
+                print(f"{key.id}\t{key.name}\t{key.role.value}\t{status}")
+        return 0
+
+    return _with_auth(args, work)
 
 
 def _cmd_monitoring_export(args: argparse.Namespace) -> int:
@@ -298,6 +424,30 @@ def _parser() -> argparse.ArgumentParser:
     check_cmd = commands.add_parser("check", help="validate a configuration file")
     check_cmd.add_argument("path")
     check_cmd.set_defaults(handler=_cmd_check)
+
+    roles = ("admin", "operator", "viewer")
+    users_cmd = commands.add_parser("users", help="manage the users of the API (in data_dir/hal9.db)")
+    users_cmd.add_argument("--config", help="a TOML file (default: built-in defaults)")
+    users_commands = users_cmd.add_subparsers(dest="users_command", required=True)
+    create_user = users_commands.add_parser("create", help="add a user (asks for the password)")
+    create_user.add_argument("username")
+    create_user.add_argument("--role", choices=roles, default="viewer")
+    create_user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    users_commands.add_parser("list", help="list the users")
+    for verb in ("disable", "enable"):
+        users_commands.add_parser(verb, help=f"{verb} a user").add_argument("username")
+    users_cmd.set_defaults(handler=_cmd_users)
+
+    keys_cmd = commands.add_parser("keys", help="manage API keys (in data_dir/hal9.db)")
+    keys_cmd.add_argument("--config", help="a TOML file (default: built-in defaults)")
+    keys_commands = keys_cmd.add_subparsers(dest="keys_command", required=True)
+    create_key = keys_commands.add_parser("create", help="make an API key and print it (once)")
+    create_key.add_argument("--name", required=True)
+    create_key.add_argument("--role", choices=roles, default="viewer")
+    create_key.add_argument("--expires-days", type=float, help="lifetime in days (default: no expiry)")
+    keys_commands.add_parser("list", help="list the API keys (never their secrets)")
+    keys_commands.add_parser("revoke", help="revoke an API key by its id").add_argument("key_id")
+    keys_cmd.set_defaults(handler=_cmd_keys)
 
     monitoring_cmd = commands.add_parser("monitoring", help="Prometheus and Grafana assets")
     monitoring_commands = monitoring_cmd.add_subparsers(dest="monitoring_command", required=True)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import anthropic
 import anyio
+import httpx2
 import structlog
 from anthropic import AsyncAnthropic
 
@@ -48,6 +49,13 @@ DATABASE_FILE = "hal9.db"
 #: Errors that say the API is unavailable rather than that the request was wrong: they count
 #: against the breaker and may fall back to the mock.
 UNAVAILABLE = (LLMUnavailable, LLMTimeout, LLMRateLimited, LLMBadResponse)
+#: What an ``error`` event inside a stream means, by its error type; others are outages.
+_STREAM_ERRORS: dict[str, type[LLMError]] = {
+    "rate_limit_error": LLMRateLimited,
+    "invalid_request_error": LLMBadRequest,
+    "authentication_error": LLMAuthError,
+    "permission_error": LLMAuthError,
+}
 
 
 def translate(exc: anthropic.AnthropicError) -> LLMError:
@@ -66,11 +74,24 @@ def translate(exc: anthropic.AnthropicError) -> LLMError:
         return LLMRateLimited(f"the Claude API is rate limiting: {detail}")
     if isinstance(exc, anthropic.AuthenticationError | anthropic.PermissionDeniedError):
         return LLMAuthError(f"the Claude API refused the credentials ({exc.status_code}): {detail}")
+    if isinstance(exc, anthropic.APIStatusError) and exc.status_code < 400:
+        # An ``error`` event inside a stream whose response had started with 200.
+        body = exc.body if isinstance(exc.body, dict) else {}
+        error = body.get("error")
+        kind = str(error.get("type", "api_error")) if isinstance(error, dict) else "api_error"
+        return _STREAM_ERRORS.get(kind, LLMUnavailable)(f"the Claude API failed mid-stream ({kind}): {detail}")
     if isinstance(exc, anthropic.APIStatusError):
         if exc.status_code >= 500 or exc.status_code in (408, 409):
             return LLMUnavailable(f"the Claude API failed ({exc.status_code}): {detail}")
         return LLMBadRequest(f"the Claude API refused the request ({exc.status_code}): {detail}")
     return LLMError(f"the Claude API call failed: {detail}")
+
+
+def translate_transport(exc: httpx2.TransportError) -> LLMError:
+    """The HAL9 error for a connection failure inside a stream (the SDK only wraps the opening request)."""
+    if isinstance(exc, httpx2.TimeoutException):
+        return LLMTimeout("the Claude API stalled mid-stream")
+    return LLMUnavailable(f"the Claude API stream broke off: {type(exc).__name__}")
 
 
 def parse_message(message: Any) -> tuple[str, str, str, Usage]:
@@ -215,6 +236,19 @@ class ClaudeService(Service):
             fallback = self.fallback
         return await fallback.complete(system=system, prompt=prompt, layer=layer, max_tokens=cap)
 
+    def streams(self, max_tokens: int) -> bool:
+        """Whether a call allowed ``max_tokens`` completion tokens is received as a stream."""
+        mode = self.settings.stream
+        return mode == "always" or (mode == "auto" and max_tokens >= self.settings.stream_min_tokens)
+
+    async def _send(self, client: AsyncAnthropic, **request: Any) -> Any:
+        """One Messages API call, streamed or not; either way the result is the whole message."""
+        if self.streams(request["max_tokens"]):
+            # The SDK assembles the events into the same Message a plain call returns.
+            async with client.messages.stream(**request) as stream:
+                return await stream.get_final_message()
+        return await client.messages.create(**request)
+
     async def _complete_real(self, system: str, prompt: str, model: str, cap: int) -> LLMResponse:
         label = self.prices.label(model)
         async with self.measure(mode="real", model=label):
@@ -227,15 +261,16 @@ class ClaudeService(Service):
                 self.breaker.acquire()
                 try:
                     async with self.limiter:
-                        message = await client.messages.create(
+                        message = await self._send(
+                            client,
                             model=model,
                             max_tokens=cap,
                             system=system,
                             messages=[{"role": "user", "content": prompt}],
                         )
                     text, answered_by, stop_reason, usage = parse_message(message)
-                except anthropic.AnthropicError as exc:
-                    error = translate(exc)
+                except (anthropic.AnthropicError, httpx2.TransportError) as exc:
+                    error = translate(exc) if isinstance(exc, anthropic.AnthropicError) else translate_transport(exc)
                     # A refused request still shows the API is up; only unavailability counts.
                     self.breaker.failure() if isinstance(error, UNAVAILABLE) else self.breaker.success()
                     raise error from exc

@@ -101,6 +101,19 @@ GAUGES_NAMED_TOTAL: dict[str, Family] = {
     ),
 }
 
+# Authentication
+AUTH_USERS_ACTIVE = Family(
+    "hal9_auth_users_active", "Distinct principals (users and API keys) seen in the last 15 minutes"
+)
+AUTH_ATTEMPTS = Family(
+    "hal9_auth_attempts", "Authentication attempts by type (login, api_key) and outcome", ("type", "status")
+)
+AUTH_TOKENS_ISSUED = Family("hal9_auth_tokens_issued", "JWTs issued, access or refresh", ("type",))
+AUTH_API_KEYS_ACTIVE = Family("hal9_auth_api_keys_active", "API keys neither revoked nor expired")
+AUTH_API_KEY_USAGE = Family(
+    "hal9_auth_api_key_usage", "Requests authenticated by each API key, by its public id", ("key_id",)
+)
+
 # Network (distributed mode over NATS; registered by hal9.network)
 NETWORK_SERVERS_CONNECTED = Family(
     "hal9_network_servers_connected", "Other servers of the cluster heard from within the last three heartbeats"

@@ -5,8 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 import hal9
+from hal9.auth import AuthService, Permission
+from hal9.errors import ConfigError
 from hal9.runtime.runtime import Runtime
-from hal9.server import llm, memory, network, neurons, signals, system, websocket
+from hal9.server import auth_routes, llm, memory, network, neurons, signals, system, websocket
+from hal9.server.auth import check_gated, require
 from hal9.server.errors import install_error_handlers
 from hal9.server.metrics import ConnectionCounts, HTTPMetricsMiddleware
 
@@ -15,6 +18,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     """Build the app for a runtime; start the runtime yourself (``async with runtime``).
 
     One app per runtime: the app registers its HTTP metrics in the runtime's registry.
+
+    Raises:
+        ConfigError: auth is enabled but the runtime has no :class:`~hal9.auth.AuthService`.
     """
     app = FastAPI(
         title="HAL9",
@@ -25,11 +31,34 @@ def create_app(runtime: Runtime) -> FastAPI:
         max_body_size=runtime.config.server.max_content_chars * 6 + 4096,
     )
     app.state.runtime = runtime
+    app.state.auth = _auth_service(runtime)
     counts = ConnectionCounts(runtime.metrics.server_id)
     runtime.metrics.register(counts)
     app.state.connection_counts = counts
-    for module in (system, signals, neurons, llm, memory, network, websocket):
-        app.include_router(module.router)
+    # Each router with the permission its reads (and writes) need; see hal9.server.auth.
+    app.include_router(system.router)  # /health and /ready are open; /metrics has its own token
+    app.include_router(signals.router, dependencies=[require(Permission.SIGNALS_READ, write=Permission.SIGNALS_WRITE)])
+    app.include_router(neurons.router, dependencies=[require(Permission.NEURONS_READ, write=Permission.NEURONS_WRITE)])
+    app.include_router(llm.router, dependencies=[require(Permission.LLM_READ)])
+    app.include_router(memory.router, dependencies=[require(Permission.MEMORY_READ, write=Permission.MEMORY_WRITE)])
+    app.include_router(websocket.router, dependencies=[require(Permission.EVENTS_READ)])
+    app.include_router(network.router, dependencies=[require(Permission.NETWORK_READ)])
+    app.include_router(auth_routes.router)  # gated route by route: login and refresh are public
+    check_gated(app)
     install_error_handlers(app, retry_after=runtime.config.server.retry_after_seconds)
     app.add_middleware(HTTPMetricsMiddleware, metrics=runtime.metrics, counts=counts)
     return app
+
+
+def _auth_service(runtime: Runtime) -> AuthService | None:
+    """The runtime's auth service, or None when auth is disabled; auth on without one fails closed."""
+    if not runtime.config.auth.enabled:
+        return None
+    service = runtime.services.get("auth")
+    if not isinstance(service, AuthService):
+        raise ConfigError(
+            "auth is enabled but the runtime has no auth service: build it with "
+            "Runtime(config, services=hal9.auth.auth_services(config)), or set [auth] enabled = false "
+            "(accepted only by a server bound to a loopback address)"
+        )
+    return service

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from hal9.server.auth import metrics_access
 from hal9.server.deps import RuntimeDep
 
 router = APIRouter(tags=["system"])
@@ -26,7 +27,7 @@ async def ready(runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse({"status": "not ready", "accepting": runtime.accepting, "neurons_down": down}, status_code=503)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, dependencies=[Depends(metrics_access)])
 async def metrics(runtime: RuntimeDep) -> Response:
     """The Prometheus text exposition, rendered in pieces so neurons keep running during it."""
     return Response(await runtime.metrics.render_async(), media_type=CONTENT_TYPE_LATEST)

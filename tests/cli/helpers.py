@@ -22,16 +22,25 @@ from tests.contract import CONTRACT
 
 #: How long a server gets to log "server.listening".
 START_DEADLINE = 20.0
+#: Give ``HAL9_AUTH__ENABLED`` this value in a test's environment to leave auth to its config file.
+AUTH_FROM_CONFIG = "from-config"
 #: How long a server gets to exit after SIGTERM or SIGINT.
 STOP_DEADLINE = 20.0
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The test's environment without any HAL9_* overrides of its own, JSON logs, plus ``extra``."""
+    """The test's environment without any HAL9_* overrides of its own, JSON logs, auth off, plus ``extra``.
+
+    Auth is off unless ``extra`` has ``HAL9_AUTH__ENABLED=true`` (or ``AUTH_FROM_CONFIG`` to let the
+    config file decide): the servers bind to 127.0.0.1, where that is accepted.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("HAL9_")}
     env["HAL9_LOGGING__FORMAT"] = "json"
+    env["HAL9_AUTH__ENABLED"] = "false"
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
+    if env["HAL9_AUTH__ENABLED"] == AUTH_FROM_CONFIG:
+        del env["HAL9_AUTH__ENABLED"]
     return env
 
 

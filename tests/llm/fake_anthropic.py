@@ -3,7 +3,9 @@
 The real SDK talks to it through ``base_url``. A test scripts what the next requests get
 (``fake.fail(429)``, ``fake.slow()``, ``fake.malformed()``, ``fake.reply("text", ...)``);
 anything unscripted gets a text answer with the default usage. Every request it saw is in
-``fake.requests``.
+``fake.requests``. A request with ``"stream": true`` gets the same message as server-sent
+events, the way the API streams it; a stream can be scripted to fail part-way
+(``fake.stream_error("overloaded_error")``, ``fake.stream_cut()``, ``fake.stream_stall()``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import socket
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +22,7 @@ import anyio
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 _ERROR_TYPES = {
@@ -53,6 +55,12 @@ class Answer:
     slow: bool = False
     malformed: bool = False
     tool_use: bool = False
+    #: Streams only: an ``error`` event of this type after the first text delta.
+    stream_error: str | None = None
+    #: Streams only: the connection is dropped after the first text delta.
+    stream_cut: bool = False
+    #: Streams only: nothing more after ``message_start`` until the test ends.
+    stream_stall: bool = False
 
 
 @dataclass
@@ -85,6 +93,15 @@ class FakeAnthropic:
 
     def malformed(self) -> None:
         self.script.append(Answer(malformed=True))
+
+    def stream_error(self, error_type: str = "overloaded_error") -> None:
+        self.script.append(Answer(stream_error=error_type))
+
+    def stream_cut(self) -> None:
+        self.script.append(Answer(stream_cut=True))
+
+    def stream_stall(self) -> None:
+        self.script.append(Answer(stream_stall=True))
 
     async def handle(self, request: Request) -> Response:
         body = await request.json()
@@ -121,7 +138,7 @@ class FakeAnthropic:
         content: list[dict[str, Any]] = [{"type": "text", "text": answer.text}]
         if answer.tool_use:
             content.append({"type": "tool_use", "id": "toolu_1", "name": "web_fetch", "input": {"url": "x"}})
-        message = {
+        message: dict[str, Any] = {
             "id": f"msg_{len(self.requests)}",
             "type": "message",
             "role": "assistant",
@@ -131,7 +148,55 @@ class FakeAnthropic:
             "stop_sequence": None,
             "usage": usage,
         }
+        if body.get("stream"):
+            return StreamingResponse(self._stream(message, answer), media_type="text/event-stream")
         return Response(json.dumps(message), media_type="application/json")
+
+    async def _stream(self, message: dict[str, Any], answer: Answer) -> AsyncIterator[str]:
+        """The message as the API streams it; failures scripted by ``answer`` part-way."""
+        for name, data in _events(message):
+            yield f"event: {name}\ndata: {json.dumps(data)}\n\n"
+            if name == "message_start" and answer.stream_stall:
+                self.slow_started.set()
+                await self.release.wait()
+                return
+            if name == "content_block_delta" and answer.stream_error is not None:
+                error = {"type": "error", "error": {"type": answer.stream_error, "message": "fake"}}
+                yield f"event: error\ndata: {json.dumps(error)}\n\n"
+                return
+            if name == "content_block_delta" and answer.stream_cut:
+                # Raising inside the body makes the server drop the connection mid-response.
+                raise ConnectionAbortedError("the fake cuts the stream")
+
+
+def _events(message: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Server-sent events for a whole message: start, each block in deltas, the usage, stop."""
+    usage = message["usage"]
+    start_usage = {**usage, "output_tokens": 1}
+    yield (
+        "message_start",
+        {"type": "message_start", "message": {**message, "content": [], "stop_reason": None, "usage": start_usage}},
+    )
+    yield "ping", {"type": "ping"}
+    for index, block in enumerate(message["content"]):
+        if block["type"] == "text":
+            yield (
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}},
+            )
+            text = block["text"]
+            for at in range(0, max(len(text), 1), 8):
+                delta = {"type": "text_delta", "text": text[at : at + 8]}
+                yield "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+        else:
+            start = {**block, "input": {}}
+            yield "content_block_start", {"type": "content_block_start", "index": index, "content_block": start}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+            yield "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+        yield "content_block_stop", {"type": "content_block_stop", "index": index}
+    stop = {"stop_reason": message["stop_reason"], "stop_sequence": None}
+    yield "message_delta", {"type": "message_delta", "delta": stop, "usage": {"output_tokens": usage["output_tokens"]}}
+    yield "message_stop", {"type": "message_stop"}
 
 
 @asynccontextmanager

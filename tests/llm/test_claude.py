@@ -377,3 +377,100 @@ async def test_breaker_transitions_are_logged(monkeypatch: pytest.MonkeyPatch) -
         with capture_logs() as logs, pytest.raises(LLMUnavailable):
             await service.complete(system="s", prompt="p", layer=Layer.L2)
     assert [(e["event"], e["state"], e["log_level"]) for e in logs] == [("llm.breaker", "open", "warning")]
+
+
+# -- streaming ------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("mode", "cap", "streamed"),
+    [("auto", 4095, False), ("auto", 4096, True), ("always", 10, True), ("never", 100_000, False)],
+)
+async def test_calls_are_streamed_by_mode_and_completion_cap(
+    monkeypatch: pytest.MonkeyPatch, mode: str, cap: int, streamed: bool
+) -> None:
+    async with claude(monkeypatch, stream=mode) as (fake, service):
+        fake.reply("a streamed answer that spans several deltas", input_tokens=300, output_tokens=40)
+        response = await service.complete(system="s", prompt="p", layer=Layer.L2, max_tokens=cap)
+    assert bool(fake.requests[0].body.get("stream")) is streamed
+    assert fake.requests[0].body["system"] == "s"
+    assert (response.text, response.prompt_tokens, response.completion_tokens) == (
+        "a streamed answer that spans several deltas",
+        300,
+        40,
+    )
+
+
+@pytest.mark.anyio
+async def test_a_streamed_answer_is_counted_and_priced_like_a_whole_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with claude(monkeypatch, stream="always") as (fake, service):
+        fake.reply("streamed", input_tokens=1000, output_tokens=200, cache_write=100, cache_read=50)
+        response = await service.complete(system="s", prompt="p", layer=Layer.L2)
+    assert (response.prompt_tokens, response.completion_tokens) == (1150, 200)
+    assert value(service, TOKENS, type="prompt", model=HAIKU) == 1150
+    assert value(service, TOKENS, type="completion", model=HAIKU) == 200
+    expected = (1000 * 1.0 + 100 * 1.25 + 50 * 0.1 + 200 * 5.0) / 1e6
+    assert value(service, COST, model=HAIKU) == pytest.approx(expected)
+    assert value(service, CALLS, mode="real", model=HAIKU, status="success") == 1
+
+
+@pytest.mark.anyio
+async def test_a_streamed_tool_use_turn_gives_its_text_and_stop_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with claude(monkeypatch, stream="always") as (fake, service):
+        fake.tool_use("Let me look that up.")
+        response = await service.complete(system="s", prompt="p", layer=Layer.L2)
+    assert (response.text, response.stop_reason) == ("Let me look that up.", "tool_use")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("error_type", "expected", "outage"),
+    [
+        ("overloaded_error", LLMUnavailable, True),
+        ("api_error", LLMUnavailable, True),
+        ("rate_limit_error", LLMRateLimited, True),
+        ("invalid_request_error", LLMBadRequest, False),
+    ],
+)
+async def test_an_error_event_mid_stream_is_mapped_by_its_type(
+    monkeypatch: pytest.MonkeyPatch, error_type: str, expected: type[Exception], outage: bool
+) -> None:
+    async with claude(monkeypatch, stream="always") as (fake, service):
+        fake.stream_error(error_type)
+        with pytest.raises(expected, match=error_type):
+            await service.complete(system="s", prompt="p", layer=Layer.L2)
+    assert value(service, CALLS, mode="real", model=HAIKU, status="error") == 1
+    assert value(service, TOKENS, type="prompt", model=HAIKU) == 0
+    assert service.breaker.consecutive_failures == (1 if outage else 0)
+
+
+@pytest.mark.anyio
+async def test_a_stream_cut_off_mid_answer_is_unavailable_and_counts_against_the_breaker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with claude(monkeypatch, stream="always") as (fake, service):
+        fake.stream_cut()
+        with pytest.raises(LLMUnavailable, match="broke off"):
+            await service.complete(system="s", prompt="p", layer=Layer.L2)
+    assert value(service, CALLS, mode="real", model=HAIKU, status="error") == 1
+    assert service.breaker.consecutive_failures == 1
+
+
+@pytest.mark.anyio
+async def test_a_stream_that_stalls_times_out_between_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with claude(monkeypatch, stream="always", timeout=0.2, max_retries=0) as (fake, service):
+        fake.stream_stall()
+        with pytest.raises(LLMTimeout, match="mid-stream"):
+            await service.complete(system="s", prompt="p", layer=Layer.L2)
+    assert fake.slow_started.is_set()
+    assert value(service, CALLS, mode="real", model=HAIKU, status="error") == 1
+
+
+@pytest.mark.anyio
+async def test_a_streamed_call_falls_back_to_the_mock_when_the_stream_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with claude(monkeypatch, stream="always", fallback=True) as (fake, service):
+        fake.stream_error("overloaded_error")
+        response = await service.complete(system="s", prompt="p", layer=Layer.L2)
+    assert response.model == "mock-claude"
+    assert value(service, CALLS, mode="mock", model="mock-claude", status="success") == 1

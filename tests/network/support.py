@@ -32,6 +32,7 @@ def two_server_config(
             "server_id": server_id,
             "services": LLM_ONLY,
             "runtime": {"drain_timeout": 5.0},
+            "auth": {"enabled": False},
             "neurons": neurons(design_kind, design_capacity),
             "network": settings,
         }

@@ -29,8 +29,14 @@ OpenApi = Callable[..., Awaitable[Api]]
 
 def make_config(**sections: Any) -> Config:
     """Defaults with a fixed server id, a short drain, the LLM as the only service (unless
-    ``services`` is given) and the given sections (``server={...}``)."""
-    data: dict[str, Any] = {"server_id": "test", "runtime": {"drain_timeout": 5.0}, "services": LLM_ONLY}
+    ``services`` is given), auth off (``auth={"enabled": True}`` turns it on) and the given
+    sections (``server={...}``)."""
+    data: dict[str, Any] = {
+        "server_id": "test",
+        "runtime": {"drain_timeout": 5.0},
+        "services": LLM_ONLY,
+        "auth": {"enabled": False},
+    }
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values} if isinstance(values, dict) else values
     return Config.model_validate(data)
