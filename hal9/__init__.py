@@ -28,18 +28,20 @@ from hal9.errors import (
     RemoteRejected,
     RuntimeNotRunning,
     ServiceUnavailable,
+    ToolCallFailed,
     TopologyError,
     TraceNotFound,
 )
 from hal9.llm import MockLLM
 from hal9.runtime.actor import Actor, ActorState
 from hal9.runtime.layer import Layer
-from hal9.runtime.llm import LLM, LLMResponse
+from hal9.runtime.llm import LLM, LLMResponse, ToolResult, ToolSpec, ToolUse, Turn
 from hal9.runtime.memory import Memory, MemoryEntry, MemoryRecord
 from hal9.runtime.neuron import Neuron
 from hal9.runtime.runtime import Runtime
 from hal9.runtime.service import Service
 from hal9.runtime.signal import Signal
+from hal9.runtime.tools import ToolOutput, Tools
 from hal9.runtime.trace import BranchError, Hop, TraceResult
 
 if _typing.TYPE_CHECKING:
@@ -86,9 +88,16 @@ __all__ = [
     "Service",
     "ServiceUnavailable",
     "Signal",
+    "ToolCallFailed",
+    "ToolOutput",
+    "ToolResult",
+    "ToolSpec",
+    "ToolUse",
+    "Tools",
     "TopologyError",
     "TraceNotFound",
     "TraceResult",
+    "Turn",
     "__version__",
     "load_config",
 ]

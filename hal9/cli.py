@@ -1,4 +1,4 @@
-"""``python -m hal9`` / ``hal9``: serve, init, check, users, keys, monitoring export."""
+"""``python -m hal9`` / ``hal9``: serve, init, check, users, keys, mcp, monitoring export."""
 
 from __future__ import annotations
 
@@ -39,10 +39,13 @@ EXAMPLE_CONFIG = """\
 data_dir = "hal9-data"
 
 # Services by name, each "package.module:Class". The defaults: the LLM (mock, or Claude when
-# ANTHROPIC_API_KEY is set; see [llm]) and the memory service (one SQLite file,
-# data_dir/hal9.db; neurons store each task and result and recall the relevant ones).
-# Leave memory out to run without it:
-# services = { llm = "hal9.llm:LLMService", memory = "hal9.memory:SQLiteMemory" }
+# ANTHROPIC_API_KEY is set; see [llm]), the memory service (one SQLite file,
+# data_dir/hal9.db; neurons store each task and result and recall the relevant ones), the
+# MCP tools (see [tools]; no layer gets a tool unless granted) and the learning service
+# (feedback and failed branches become lessons in the neurons' prompts). Leave one out to
+# run without it:
+# services = { llm = "hal9.llm:LLMService", memory = "hal9.memory:SQLiteMemory",
+#              tools = "hal9.tools:ToolService", learning = "hal9.learning:LearningService" }
 
 [server]
 host = "127.0.0.1"
@@ -131,6 +134,44 @@ login_max_failures_per_address = 20
 login_window_seconds = 300.0
 password_min_length = 12
 bootstrap_admin_key = true    # first start without users or keys: print an admin API key once (stderr)
+[learning]                    # feedback -> error gradients along the signal path -> prompt lessons
+decay = 0.5                   # share of an error passed back per hop upstream
+smoothing = 0.5               # weight of a new error in a neuron's gradient (1: only the latest counts)
+threshold = 0.5               # a gradient at or above it adjusts the neuron's prompt (adds a lesson)
+success_score = 0.5           # feedback scores at or above it are successes
+window = 50                   # outcomes per neuron in its effectiveness (a sliding window)
+evaluation_outcomes = 5       # outcomes after an adjustment that judge it (kept or rolled back)
+pattern_threshold = 3         # occurrences of a pattern type (timeout, budget, ...) that identify it
+max_lessons = 5               # lessons a prompt carries at most ...
+max_lesson_chars = 300        # ... each at most this long ...
+max_prompt_chars = 1200       # ... and all of them together
+history = 20                  # lessons (any status) kept per neuron for GET /api/v1/neurons/{id}/learning
+write_with_llm = true         # the neuron's LLM writes lessons (through the budget); false: a rule does
+[tools]                       # MCP tools: built-in file_read, file_write, shell, web_fetch, and external servers
+# root = "hal9-data/workspace"  # the sandbox folder (default: data_dir/workspace)
+max_rounds = 4                # tool_use rounds per neuron answer
+call_timeout = 60.0           # seconds per tool call, end to end
+max_result_chars = 20000      # tool output sent back to the model
+max_read_bytes = 1000000
+max_write_bytes = 1000000
+shell_timeout = 10.0          # the command's whole process group is killed after this
+shell_max_output_bytes = 65536
+shell_landlock = "auto"       # confine commands with Landlock where the kernel has it; "required", "off"
+web_timeout = 10.0
+web_max_bytes = 1000000
+web_max_redirects = 5
+web_allowed_networks = []     # CIDRs web_fetch may reach although not public, e.g. "10.0.0.0/8"
+# No layer gets a tool until it is granted here (tools: built-in names or names of [tools.servers]):
+# [tools.layers.L2]
+# tools = ["file_read", "file_write", "shell", "web_fetch"]
+# commands = ["ls", "cat", "grep", "wc"]   # the shell allow list (bare names)
+# hosts = []                               # web_fetch hosts; empty: any public host
+# [tools.servers.time]                     # an external MCP server (stdio command or url)
+# command = ["uvx", "mcp-server-time"]
+# What `python -m hal9 mcp` serves (its root: tools.mcp.root, else the folder it starts in):
+[tools.mcp]
+tools = ["file_read", "file_write", "shell", "web_fetch"]
+commands = ["ls", "cat", "head", "tail", "wc", "grep", "pwd", "echo", "date"]
 
 # Distributed mode (pip install 'hal9[distributed]'): on when nats_url is set; a neuron's
 # server = "<server_id>" then places it on another server (see examples/distributed/).
@@ -386,6 +427,16 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     return _with_auth(args, work)
 
 
+def _cmd_mcp(args: argparse.Namespace) -> int:
+    from hal9.tools.stdio import serve_stdio
+
+    config = _load(args.config)
+    # Standard output carries the MCP messages: every log line goes to standard error.
+    configure_logging(config.logging.level, config.logging.format, stream=sys.stderr)
+    root = config.tools.mcp.root if config.tools.mcp.root is not None else Path.cwd()
+    return anyio.run(serve_stdio, config, root)
+
+
 def _cmd_monitoring_export(args: argparse.Namespace) -> int:
     from hal9.monitoring.export import ExportConflict, export
 
@@ -448,6 +499,12 @@ def _parser() -> argparse.ArgumentParser:
     keys_commands.add_parser("list", help="list the API keys (never their secrets)")
     keys_commands.add_parser("revoke", help="revoke an API key by its id").add_argument("key_id")
     keys_cmd.set_defaults(handler=_cmd_keys)
+
+    mcp_cmd = commands.add_parser(
+        "mcp", help="serve the built-in tools and the neuron network (tool 'ask') to an MCP client over stdio"
+    )
+    mcp_cmd.add_argument("--config", help="a TOML file; the sandbox root is tools.mcp.root, else the current folder")
+    mcp_cmd.set_defaults(handler=_cmd_mcp)
 
     monitoring_cmd = commands.add_parser("monitoring", help="Prometheus and Grafana assets")
     monitoring_commands = monitoring_cmd.add_subparsers(dest="monitoring_command", required=True)

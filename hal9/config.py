@@ -6,7 +6,9 @@ Errors are raised as :class:`~hal9.errors.ConfigError` with the dotted key in th
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import socket
 import tomllib
 from collections.abc import Mapping
@@ -67,12 +69,27 @@ class NeuronConfig(_Section):
     )
 
 
+class MockToolUse(_Section):
+    """A tool call the mock LLM asks for."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
 class MockReply(_Section):
-    """A scripted reply of the mock LLM: the first rule that matches a call answers it."""
+    """A scripted reply of the mock LLM: the first rule that matches a call answers it.
+
+    With ``tool_use`` the reply asks for that tool (``reply`` is the text before the call).
+    ``tool_round`` is the number of tool rounds the call follows (0: the first call), so a
+    tool call and the final answer are two rules; ``{tool_result}`` in a reply is replaced by
+    the text of the latest tool results.
+    """
 
     layer: Layer | None = None
     trigger: str | None = Field(default=None, description="substring of the prompt that selects this reply")
-    reply: str
+    reply: str = ""
+    tool_use: MockToolUse | None = None
+    tool_round: int = Field(default=0, ge=0, description="tool rounds before the call this rule answers")
 
 
 class MockLLMConfig(_Section):
@@ -280,6 +297,138 @@ class AuthConfig(_Section):
     bootstrap_admin_key: bool = Field(default=True, description="first start with no users or keys: print an admin key")
 
 
+class LearningConfig(_Section):
+    """The learning service (``hal9.learning:LearningService``): feedback into prompt lessons."""
+
+    decay: float = Field(default=0.5, gt=0, le=1, description="share of an error passed back per hop upstream")
+    smoothing: float = Field(
+        default=0.5, gt=0, le=1, description="weight of a new error in a neuron's gradient (1: only the latest)"
+    )
+    threshold: float = Field(default=0.5, gt=0, le=1, description="a gradient at or above it adjusts the prompt")
+    success_score: float = Field(default=0.5, ge=0, le=1, description="feedback at or above it is a success")
+    window: int = Field(default=50, ge=1, le=10_000, description="outcomes per neuron in its effectiveness")
+    evaluation_outcomes: int = Field(default=5, ge=1, le=1000, description="outcomes that judge an adjustment")
+    pattern_threshold: int = Field(default=3, ge=1, description="occurrences of a pattern type that identify it")
+    max_lessons: int = Field(default=5, ge=1, le=50, description="lessons a prompt carries at most")
+    max_lesson_chars: int = Field(default=300, ge=20, le=4_000, description="one lesson's length at most")
+    max_prompt_chars: int = Field(default=1_200, ge=100, le=20_000, description="all lessons of a prompt at most")
+    history: int = Field(default=20, ge=1, le=1_000, description="lessons (any status) kept per neuron")
+    write_with_llm: bool = Field(default=True, description="the neuron's LLM writes lessons (else a rule does)")
+
+
+#: Tool names of the built-in MCP server.
+BUILTIN_TOOLS: tuple[str, ...] = ("file_read", "file_write", "shell", "web_fetch")
+#: Commands that can never be on a shell allow list: shells, interpreters of their arguments,
+#: wrappers that run another command, and network clients (web_fetch is the way out, checked).
+NEVER_ALLOWED_COMMANDS: frozenset[str] = frozenset(
+    {
+        *("sh", "bash", "dash", "zsh", "ksh", "csh", "tcsh", "fish", "busybox", "env", "xargs", "sudo", "su"),
+        *("doas", "nohup", "setsid", "timeout", "nice", "ionice", "chroot", "strace", "gdb", "ltrace", "watch"),
+        *("ssh", "scp", "sftp", "nc", "ncat", "netcat", "socat", "telnet", "curl", "wget", "ftp", "rsync"),
+        *("eval", "exec", "command", "builtin", "script", "expect", "flock", "stdbuf", "unshare", "nsenter"),
+    }
+)
+
+
+class LayerTools(_Section):
+    """What one layer's neurons may use: tools (built-in names or external server names), commands, hosts."""
+
+    tools: tuple[str, ...] = ()
+    commands: tuple[str, ...] = Field(default=(), description="the shell tool's allow list (bare command names)")
+    hosts: tuple[str, ...] = Field(default=(), description="web_fetch host names; empty: any public host")
+    root: Path | None = Field(default=None, description="this layer's sandbox folder; default: tools.root")
+
+    @field_validator("commands")
+    @classmethod
+    def _safe_commands(cls, commands: tuple[str, ...]) -> tuple[str, ...]:
+        for command in commands:
+            if not command or "/" in command or "\\" in command or command.strip() != command:
+                raise ValueError(f"{command!r} is not a bare command name")
+            if command in NEVER_ALLOWED_COMMANDS:
+                raise ValueError(f"{command!r} runs other commands or reaches the network and cannot be allowed")
+        return commands
+
+
+#: What ``hal9 mcp`` lets a client run by default: commands that only read, inside the root.
+DEFAULT_MCP_COMMANDS: tuple[str, ...] = ("ls", "cat", "head", "tail", "wc", "grep", "pwd", "echo", "date")
+
+
+class ExternalToolServer(_Section):
+    """An external MCP server: a stdio command, or a streamable HTTP URL."""
+
+    command: tuple[str, ...] = Field(default=(), description="argv of a stdio server")
+    url: str | None = Field(default=None, description="a streamable HTTP endpoint, e.g. http://127.0.0.1:8000/mcp")
+    env: dict[str, str] = Field(default_factory=dict, description="added to the SDK's minimal default environment")
+    connect_timeout: float = Field(default=20.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> ExternalToolServer:
+        if bool(self.command) == bool(self.url):
+            raise ValueError("give exactly one of command (stdio) or url (streamable HTTP)")
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError("url must be http:// or https://")
+        return self
+
+
+class ToolsConfig(_Section):
+    """The tool service (``hal9.tools:ToolService``): the built-in MCP tools, external servers, the sandbox."""
+
+    root: Path | None = Field(default=None, description="the sandbox folder; default data_dir/workspace")
+    layers: dict[Layer, LayerTools] = Field(
+        default_factory=dict, description="per layer; a layer not listed (by default: every layer) gets no tools"
+    )
+    mcp: LayerTools = Field(
+        default_factory=lambda: LayerTools(tools=BUILTIN_TOOLS, commands=DEFAULT_MCP_COMMANDS),
+        description="what `hal9 mcp` serves (its root defaults to the folder it is started in)",
+    )
+    servers: dict[str, ExternalToolServer] = Field(default_factory=dict)
+    max_rounds: int = Field(default=4, ge=0, le=32, description="tool_use rounds per neuron answer")
+    call_timeout: float = Field(default=60.0, gt=0, description="seconds a tool call may take, end to end")
+    max_concurrency: int = Field(default=8, gt=0, description="tool calls in flight at once")
+    max_result_chars: int = Field(default=20_000, gt=0, description="tool output returned to the LLM")
+    max_read_bytes: int = Field(default=1_000_000, gt=0)
+    max_write_bytes: int = Field(default=1_000_000, gt=0)
+    shell_timeout: float = Field(default=10.0, gt=0, description="the process group is killed after this")
+    shell_max_output_bytes: int = Field(default=65_536, gt=0, description="stdout and stderr each")
+    shell_landlock: Literal["auto", "required", "off"] = Field(
+        default="auto",
+        description="confine commands with Landlock: where the kernel has it (auto), always (required), never",
+    )
+    web_timeout: float = Field(default=10.0, gt=0)
+    web_max_bytes: int = Field(default=1_000_000, gt=0)
+    web_max_redirects: int = Field(default=5, ge=0, le=20)
+    web_allowed_networks: tuple[str, ...] = Field(
+        default=(), description="CIDRs web_fetch may reach although not public, e.g. '10.0.0.0/8'"
+    )
+
+    @field_validator("web_allowed_networks")
+    @classmethod
+    def _networks(cls, networks: tuple[str, ...]) -> tuple[str, ...]:
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an IP network (CIDR)") from None
+        return networks
+
+    @field_validator("servers")
+    @classmethod
+    def _server_names(cls, servers: dict[str, ExternalToolServer]) -> dict[str, ExternalToolServer]:
+        for name in servers:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name) or name in BUILTIN_TOOLS:
+                raise ValueError(f"{name!r}: a server name is 1-64 letters, digits, '_', '.', '-', not a built-in tool")
+        return servers
+
+    @model_validator(mode="after")
+    def _known_tools(self) -> ToolsConfig:
+        known = {*BUILTIN_TOOLS, *self.servers}
+        for where, policy in [*((f"layers.{k}", v) for k, v in self.layers.items()), ("mcp", self.mcp)]:
+            unknown = [name for name in policy.tools if name not in known]
+            if unknown:
+                raise ValueError(f"{where}.tools: unknown {unknown} (built-in tools or names in tools.servers)")
+        return self
+
+
 def _default_server_id() -> str:
     return socket.gethostname() or "hal9"
 
@@ -302,7 +451,12 @@ class Config(_Section):
     runtime: RuntimeConfig = RuntimeConfig()
     neurons: tuple[NeuronConfig, ...] = Field(default_factory=default_neurons)
     services: dict[str, str] = Field(
-        default_factory=lambda: {"llm": "hal9.llm:LLMService", "memory": "hal9.memory:SQLiteMemory"},
+        default_factory=lambda: {
+            "llm": "hal9.llm:LLMService",
+            "memory": "hal9.memory:SQLiteMemory",
+            "tools": "hal9.tools:ToolService",
+            "learning": "hal9.learning:LearningService",
+        },
         description="service name -> 'package.module:Class' of a Service with from_config()",
     )
     llm: LLMConfig = LLMConfig()
@@ -310,6 +464,8 @@ class Config(_Section):
     logging: LoggingConfig = LoggingConfig()
     network: NetworkConfig = NetworkConfig()
     auth: AuthConfig = AuthConfig()
+    learning: LearningConfig = LearningConfig()
+    tools: ToolsConfig = ToolsConfig()
 
     @property
     def service_paths(self) -> dict[str, str]:

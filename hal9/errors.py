@@ -100,6 +100,19 @@ class LLMBadResponse(LLMError):
     """The LLM API answered with a body that is not a valid Messages API response."""
 
 
+class ToolCallFailed(Hal9Error):
+    """A tool call a neuron made was refused or failed, and the neuron answered without it.
+
+    Not raised by the tool loop: it is reported to the learning service with
+    :meth:`~hal9.runtime.neuron.Neuron.note_failure`, so a refused call teaches a lesson
+    although the request itself succeeded.
+    """
+
+    def __init__(self, tool: str, message: str) -> None:
+        super().__init__(f"tool call {tool} refused or failed: {message[:300]}")
+        self.tool = tool
+
+
 class BudgetExceeded(LLMError):
     """A call's worst-case cost would take spend past a budget; it was refused before sending.
 

@@ -29,8 +29,14 @@ def test_defaults_are_valid_and_describe_the_three_layer_network() -> None:
         ("design", Layer.L3, ("implementation",)),
         ("implementation", Layer.L2, ()),
     ]
-    # The mock LLM without ANTHROPIC_API_KEY (issue 3), and SQLite memory in data_dir (issue 4).
-    assert config.services == {"llm": "hal9.llm:LLMService", "memory": "hal9.memory:SQLiteMemory"}
+    # The mock LLM without ANTHROPIC_API_KEY (issue 3), SQLite memory in data_dir (issue 4),
+    # the MCP tools (issue 5) and learning (issue 7).
+    assert config.services == {
+        "llm": "hal9.llm:LLMService",
+        "memory": "hal9.memory:SQLiteMemory",
+        "tools": "hal9.tools:ToolService",
+        "learning": "hal9.learning:LearningService",
+    }
     assert config.llm.mode == "auto"
     assert config.runtime.mailbox_capacity > 0
     assert config.server.port == 8080

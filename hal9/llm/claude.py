@@ -8,8 +8,9 @@ mapping of the SDK's errors to :mod:`hal9.errors`, and the Claude metric familie
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import anthropic
 import anyio
@@ -35,7 +36,7 @@ from hal9.llm.pricing import PriceTable, Usage
 from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
 from hal9.runtime.layer import Layer
-from hal9.runtime.llm import LLMResponse
+from hal9.runtime.llm import LLMResponse, ToolSpec, ToolUse, Turn
 from hal9.runtime.service import Service
 
 if TYPE_CHECKING:
@@ -94,14 +95,19 @@ def translate_transport(exc: httpx2.TransportError) -> LLMError:
     return LLMUnavailable(f"the Claude API stream broke off: {type(exc).__name__}")
 
 
-def parse_message(message: Any) -> tuple[str, str, str, Usage]:
-    """Text, model, stop reason and usage of a Messages API response.
+def parse_message(message: Any) -> tuple[str, str, str, Usage, tuple[ToolUse, ...]]:
+    """Text, model, stop reason, usage and tool calls of a Messages API response.
 
     Raises:
         LLMBadResponse: the body is not a message (the SDK does not validate bodies by default).
     """
     try:
         text = "".join(block.text for block in message.content if block.type == "text")
+        uses = tuple(
+            ToolUse(str(block.id), str(block.name), dict(block.input))
+            for block in message.content
+            if block.type == "tool_use"
+        )
         usage = message.usage
         tokens = Usage(
             input=int(usage.input_tokens),
@@ -109,9 +115,32 @@ def parse_message(message: Any) -> tuple[str, str, str, Usage]:
             cache_write=int(usage.cache_creation_input_tokens or 0),
             cache_read=int(usage.cache_read_input_tokens or 0),
         )
-        return text, str(message.model), str(message.stop_reason or "end_turn"), tokens
+        return text, str(message.model), str(message.stop_reason or "end_turn"), tokens, uses
     except (AttributeError, TypeError, ValueError) as exc:
         raise LLMBadResponse(f"the Claude API answered with a body that is not a message: {exc}") from None
+
+
+def build_messages(prompt: str, history: Sequence[Turn]) -> list[dict[str, Any]]:
+    """The Messages API's ``messages``: the prompt, then each turn's text, tool_use and tool_result blocks."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+    for turn in history:
+        blocks: list[dict[str, Any]] = []
+        if turn.text:
+            blocks.append({"type": "text", "text": turn.text})
+        blocks.extend(
+            {"type": "tool_use", "id": use.id, "name": use.name, "input": dict(use.input)} for use in turn.tool_uses
+        )
+        blocks.extend(
+            {
+                "type": "tool_result",
+                "tool_use_id": result.tool_use_id,
+                "content": result.content,
+                "is_error": result.is_error,
+            }
+            for result in turn.tool_results
+        )
+        messages.append({"role": turn.role, "content": blocks})
+    return messages
 
 
 class ClaudeService(Service):
@@ -215,9 +244,16 @@ class ClaudeService(Service):
         return model, max_tokens if max_tokens is not None else default_cap
 
     async def complete(
-        self, *, system: str, prompt: str, layer: Layer | None = None, max_tokens: int | None = None
+        self,
+        *,
+        system: str,
+        prompt: str,
+        layer: Layer | None = None,
+        max_tokens: int | None = None,
+        tools: Sequence[ToolSpec] = (),
+        history: Sequence[Turn] = (),
     ) -> LLMResponse:
-        """Answer ``prompt`` under ``system`` with the layer's model.
+        """Answer ``prompt`` (and the turns of ``history``) under ``system`` with the layer's model.
 
         Raises:
             BudgetExceeded: the call's worst case would pass a budget; nothing was sent.
@@ -228,13 +264,15 @@ class ClaudeService(Service):
         """
         model, cap = self.route(layer, max_tokens)
         try:
-            return await self._complete_real(system, prompt, model, cap)
+            return await self._complete_real(system, prompt, model, cap, tools, history)
         except UNAVAILABLE as exc:
             if self.fallback is None:
                 raise
             log.warning("llm.fallback_to_mock", error=type(exc).__name__, model=model)
             fallback = self.fallback
-        return await fallback.complete(system=system, prompt=prompt, layer=layer, max_tokens=cap)
+        return await fallback.complete(
+            system=system, prompt=prompt, layer=layer, max_tokens=cap, tools=tools, history=history
+        )
 
     def streams(self, max_tokens: int) -> bool:
         """Whether a call allowed ``max_tokens`` completion tokens is received as a stream."""
@@ -249,26 +287,38 @@ class ClaudeService(Service):
                 return await stream.get_final_message()
         return await client.messages.create(**request)
 
-    async def _complete_real(self, system: str, prompt: str, model: str, cap: int) -> LLMResponse:
+    async def _complete_real(
+        self, system: str, prompt: str, model: str, cap: int, tools: Sequence[ToolSpec], history: Sequence[Turn]
+    ) -> LLMResponse:
         label = self.prices.label(model)
         async with self.measure(mode="real", model=label):
             client = self._client
             if client is None:
                 raise LLMUnavailable("the Claude service is not started")
-            worst = self.prices.worst_case(model, estimate_tokens(system) + estimate_tokens(prompt), cap)
+            messages = build_messages(prompt, history)
+            definitions = [tool.as_anthropic() for tool in tools]
+            sent = estimate_tokens(system) + estimate_tokens(prompt)
+            if len(messages) > 1:
+                sent += estimate_tokens(json.dumps(messages[1:]))
+            if definitions:
+                sent += estimate_tokens(json.dumps(definitions))
+            worst = self.prices.worst_case(model, sent, cap)
             # Reserved before the breaker lets the call go, so a refusal never takes the probe.
             with self.spend.reserve(worst):
                 self.breaker.acquire()
                 try:
                     async with self.limiter:
+                        # Only a call with tools sends the key: a plain call's body is as before.
+                        extra: dict[str, Any] = {"tools": definitions} if definitions else {}
                         message = await self._send(
                             client,
                             model=model,
                             max_tokens=cap,
                             system=system,
-                            messages=[{"role": "user", "content": prompt}],
+                            messages=cast("list[Any]", messages),
+                            **extra,
                         )
-                    text, answered_by, stop_reason, usage = parse_message(message)
+                    text, answered_by, stop_reason, usage, uses = parse_message(message)
                 except (anthropic.AnthropicError, httpx2.TransportError) as exc:
                     error = translate(exc) if isinstance(exc, anthropic.AnthropicError) else translate_transport(exc)
                     # A refused request still shows the API is up; only unavailability counts.
@@ -295,6 +345,7 @@ class ClaudeService(Service):
             prompt_tokens=usage.prompt,
             completion_tokens=usage.output,
             stop_reason=stop_reason,
+            tool_uses=uses,
         )
 
     # -- reporting -------------------------------------------------------------------------

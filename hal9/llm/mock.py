@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Self
 
@@ -15,7 +15,7 @@ from hal9.config import MockReply
 from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
 from hal9.runtime.layer import Layer
-from hal9.runtime.llm import LLMResponse
+from hal9.runtime.llm import LLMResponse, ToolSpec, ToolUse, Turn
 from hal9.runtime.service import OperationMetrics, Service
 
 if TYPE_CHECKING:
@@ -38,6 +38,9 @@ class LLMCall:
     prompt: str
     layer: Layer | None
     reply: str
+    tools: tuple[str, ...] = ()
+    history: tuple[Turn, ...] = ()
+    tool_uses: tuple[ToolUse, ...] = ()
 
 
 def _subject(prompt: str) -> str:
@@ -105,31 +108,68 @@ class MockLLM(Service):
         self._completion_tokens = tokens.labels("completion", self.model)
         self.measure(mode="mock", model=self.model)  # series exist at zero from the start
 
-    def reply_for(self, prompt: str, layer: Layer | None) -> str:
+    def reply_for(self, prompt: str, layer: Layer | None, tool_round: int = 0) -> str:
+        """The text the first matching rule (or the template) gives for the ``tool_round``-th call."""
+        rule = self.rule_for(prompt, layer, tool_round)
+        return rule.reply if rule is not None else template_reply(prompt, layer)
+
+    def rule_for(self, prompt: str, layer: Layer | None, tool_round: int = 0) -> MockReply | None:
         for rule in self.replies:
-            if (rule.layer is None or rule.layer == layer) and (rule.trigger is None or rule.trigger in prompt):
-                return rule.reply
-        return template_reply(prompt, layer)
+            if (
+                (rule.layer is None or rule.layer == layer)
+                and (rule.trigger is None or rule.trigger in prompt)
+                and rule.tool_round == tool_round
+            ):
+                return rule
+        return None
 
     async def complete(
-        self, *, system: str, prompt: str, layer: Layer | None = None, max_tokens: int | None = None
+        self,
+        *,
+        system: str,
+        prompt: str,
+        layer: Layer | None = None,
+        max_tokens: int | None = None,
+        tools: Sequence[ToolSpec] = (),
+        history: Sequence[Turn] = (),
     ) -> LLMResponse:
         async with self.measure(mode="mock", model=self.model):
             if self.latency:
                 await anyio.sleep(self.latency)
-            text = self.reply_for(prompt, layer)
-            stop_reason = "end_turn"
+            tool_round = sum(1 for turn in history if turn.tool_results)
+            rule = self.rule_for(prompt, layer, tool_round)
+            text = rule.reply if rule is not None else template_reply(prompt, layer)
+            latest = next((turn for turn in reversed(history) if turn.tool_results), None)
+            if latest is not None and "{tool_result}" in text:
+                text = text.replace("{tool_result}", "\n".join(result.content for result in latest.tool_results))
+            offered = tuple(tool.name for tool in tools)
+            uses: tuple[ToolUse, ...] = ()
+            # A scripted tool call is made only if the tool was offered, as a real model would.
+            if rule is not None and rule.tool_use is not None and rule.tool_use.name in offered:
+                uses = (ToolUse(f"toolu_mock_{len(history)}", rule.tool_use.name, dict(rule.tool_use.input)),)
+            stop_reason = "tool_use" if uses else "end_turn"
             max_tokens = self.max_tokens if max_tokens is None else max_tokens
             if estimate_tokens(text) > max_tokens:
-                text, stop_reason = text[: max_tokens * 4], "max_tokens"
-            self.calls.append(LLMCall(system, prompt, layer, text))
+                text, stop_reason, uses = text[: max_tokens * 4], "max_tokens", ()
+            self.calls.append(LLMCall(system, prompt, layer, text, offered, tuple(history), uses))
+            history_text = sum(estimate_tokens(_turn_text(turn)) for turn in history)
+            tools_text = sum(estimate_tokens(json.dumps(tool.as_anthropic())) for tool in tools)
             response = LLMResponse(
                 text=text,
                 model=self.model,
-                prompt_tokens=estimate_tokens(system) + estimate_tokens(prompt),
-                completion_tokens=estimate_tokens(text),
+                prompt_tokens=estimate_tokens(system) + estimate_tokens(prompt) + history_text + tools_text,
+                completion_tokens=estimate_tokens(text) + sum(estimate_tokens(json.dumps(u.input)) for u in uses),
                 stop_reason=stop_reason,
+                tool_uses=uses,
             )
         self._prompt_tokens.inc(response.prompt_tokens)
         self._completion_tokens.inc(response.completion_tokens)
         return response
+
+
+def _turn_text(turn: Turn) -> str:
+    """What a turn adds to a prompt, for the token estimate."""
+    parts = [turn.text]
+    parts.extend(f"{use.name} {json.dumps(use.input)}" for use in turn.tool_uses)
+    parts.extend(result.content for result in turn.tool_results)
+    return "\n".join(parts)

@@ -113,6 +113,41 @@ AUTH_API_KEYS_ACTIVE = Family("hal9_auth_api_keys_active", "API keys neither rev
 AUTH_API_KEY_USAGE = Family(
     "hal9_auth_api_key_usage", "Requests authenticated by each API key, by its public id", ("key_id",)
 )
+# Learning
+LEARNING_CYCLES = Family("hal9_learning_cycles", "Feedbacks (given or from a failed branch) processed end to end")
+LEARNING_GRADIENT = Family(
+    "hal9_learning_error_gradient",
+    "A neuron's error gradient: its smoothed share of the errors fed back",
+    ("neuron_id",),
+)
+LEARNING_ADJUSTMENTS = Family(
+    "hal9_learning_adjustments",
+    "Prompt adjustments judged over the neuron's next outcomes: success (kept) or failure (rolled back)",
+    ("neuron_id", "type"),
+)
+LEARNING_PATTERNS = Family(
+    "hal9_learning_patterns_identified",
+    "Error patterns identified (a type seen the configured number of times)",
+    ("pattern_type",),
+)
+LEARNING_EFFECTIVENESS = Family(
+    "hal9_learning_effectiveness_ratio",
+    "A neuron's success rate over its recent outcomes (a sliding window)",
+    ("neuron_id",),
+)
+# MCP tools
+MCP_TOOL_INVOCATIONS = Family(
+    "hal9_mcp_tool_invocations",
+    "MCP tool calls by tool (built-in and discovered external tools; others 'other') and outcome",
+    ("tool", "status"),
+)
+MCP_TOOL_DURATION = Family("hal9_mcp_tool_duration_seconds", "MCP tool call duration by tool", ("tool",))
+MCP_SECURITY_VIOLATIONS = Family(
+    "hal9_mcp_security_violations",
+    "Tool calls the sandbox refused before running, by tool and violation type "
+    "(path_traversal, forbidden_command, forbidden_host, forbidden_tool)",
+    ("tool", "violation_type"),
+)
 
 # Network (distributed mode over NATS; registered by hal9.network)
 NETWORK_SERVERS_CONNECTED = Family(

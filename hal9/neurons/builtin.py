@@ -7,17 +7,22 @@ from typing import Any, ClassVar
 import structlog
 from pydantic import BaseModel, Field, field_validator
 
+from hal9.errors import ToolCallFailed
 from hal9.neurons import prompts
 from hal9.neurons.parsing import parse_reply
 from hal9.runtime.layer import Layer
+from hal9.runtime.llm import LLMResponse, ToolResult, Turn
 from hal9.runtime.memory import MemoryEntry
 from hal9.runtime.neuron import Neuron
 from hal9.runtime.signal import Signal
+from hal9.runtime.tools import Tools
 
 MAX_DIRECTIVES = 3
 MAX_CONTENT_CHARS = 8_000
 #: What of the signal is used as the memory search query (its first words are the terms anyway).
 MEMORY_QUERY_CHARS = 1_000
+#: Tool rounds per answer when the tool service does not say.
+DEFAULT_TOOL_ROUNDS = 4
 
 log = structlog.get_logger("hal9.neuron")
 
@@ -72,8 +77,42 @@ class LLMNeuron(Neuron):
             memories = await self.recall(signal)
             if memories:
                 prompt = self.with_memories(prompt, memories)
-        response = await self.llm.complete(system=self.prompt, prompt=prompt, layer=self.layer)
+        response = await self.complete_with_tools(system=self.system_prompt(), prompt=prompt)
         return self.interpret(response.text)
+
+    async def complete_with_tools(self, *, system: str, prompt: str) -> LLMResponse:
+        """Ask the LLM, offering the tools this layer may use, and run what it asks for.
+
+        Without a tool service, or with no tools for this layer, this is one plain call.
+        Otherwise each ``tool_use`` turn is run through the tool service and its results sent
+        back, for at most ``tools.max_rounds`` rounds; a reply that still asks for tools after
+        that is returned as it is (its text), with a warning.
+        """
+        tools = self._runtime.services.get("tools") if self._runtime is not None else None
+        offered = await tools.definitions(self.layer) if isinstance(tools, Tools) else ()
+        if not offered or not isinstance(tools, Tools):
+            return await self.llm.complete(system=system, prompt=prompt, layer=self.layer)
+        max_rounds: int = getattr(getattr(tools, "settings", None), "max_rounds", DEFAULT_TOOL_ROUNDS)
+        history: list[Turn] = []
+        rounds = 0
+        while True:
+            response = await self.llm.complete(
+                system=system, prompt=prompt, layer=self.layer, tools=offered, history=history
+            )
+            if not response.tool_uses:
+                return response
+            if rounds == max_rounds:
+                log.warning("tools.rounds_exhausted", rounds=rounds)
+                return response
+            rounds += 1
+            results = []
+            for use in response.tool_uses:
+                output = await tools.call(use.name, use.input, layer=self.layer)
+                if output.is_error:
+                    # The model hears of it and may answer around it; learning hears of it too.
+                    self.note_failure(ToolCallFailed(use.name, output.text))
+                results.append(ToolResult(use.id, output.text, output.is_error))
+            history += [Turn("assistant", response.text, response.tool_uses), Turn("user", tool_results=tuple(results))]
 
 
 class _Directives(BaseModel):

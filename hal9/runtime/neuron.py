@@ -11,9 +11,11 @@ import structlog
 from hal9.metrics.neuron_stats import NeuronStats
 from hal9.runtime.actor import Actor, ActorState
 from hal9.runtime.layer import Layer
+from hal9.runtime.learning import Learning
 from hal9.runtime.llm import LLM
 from hal9.runtime.memory import Memory, MemoryRecord
 from hal9.runtime.signal import Signal, current_signal
+from hal9.runtime.tools import Tools
 
 if TYPE_CHECKING:
     from hal9.runtime.runtime import Runtime
@@ -92,6 +94,32 @@ class Neuron(Actor[Signal]):
         """The runtime's memory service; raises ServiceUnavailable if it has none."""
         service: Memory = self.service("memory")
         return service
+
+    @property
+    def tools(self) -> Tools:
+        """The runtime's tool service; raises ServiceUnavailable if it has none."""
+        service: Tools = self.service("tools")
+        return service
+
+    def system_prompt(self) -> str:
+        """The system prompt to send: :attr:`prompt`, plus the lessons the ``learning`` service keeps.
+
+        Without a learning service it is :attr:`prompt` itself. Call it for each LLM call, so a
+        lesson learned meanwhile (or rolled back) is in (or out of) the next one.
+        """
+        learning = self._runtime.services.get("learning") if self._runtime is not None else None
+        return learning.system_prompt(self.id, self.prompt) if isinstance(learning, Learning) else self.prompt
+
+    def note_failure(self, error: BaseException) -> None:
+        """Report a failure this neuron recovered from in :meth:`process` (a refused tool call, say).
+
+        The ``learning`` service learns from it as from a failed branch when the request ends;
+        without one, or outside ``process()``, nothing happens.
+        """
+        signal = current_signal.get()
+        learning = self._runtime.services.get("learning") if self._runtime is not None else None
+        if signal is not None and isinstance(learning, Learning):
+            learning.note_failure(signal, self.id, error)
 
     async def remember(self, signal: Signal, output: Any, error: Exception | None) -> None:
         """Store what a processed signal leaves behind: its task, and its result or error.

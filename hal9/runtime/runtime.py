@@ -99,6 +99,8 @@ class Runtime:
         self.neuron_snapshot: tuple[Neuron, ...] = ()
         self._entries: tuple[Neuron, ...] = ()
         self._traces = TraceStore(settings.max_traces, settings.max_path_hops)
+        # Services that override on_trace_finished: the others cost nothing when a request ends.
+        self._trace_observers: tuple[Service, ...] = ()
         self._send_timeout = settings.send_timeout
         self._task_group: TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
@@ -180,6 +182,9 @@ class Runtime:
             raise TopologyError("services are added before the runtime starts")
         service.bind_metrics(self.metrics)
         self.services[name] = service
+        service.on_attached(self)
+        if type(service).on_trace_finished is not Service.on_trace_finished:
+            self._trace_observers = (*self._trace_observers, service)
 
     def service(self, name: str) -> Any:
         try:
@@ -517,6 +522,8 @@ class Runtime:
 
     def _finish(self, trace: Trace) -> None:
         self._traces.close(trace)
+        if self._trace_observers:
+            self._notify_finished(trace)
         if self.events.active:
             self.events.publish(
                 "signal.completed",
@@ -526,6 +533,14 @@ class Runtime:
                 outputs=trace.outputs,
                 errors=len(trace.errors),
             )
+
+    def _notify_finished(self, trace: Trace) -> None:
+        result = trace.result()
+        for service in self._trace_observers:
+            try:
+                service.on_trace_finished(result)
+            except Exception:  # an observer's bug must not fail the request that ended
+                log.exception("service.trace_observer_failed", service=service.name)
 
     # -- remote routing (called by the transport) --------------------------------------
 

@@ -15,6 +15,8 @@ from hal9.metrics.registry import MetricsRegistry
 
 if TYPE_CHECKING:
     from hal9.config import Config
+    from hal9.runtime.runtime import Runtime
+    from hal9.runtime.trace import TraceResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,17 @@ class Service:
 
     def on_neuron_removed(self, neuron_id: str) -> None:
         """Called when a neuron has left the runtime: drop series labelled with its id."""
+
+    def on_attached(self, runtime: Runtime) -> None:
+        """Called when a runtime adds this service (before ``start``): keep it to reach its neurons."""
+
+    def on_trace_finished(self, result: TraceResult) -> None:
+        """Called on the event loop when a request has ended, only for services that override it.
+
+        It runs on the routing path of the signal that ended the request: keep it cheap and
+        never block; start longer work in a task of the service's own. An exception is logged
+        and does not fail the request.
+        """
 
     async def start(self) -> None:
         """Acquire resources; called when the runtime starts."""

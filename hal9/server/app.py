@@ -8,7 +8,7 @@ import hal9
 from hal9.auth import AuthService, Permission
 from hal9.errors import ConfigError
 from hal9.runtime.runtime import Runtime
-from hal9.server import auth_routes, llm, memory, network, neurons, signals, system, websocket
+from hal9.server import auth_routes, learning, llm, memory, network, neurons, signals, system, websocket
 from hal9.server.auth import check_gated, require
 from hal9.server.errors import install_error_handlers
 from hal9.server.metrics import ConnectionCounts, HTTPMetricsMiddleware
@@ -41,6 +41,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(neurons.router, dependencies=[require(Permission.NEURONS_READ, write=Permission.NEURONS_WRITE)])
     app.include_router(llm.router, dependencies=[require(Permission.LLM_READ)])
     app.include_router(memory.router, dependencies=[require(Permission.MEMORY_READ, write=Permission.MEMORY_WRITE)])
+    app.include_router(
+        learning.router, dependencies=[require(Permission.LEARNING_READ, write=Permission.LEARNING_WRITE)]
+    )
     app.include_router(websocket.router, dependencies=[require(Permission.EVENTS_READ)])
     app.include_router(network.router, dependencies=[require(Permission.NETWORK_READ)])
     app.include_router(auth_routes.router)  # gated route by route: login and refresh are public

@@ -6,6 +6,8 @@ anything unscripted gets a text answer with the default usage. Every request it 
 ``fake.requests``. A request with ``"stream": true`` gets the same message as server-sent
 events, the way the API streams it; a stream can be scripted to fail part-way
 (``fake.stream_error("overloaded_error")``, ``fake.stream_cut()``, ``fake.stream_stall()``).
+``fake.tool_use(name=..., arguments=...)`` answers with a tool call; a reply's ``{tool_result}``
+is replaced by the content of the request's latest ``tool_result`` block.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class Answer:
     slow: bool = False
     malformed: bool = False
     tool_use: bool = False
+    tool_name: str = "web_fetch"
+    tool_input: dict[str, Any] = field(default_factory=lambda: {"url": "x"})
     #: Streams only: an ``error`` event of this type after the first text delta.
     stream_error: str | None = None
     #: Streams only: the connection is dropped after the first text delta.
@@ -87,9 +91,11 @@ class FakeAnthropic:
         """Answer only when the test ends (the client's timeout fires first)."""
         self.script.extend(Answer(slow=True) for _ in range(times))
 
-    def tool_use(self, text: str = "Let me look that up.") -> None:
-        """A ``tool_use`` turn: a text block, then a tool call (stop reason ``tool_use``)."""
-        self.script.append(Answer(text=text, tool_use=True))
+    def tool_use(
+        self, text: str = "Let me look that up.", *, name: str = "web_fetch", arguments: dict[str, Any] | None = None
+    ) -> None:
+        """A ``tool_use`` turn: a text block, then a call of tool ``name`` (stop reason ``tool_use``)."""
+        self.script.append(Answer(text=text, tool_use=True, tool_name=name, tool_input=arguments or {"url": "x"}))
 
     def malformed(self) -> None:
         self.script.append(Answer(malformed=True))
@@ -135,9 +141,11 @@ class FakeAnthropic:
             "cache_creation_input_tokens": answer.cache_write,
             "cache_read_input_tokens": answer.cache_read,
         }
-        content: list[dict[str, Any]] = [{"type": "text", "text": answer.text}]
+        text = answer.text.replace("{tool_result}", _latest_tool_result(body))
+        content: list[dict[str, Any]] = [{"type": "text", "text": text}]
         if answer.tool_use:
-            content.append({"type": "tool_use", "id": "toolu_1", "name": "web_fetch", "input": {"url": "x"}})
+            tool_id = f"toolu_{len(self.requests)}"
+            content.append({"type": "tool_use", "id": tool_id, "name": answer.tool_name, "input": answer.tool_input})
         message: dict[str, Any] = {
             "id": f"msg_{len(self.requests)}",
             "type": "message",
@@ -197,6 +205,18 @@ def _events(message: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     stop = {"stop_reason": message["stop_reason"], "stop_sequence": None}
     yield "message_delta", {"type": "message_delta", "delta": stop, "usage": {"output_tokens": usage["output_tokens"]}}
     yield "message_stop", {"type": "message_stop"}
+
+
+def _latest_tool_result(body: dict[str, Any]) -> str:
+    """The content of the last ``tool_result`` block of the request's messages ("" if none)."""
+    for message in reversed(body.get("messages", [])):
+        content = message.get("content")
+        if isinstance(content, list):
+            for block in reversed(content):
+                if isinstance(block, dict) and block.get("type") == "tool_result":
+                    result = block.get("content", "")
+                    return result if isinstance(result, str) else json.dumps(result)
+    return ""
 
 
 @asynccontextmanager

@@ -344,6 +344,8 @@ async def test_a_tool_use_turn_gives_its_text_and_stop_reason(monkeypatch: pytes
         fake.tool_use("Let me look that up.")
         response = await service.complete(system="s", prompt="p", layer=Layer.L2)
     assert (response.text, response.stop_reason) == ("Let me look that up.", "tool_use")
+    assert [(use.name, dict(use.input)) for use in response.tool_uses] == [("web_fetch", {"url": "x"})]
+    assert "tools" not in fake.requests[0].body  # a plain call's body is unchanged
 
 
 @pytest.mark.anyio

@@ -8,9 +8,10 @@ import math
 import pytest
 
 from hal9 import LLM, Config, Layer, MockLLM, Runtime
-from hal9.config import LLMConfig, MockLLMConfig, MockReply
+from hal9.config import LLMConfig, MockLLMConfig, MockReply, MockToolUse
 from hal9.llm import estimate_tokens
 from hal9.llm.mock import template_reply
+from hal9.runtime.llm import ToolResult, ToolSpec, Turn
 from tests.support import config
 
 CALLS = "hal9_claude_api_calls_total"
@@ -152,3 +153,29 @@ async def test_default_runtime_uses_the_mock() -> None:
         await rt.ask("hi")
     assert isinstance(rt.service("llm"), MockLLM)
     assert rt.metrics.registry.get_sample_value(CALLS, {"mode": "mock", "model": "mock-claude", "status": "success"})
+
+
+@pytest.mark.anyio
+async def test_a_scripted_tool_use_turn_then_a_final_reply_with_the_tool_result() -> None:
+    llm = MockLLM(
+        [
+            MockReply(trigger="weather", reply="Checking.", tool_use=MockToolUse(name="web_fetch", input={"url": "u"})),
+            MockReply(trigger="weather", tool_round=1, reply="It says: {tool_result}"),
+        ]
+    )
+    fetch = ToolSpec("web_fetch", "fetch a URL", {"type": "object", "properties": {"url": {"type": "string"}}})
+    not_offered = await llm.complete(system="s", prompt="the weather?")
+    first = await llm.complete(system="s", prompt="the weather?", tools=[fetch])
+    history = [
+        Turn("assistant", first.text, first.tool_uses),
+        Turn("user", tool_results=(ToolResult(first.tool_uses[0].id, "sunny"),)),
+    ]
+    final = await llm.complete(system="s", prompt="the weather?", tools=[fetch], history=history)
+
+    assert (not_offered.text, not_offered.tool_uses, not_offered.stop_reason) == ("Checking.", (), "end_turn")
+    assert first.stop_reason == "tool_use"
+    assert [(use.name, dict(use.input)) for use in first.tool_uses] == [("web_fetch", {"url": "u"})]
+    assert first.prompt_tokens > not_offered.prompt_tokens  # the tool definitions are part of the prompt
+    assert (final.text, final.tool_uses, final.stop_reason) == ("It says: sunny", (), "end_turn")
+    assert llm.calls[-1].history == tuple(history)
+    assert llm.calls[-1].tools == ("web_fetch",)

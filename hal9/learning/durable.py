@@ -1,0 +1,72 @@
+"""Lessons in the memory service: their durable copy, stored, forgotten, and found again at start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from hal9.learning.lessons import Lesson, LessonSource
+from hal9.learning.patterns import PATTERN_TYPES, PatternType
+from hal9.runtime.memory import Memory
+
+log = structlog.get_logger("hal9.learning")
+
+#: Lesson entries start with this word, which is how a full-text search finds them again.
+MEMORY_PREFIX = "Lesson: "
+#: Above the retention threshold's default (0.5): a lesson in a prompt is not aged out of memory.
+IMPORTANCE = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLesson:
+    text: str
+    source: LessonSource
+    pattern: PatternType
+    memory_id: int
+    created_at: float
+
+
+async def store_lesson(memory: Memory, lesson: Lesson, layer: str) -> None:
+    """Store the lesson (kind ``lesson``) and note its entry id; a failure is logged (it works without)."""
+    try:
+        lesson.memory_id = await memory.store(
+            MEMORY_PREFIX + lesson.text,
+            neuron_id=lesson.neuron_id,
+            kind="lesson",
+            layer=layer,
+            metadata={"source": lesson.source, "pattern": lesson.pattern},
+            importance=IMPORTANCE,
+        )
+    except Exception as exc:  # noqa: BLE001 - memory is the durable copy; the lesson works without it
+        log.warning("learning.store_failed", neuron_id=lesson.neuron_id, error=type(exc).__name__)
+
+
+async def forget_lesson(memory: Memory, lesson: Lesson) -> None:
+    """Delete the lesson's entry (rolled back or retired: it must not come back at the next start)."""
+    if lesson.memory_id is None:
+        return
+    try:
+        await memory.forget(lesson.memory_id)
+    except Exception as exc:  # noqa: BLE001 - a stale entry left in memory is only restored as kept
+        log.warning("learning.forget_failed", lesson_id=lesson.id, error=type(exc).__name__)
+    else:
+        lesson.memory_id = None
+
+
+async def stored_lessons(memory: Memory, neuron_id: str, newest: int) -> list[StoredLesson]:
+    """The neuron's ``newest`` lessons in memory, oldest first."""
+    entries = await memory.search("lesson", neuron_id=neuron_id, kind="lesson", limit=min(100, newest * 2))
+    found = []
+    for entry in sorted(entries, key=lambda e: e.created_at)[-newest:]:
+        pattern = entry.metadata.get("pattern")
+        found.append(
+            StoredLesson(
+                text=entry.content.removeprefix(MEMORY_PREFIX),
+                source="llm" if entry.metadata.get("source") == "llm" else "rule",
+                pattern=pattern if pattern in PATTERN_TYPES else "other",
+                memory_id=entry.id,
+                created_at=entry.created_at,
+            )
+        )
+    return found

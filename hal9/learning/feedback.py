@@ -1,0 +1,47 @@
+"""What feedback is refused for, and what one accepted feedback did."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from hal9.errors import Hal9Error
+from hal9.learning.patterns import PatternType
+
+#: What of a feedback's comment is kept (it goes into a lesson request, and may be quoted in a lesson).
+MAX_COMMENT_CHARS = 1_000
+
+
+class InvalidFeedback(Hal9Error, ValueError):
+    """A feedback's score is not a number in [0, 1]."""
+
+
+class FeedbackTooEarly(Hal9Error):
+    """Feedback on a request that has not finished: its path is not complete yet."""
+
+    def __init__(self, signal_id: str) -> None:
+        super().__init__(f"request {signal_id!r} has not finished; give feedback once its result is in")
+        self.signal_id = signal_id
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackReceipt:
+    """What one feedback did.
+
+    Attributes:
+        signal_id: the request it was about.
+        score: its score in [0, 1].
+        success: whether the score counts as a success (``learning.success_score``).
+        pattern: the pattern type of negative feedback, None for a success.
+        errors: the error that reached each neuron of the request's path in this cycle.
+        gradients: each of those neurons' gradient after it.
+        adjusting: neurons whose gradient passed the threshold: a lesson is being written.
+    """
+
+    signal_id: str
+    score: float
+    success: bool
+    pattern: PatternType | None
+    errors: Mapping[str, float]
+    gradients: Mapping[str, float]
+    adjusting: tuple[str, ...]

@@ -1,0 +1,438 @@
+"""``LearningService``: feedback and failed branches into error gradients, lessons and their judgement."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Self
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+
+from hal9.config import LearningConfig
+from hal9.errors import NeuronNotFound, RuntimeNotRunning
+from hal9.learning.durable import forget_lesson, store_lesson, stored_lessons
+from hal9.learning.failures import FailureNotes, failures
+from hal9.learning.feedback import MAX_COMMENT_CHARS, FeedbackReceipt, FeedbackTooEarly, InvalidFeedback
+from hal9.learning.gradients import output_hops, propagate, shared
+from hal9.learning.lessons import Lesson, clean, rule_lesson
+from hal9.learning.metrics import LearningCollector
+from hal9.learning.patterns import PATTERN_TYPES, PatternType, classify_feedback
+from hal9.learning.report import NeuronReport
+from hal9.learning.state import Evaluation, NeuronLearning
+from hal9.learning.writer import Failure, write_lesson
+from hal9.metrics import families as fam
+from hal9.metrics.registry import MetricsRegistry
+from hal9.runtime.llm import LLM
+from hal9.runtime.memory import Memory
+from hal9.runtime.service import Service
+from hal9.runtime.signal import Signal
+from hal9.runtime.trace import TraceResult
+
+if TYPE_CHECKING:
+    from hal9.config import Config
+    from hal9.runtime.runtime import Runtime
+
+log = structlog.get_logger("hal9.learning")
+
+
+class LearningService(Service):
+    """Learns from feedback: error gradients along the signal path, prompt lessons, and their judgement.
+
+    Feedback comes from :meth:`feedback` (``POST /api/v1/signals/{id}/feedback``) and, by
+    itself, from every request with a failed branch (an error in ``process()``: a budget or
+    tool refusal, a timeout...). Each is one learning cycle: the error walks back along the
+    request's path (:func:`~hal9.learning.gradients.propagate`) into each neuron's gradient;
+    a neuron whose gradient reaches ``learning.threshold`` gets a lesson, written by its LLM
+    (or a rule), that joins its system prompt (:meth:`system_prompt`). The lesson is judged
+    over the neuron's next ``learning.evaluation_outcomes`` outcomes against its success rate
+    before: better keeps it, else it is rolled back.
+
+    Lessons live in the service (bounded per neuron), so a neuron learns without a memory
+    service; with one, each lesson is also stored there (kind ``lesson``) and the lessons
+    still in a prompt are restored from it at start.
+
+    Cheap when no feedback arrives: a request that ends without failure costs one dict
+    update per neuron of its path.
+    """
+
+    name = "learning"
+
+    def __init__(self, settings: LearningConfig | None = None) -> None:
+        self.settings = settings if settings is not None else LearningConfig()
+        self._runtime: Runtime | None = None
+        # Replaced, never mutated, when a neuron comes or goes: the collector reads it from a scrape.
+        self._states: dict[str, NeuronLearning] = {}
+        self._collector = LearningCollector(lambda: self._states)
+        self._lesson_ids = itertools.count(1)
+        self._tasks: TaskGroup | None = None
+        self._notes = FailureNotes()
+        self._busy = 0
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    @classmethod
+    def from_config(cls, config: Config) -> Self:
+        return cls(config.learning)
+
+    def on_metrics_bound(self, metrics: MetricsRegistry) -> None:
+        self._cycles = metrics.counter(fam.LEARNING_CYCLES.name, fam.LEARNING_CYCLES.help)
+        self._adjustments = metrics.counter(
+            fam.LEARNING_ADJUSTMENTS.name, fam.LEARNING_ADJUSTMENTS.help, fam.LEARNING_ADJUSTMENTS.labels
+        )
+        self._patterns = metrics.counter(
+            fam.LEARNING_PATTERNS.name, fam.LEARNING_PATTERNS.help, fam.LEARNING_PATTERNS.labels
+        )
+        for pattern in PATTERN_TYPES:
+            self._patterns.labels(pattern)  # a bounded set: every series exists at zero
+        metrics.register(self._collector)
+
+    def on_attached(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def on_neuron_removed(self, neuron_id: str) -> None:
+        if neuron_id in self._states:
+            self._states = {k: v for k, v in self._states.items() if k != neuron_id}
+        for kind in ("success", "failure"):
+            with contextlib.suppress(KeyError):  # no series: the neuron never had state
+                self._adjustments.remove(neuron_id, kind)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._tasks is not None
+
+    async def start(self) -> None:
+        """Start the task group lesson writing runs in; restore lessons from memory if there is one."""
+        self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
+        runtime = self._runtime
+        if runtime is not None:
+            for neuron in runtime.neuron_snapshot:
+                self._state(neuron.id)
+            # Before the task group is entered: a start cancelled here leaves nothing to clean up.
+            await self._restore()
+        tasks = anyio.create_task_group()
+        await tasks.__aenter__()
+        self._tasks = tasks
+
+    async def stop(self) -> None:
+        """Cancel lesson writing still in progress (its cycle is not counted) and stop."""
+        tasks, self._tasks = self._tasks, None
+        if tasks is None:
+            return
+        tasks.cancel_scope.cancel()
+        await tasks.__aexit__(None, None, None)
+
+    async def wait_idle(self) -> None:
+        """Wait until no lesson is being written, stored or rolled back (for tests and demos)."""
+        while self._busy:
+            await self._idle.wait()
+
+    # -- what neurons read ----------------------------------------------------------------
+
+    def system_prompt(self, neuron_id: str, prompt: str) -> str:
+        """``prompt`` followed by the neuron's lessons in the prompt (bounded in number and size)."""
+        state = self._states.get(neuron_id)
+        return prompt if state is None else state.lessons.render(prompt)
+
+    def report(self, neuron_id: str) -> NeuronReport:
+        """The neuron's gradient, effectiveness, pattern counts, lessons and current evaluation.
+
+        Raises:
+            NeuronNotFound: the runtime has no such neuron.
+        """
+        state = self._state(neuron_id)
+        if state is None:
+            raise NeuronNotFound(neuron_id)
+        return NeuronReport.of(state, self.settings.evaluation_outcomes)
+
+    # -- feedback in ------------------------------------------------------------------------
+
+    def feedback(self, signal_id: str, *, score: float, comment: str | None = None) -> FeedbackReceipt:
+        """Feedback on a finished request: one learning cycle.
+
+        The error ``1 - score`` is shared among the request's output hops and walks back from
+        them. Each neuron on the path gets the request's verdict as its outcome (a success
+        when ``score >= learning.success_score``), replacing the one recorded when it ended.
+
+        Args:
+            signal_id: the request's id (its trace id).
+            score: how good the result was, from 0 (useless) to 1 (right).
+            comment: what was wrong or right; at most 1000 characters are kept.
+
+        Raises:
+            InvalidFeedback: the score is not a number in [0, 1].
+            TraceNotFound: no such request, or it left the bounded history.
+            FeedbackTooEarly: the request has not finished.
+            RuntimeNotRunning: the service is not started.
+        """
+        if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1 or math.isnan(score):
+            raise InvalidFeedback(f"score must be a number from 0 to 1, got {score!r}")
+        runtime = self._runtime
+        if runtime is None or not self.running:
+            raise RuntimeNotRunning("the learning service is not running")
+        result = runtime.lookup(signal_id)
+        if result.finished_at is None:
+            raise FeedbackTooEarly(signal_id)
+        comment = comment[:MAX_COMMENT_CHARS] if comment else None
+        with self.measure(operation="feedback"):
+            score = float(score)
+            success = score >= self.settings.success_score
+            neurons = dict.fromkeys(hop.neuron_id for hop in result.path)
+            for neuron_id in neurons:
+                state = self._state(neuron_id)
+                if state is not None:
+                    state.record(result.id, success, final=True, created_at=result.created_at)
+                    self._judge(state)
+            outputs = output_hops(result.path)
+            errors = propagate(result.path, shared(outputs, 1.0 - score), self.settings.decay)
+            pattern = None if success else classify_feedback(comment)
+            description = f"A reviewer scored the result {score:.2f} of 1." + (f" {comment}" if comment else "")
+            failure = Failure(pattern or "negative_feedback", description, comment, _output_text(result))
+            patterns = {} if pattern is None else {hop.neuron_id: pattern for hop in outputs}
+            adjusting = self._cycle(errors, patterns, failure)
+        return FeedbackReceipt(
+            signal_id=result.id,
+            score=score,
+            success=success,
+            pattern=pattern,
+            errors=errors,
+            gradients={n: self._states[n].gradient for n in errors if n in self._states},
+            adjusting=adjusting,
+        )
+
+    def on_trace_finished(self, result: TraceResult) -> None:
+        """Record each neuron's outcome of the request; a failed branch is feedback by itself."""
+        if not self.running:
+            return
+        found = failures(result, self._notes.take(result.id))
+        if found is None:
+            # The common case, on the routing path of every request: kept to a lookup and a record per hop.
+            trace_id, created_at, states = result.id, result.created_at, self._states
+            for hop in result.path:
+                state = states.get(hop.neuron_id) or self._state(hop.neuron_id)
+                # provisional == trace_id: this neuron's outcome of the request is recorded already (fan-out).
+                if state is not None and state.provisional != trace_id:
+                    state.record(trace_id, True, final=False, created_at=created_at)
+                    if state.evaluation is not None:
+                        self._judge(state)
+            return
+        # A failure is the whole error (1), shared among the failed hops and walked back from them.
+        errors = propagate(result.path, shared(found.hops, 1.0), self.settings.decay)
+        for neuron_id in dict.fromkeys(hop.neuron_id for hop in result.path):
+            state = self._state(neuron_id)
+            if state is not None:
+                failure = neuron_id in errors
+                state.record(result.id, not failure, final=failure, created_at=result.created_at)
+                self._judge(state)
+        self._cycle(errors, found.patterns, found.first)
+
+    def note_failure(self, signal: Signal, neuron_id: str, error: BaseException) -> None:
+        """A failure ``neuron_id`` recovered from while processing ``signal`` (a refused tool call, say).
+
+        When the request ends it is learned from like a failed branch at that hop. Notes are
+        bounded: at most a few per request, for a bounded number of requests still running.
+        """
+        if self.running:
+            self._notes.add(signal, neuron_id, error)
+
+    # -- the cycle --------------------------------------------------------------------------
+
+    def _cycle(
+        self, errors: Mapping[str, float], patterns: Mapping[str, PatternType], failure: Failure
+    ) -> tuple[str, ...]:
+        """Gradients, patterns, then adjustments; the cycle is counted once its adjustments are done."""
+        settings = self.settings
+        for neuron_id, pattern in patterns.items():
+            state = self._state(neuron_id)
+            if state is not None and state.count_pattern(pattern, settings.pattern_threshold):
+                self._patterns.labels(pattern).inc()
+                self._publish("learning.pattern", neuron_id=neuron_id, pattern_type=pattern)
+        adjusting: list[NeuronLearning] = []
+        for neuron_id, error in errors.items():
+            state = self._state(neuron_id)
+            if state is None:
+                continue
+            state.gradient += settings.smoothing * (error - state.gradient)
+            if state.gradient >= settings.threshold and state.evaluation is None and not state.adjusting:
+                state.adjusting = True
+                adjusting.append(state)
+        if not adjusting:
+            self._cycles.inc()
+            return ()
+        self._spawn(self._adjust_all, adjusting, failure)
+        return tuple(state.neuron_id for state in adjusting)
+
+    async def _adjust_all(self, states: list[NeuronLearning], failure: Failure) -> None:
+        try:
+            for state in states:
+                try:
+                    async with self.measure(operation="adjust"):
+                        await self._adjust(state, failure)
+                except Exception as exc:  # noqa: BLE001 - one neuron's failed adjustment leaves the others theirs
+                    log.warning("learning.adjust_failed", neuron_id=state.neuron_id, error=type(exc).__name__)
+        finally:
+            for state in states:
+                state.adjusting = False
+        self._cycles.inc()
+
+    async def _adjust(self, state: NeuronLearning, failure: Failure) -> None:
+        structlog.contextvars.bind_contextvars(neuron_id=state.neuron_id)
+        runtime = self._runtime
+        assert runtime is not None
+        try:
+            neuron = runtime.neuron(state.neuron_id)
+        except NeuronNotFound:
+            return
+        llm = runtime.services.get("llm") if self.settings.write_with_llm else None
+        limit = self.settings.max_lesson_chars
+        current = [lesson.text for lesson in state.lessons.active()]
+        text, source = await write_lesson(
+            llm if isinstance(llm, LLM) else None,
+            prompt=neuron.prompt,
+            layer=neuron.layer,
+            failure=failure,
+            lessons=current,
+            limit=limit,
+        )
+        # The error is consumed by this attempt, whatever it yields: a neuron the LLM has nothing
+        # new to teach is not asked again by every next failure, only once its gradient is back.
+        state.gradient = 0.0
+        if state.lessons.knows(text) and source == "llm":
+            text, source = rule_lesson(failure.pattern, failure.comment, limit), "rule"
+        if state.lessons.knows(text) or self._states.get(state.neuron_id) is not state:
+            # Nothing new to try (or the neuron left meanwhile): the prompt stays as it is.
+            log.info("learning.no_new_lesson", neuron_id=state.neuron_id, pattern=failure.pattern)
+            return
+        baseline = state.effectiveness or 0.0
+        lesson = Lesson(next(self._lesson_ids), state.neuron_id, clean(text, limit), source, failure.pattern)
+        lesson.baseline = baseline
+        retired = state.lessons.add(lesson)
+        state.evaluation = Evaluation(lesson, baseline, started_at=time.time())
+        log.info("learning.adjusted", neuron_id=state.neuron_id, lesson_id=lesson.id, source=source)
+        self._publish(
+            "learning.adjusted",
+            neuron_id=state.neuron_id,
+            lesson_id=lesson.id,
+            lesson=lesson.text,
+            source=source,
+            pattern_type=lesson.pattern,
+            baseline=baseline,
+        )
+        memory = self._memory()
+        if memory is not None:
+            for old in retired:
+                await forget_lesson(memory, old)
+            await store_lesson(memory, lesson, neuron.layer.value)
+            if lesson.status == "rolled_back":  # judged while it was being stored
+                await forget_lesson(memory, lesson)
+
+    def _judge(self, state: NeuronLearning) -> None:
+        """Decide the current adjustment once enough final outcomes judge it: keep it or roll it back."""
+        outcomes = state.judged(self.settings.evaluation_outcomes)
+        evaluation = state.evaluation
+        if outcomes is None or evaluation is None:
+            return
+        lesson = evaluation.lesson
+        lesson.result = sum(outcomes) / len(outcomes)
+        state.evaluation = None
+        if lesson.result > evaluation.baseline:
+            lesson.status = "kept"
+            kind = "success"
+        else:
+            lesson.status = "rolled_back"
+            state.lessons.changed()
+            kind = "failure"
+            memory = self._memory()
+            if memory is not None and lesson.memory_id is not None:
+                self._spawn(forget_lesson, memory, lesson)
+        self._adjustments.labels(state.neuron_id, kind).inc()
+        log.info("learning.judged", neuron_id=state.neuron_id, lesson_id=lesson.id, kept=kind == "success")
+        self._publish(
+            "learning.kept" if kind == "success" else "learning.rolled_back",
+            neuron_id=state.neuron_id,
+            lesson_id=lesson.id,
+            lesson=lesson.text,
+            baseline=evaluation.baseline,
+            result=lesson.result,
+        )
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _state(self, neuron_id: str) -> NeuronLearning | None:
+        """The neuron's state, created on first use; None for an id that is not a neuron of the runtime."""
+        state = self._states.get(neuron_id)
+        if state is not None:
+            return state
+        runtime = self._runtime
+        if runtime is None:
+            return None
+        try:
+            runtime.neuron(neuron_id)
+        except NeuronNotFound:
+            return None
+        state = NeuronLearning(neuron_id, self.settings)
+        self._states = {**self._states, neuron_id: state}
+        for kind in ("success", "failure"):
+            self._adjustments.labels(neuron_id, kind)
+        return state
+
+    def _memory(self) -> Memory | None:
+        memory = self._runtime.services.get("memory") if self._runtime is not None else None
+        return memory if isinstance(memory, Memory) else None
+
+    def _publish(self, kind: str, **fields: Any) -> None:
+        runtime = self._runtime
+        if runtime is not None and runtime.events.active:
+            runtime.events.publish(kind, **fields)
+
+    def _spawn(self, work: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """Run ``work`` in the service's task group, tracked by :meth:`wait_idle`."""
+        tasks = self._tasks
+        if tasks is None:
+            return
+        self._busy += 1
+        if self._idle.is_set():
+            self._idle = anyio.Event()
+        tasks.start_soon(self._tracked, work, args)
+
+    async def _tracked(self, work: Callable[..., Awaitable[None]], args: tuple[Any, ...]) -> None:
+        # The task inherited the context of whoever spawned it (a neuron's task, with its ids bound).
+        structlog.contextvars.clear_contextvars()
+        try:
+            await work(*args)
+        except Exception:  # background work of learning never takes the service down
+            log.exception("learning.task_failed")
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.set()
+
+    async def _restore(self) -> None:
+        """Put the lessons kept in memory back into their neurons' prompts (newest ``max_lessons``)."""
+        memory = self._memory()
+        if memory is None:
+            return
+        for neuron_id, state in self._states.items():
+            try:
+                stored = await stored_lessons(memory, neuron_id, self.settings.max_lessons)
+            except Exception as exc:  # noqa: BLE001 - the service runs without the lessons of earlier runs
+                log.warning("learning.restore_failed", neuron_id=neuron_id, error=type(exc).__name__)
+                return
+            for entry in stored:
+                text = clean(entry.text, self.settings.max_lesson_chars)
+                if text and not state.lessons.knows(text):
+                    lesson = Lesson(next(self._lesson_ids), neuron_id, text, entry.source, entry.pattern, status="kept")
+                    lesson.memory_id, lesson.created_at = entry.memory_id, entry.created_at
+                    state.lessons.add(lesson)
+
+
+def _output_text(result: TraceResult) -> str | None:
+    if not result.outputs:
+        return None
+    return "\n".join(str(output)[:500] for output in result.outputs[:3])
