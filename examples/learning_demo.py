@@ -12,12 +12,13 @@ neuron's LLM writes a lesson, the lesson joins the prompt, and the next round is
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 import anyio
 
-from hal9 import Config, Layer, LLMResponse, Runtime
+from hal9 import Config, Layer, LLMResponse, Runtime, ToolSpec, Turn
 from hal9.config import LearningConfig
 from hal9.learning import LearningService
 from hal9.llm import MockLLM
@@ -49,15 +50,24 @@ class LessonFollowingLLM(MockLLM):
     """
 
     async def complete(
-        self, *, system: str, prompt: str, layer: Layer | None = None, max_tokens: int | None = None
+        self,
+        *,
+        system: str,
+        prompt: str,
+        layer: Layer | None = None,
+        max_tokens: int | None = None,
+        tools: Sequence[ToolSpec] = (),
+        history: Sequence[Turn] = (),
     ) -> LLMResponse:
         token = _system.set(system)  # per task: concurrent calls each see their own system prompt
         try:
-            return await super().complete(system=system, prompt=prompt, layer=layer, max_tokens=max_tokens)
+            return await super().complete(
+                system=system, prompt=prompt, layer=layer, max_tokens=max_tokens, tools=tools, history=history
+            )
         finally:
             _system.reset(token)
 
-    def reply_for(self, prompt: str, layer: Layer | None) -> str:
+    def reply_for(self, prompt: str, layer: Layer | None, tool_round: int = 0) -> str:
         if "Write the new lesson." in prompt:
             return json.dumps({"lesson": LESSON})
         for task in TASKS:

@@ -109,11 +109,15 @@ class MockLLM(Service):
         self.measure(mode="mock", model=self.model)  # series exist at zero from the start
 
     def reply_for(self, prompt: str, layer: Layer | None, tool_round: int = 0) -> str:
-        """The text the first matching rule (or the template) gives for the ``tool_round``-th call."""
+        """The text the first matching rule (or the template) gives for the ``tool_round``-th call.
+
+        Override to answer in code (a model that follows its system prompt, say).
+        """
         rule = self.rule_for(prompt, layer, tool_round)
         return rule.reply if rule is not None else template_reply(prompt, layer)
 
     def rule_for(self, prompt: str, layer: Layer | None, tool_round: int = 0) -> MockReply | None:
+        """The first scripted reply whose layer, trigger and tool round match the call, if any."""
         for rule in self.replies:
             if (
                 (rule.layer is None or rule.layer == layer)
@@ -138,7 +142,8 @@ class MockLLM(Service):
                 await anyio.sleep(self.latency)
             tool_round = sum(1 for turn in history if turn.tool_results)
             rule = self.rule_for(prompt, layer, tool_round)
-            text = rule.reply if rule is not None else template_reply(prompt, layer)
+            # Through reply_for, so a subclass that answers in code is asked for every text.
+            text = self.reply_for(prompt, layer, tool_round)
             latest = next((turn for turn in reversed(history) if turn.tool_results), None)
             if latest is not None and "{tool_result}" in text:
                 text = text.replace("{tool_result}", "\n".join(result.content for result in latest.tool_results))

@@ -24,6 +24,7 @@ def config(root: Path) -> Config:
     return Config.model_validate(
         {
             "server_id": "test",
+            "auth": {"enabled": False},  # the scrape is what is tested here; auth has tests of its own
             "services": {"llm": "hal9.llm:LLMService", "tools": "hal9.tools:ToolService"},
             "llm": {
                 "mode": "mock",
