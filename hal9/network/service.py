@@ -19,10 +19,9 @@ Delivery is at-least-once over core NATS request-reply (no JetStream; why in the
 from __future__ import annotations
 
 import os
-import ssl
 import time
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Self
 
 import anyio
 import structlog
@@ -40,6 +39,7 @@ from hal9.errors import (
 )
 from hal9.metrics.registry import MetricsRegistry
 from hal9.network import codec
+from hal9.network.connection import connect_options
 from hal9.network.metrics import Direction, MessageCounts, MessageType, NetworkCollector
 from hal9.network.peers import NetworkStatus, PeerTable, peer_statuses
 from hal9.runtime.service import Service
@@ -150,7 +150,15 @@ class NatsNetwork(Service):
         """Connect, subscribe, and start the heartbeat loop (in a task group left in :meth:`stop`)."""
         self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
         try:
-            self._client = await nats.connect(**self._connect_options())
+            self._client = await nats.connect(
+                **connect_options(
+                    self.settings,
+                    self.server_id,
+                    on_error=self._on_error,
+                    on_disconnected=self._on_disconnected,
+                    on_reconnected=self._on_reconnected,
+                )
+            )
         except (nats.errors.Error, OSError, TimeoutError) as exc:
             raise NetworkUnavailable(f"cannot connect to NATS at {self.settings.nats_url}: {exc}") from exc
         client = self._client
@@ -178,32 +186,6 @@ class NatsNetwork(Service):
                 await client.close()
             self._client = None
         log.info("network.stopped", in_flight=len(self._in_flight))
-
-    def _connect_options(self) -> dict[str, Any]:
-        settings = self.settings
-        options: dict[str, Any] = {
-            "servers": settings.urls,
-            "name": f"hal9:{self.server_id}",
-            "connect_timeout": settings.connect_timeout,
-            # Forever: a NATS restart must not end distributed mode; the heartbeats show the gap.
-            "max_reconnect_attempts": -1,
-            "reconnect_time_wait": min(1.0, settings.heartbeat_interval),
-            "no_echo": True,
-            "error_cb": self._on_error,
-            "disconnected_cb": self._on_disconnected,
-            "reconnected_cb": self._on_reconnected,
-        }
-        if settings.token is not None:
-            options["token"] = settings.token.get_secret_value()
-        if settings.user is not None:
-            options["user"] = settings.user
-            options["password"] = settings.password.get_secret_value() if settings.password else ""
-        if settings.tls_ca is not None or settings.tls_cert is not None:
-            context = ssl.create_default_context(cafile=str(settings.tls_ca) if settings.tls_ca else None)
-            if settings.tls_cert is not None:
-                context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key) if settings.tls_key else None)
-            options["tls"] = context
-        return options
 
     async def _on_error(self, exc: Exception) -> None:
         log.warning("network.nats_error", error=type(exc).__name__, detail=str(exc)[:300])
