@@ -173,6 +173,20 @@ web_allowed_networks = []     # CIDRs web_fetch may reach although not public, e
 tools = ["file_read", "file_write", "shell", "web_fetch"]
 commands = ["ls", "cat", "head", "tail", "wc", "grep", "pwd", "echo", "date"]
 
+# Distributed mode (pip install 'hal9[distributed]'): on when nats_url is set; a neuron's
+# server = "<server_id>" then places it on another server (see examples/distributed/).
+# [network]
+# nats_url = "nats://127.0.0.1:4222"   # comma-separated for several; HAL9_NETWORK__NATS_URL overrides
+# cluster = "hal9"                     # servers talk only within one cluster
+# token = "..."                        # or user = "..." and password = "..."; TLS: tls_ca, tls_cert, tls_key
+# heartbeat_interval = 1.0             # a peer missing three heartbeats is gone
+# delivery_timeout = 30.0              # a signal not accepted, or whose server is gone, this long fails
+# ack_timeout = 1.0                    # one delivery attempt waits this long for the acknowledgement
+# resend_interval = 5.0                # an accepted signal whose result has not come is re-sent this often
+# send_concurrency = 16                # signals to one remote neuron awaiting their ack at once
+# max_peers = 64
+# max_in_flight = 10000
+
 # The network: one [[neurons]] table per neuron. kind is a built-in kind
 # (strategic, design, implementation) or "package.module:Class" of your own Neuron.
 [[neurons]]

@@ -62,6 +62,11 @@ class NeuronConfig(_Section):
     downstream: tuple[str, ...] = ()
     mailbox_capacity: int | None = Field(default=None, gt=0)
     prompt: str | None = None
+    server: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
+        description="the server_id of the server it runs on; None (or this server's id): here",
+    )
 
 
 class MockToolUse(_Section):
@@ -221,6 +226,45 @@ class LoggingConfig(_Section):
 
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
+
+
+#: The service path of distributed mode, added to the services when ``network.nats_url`` is set.
+NETWORK_SERVICE = "hal9.network.service:NatsNetwork"
+
+
+class NetworkConfig(_Section):
+    """Distributed mode: other HAL9 servers over NATS (needs ``pip install 'hal9[distributed]'``)."""
+
+    nats_url: str | None = Field(
+        default=None, description="NATS server URL(s), comma-separated; None: distributed mode is off"
+    )
+    cluster: str = Field(
+        default="hal9", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="servers talk only within one cluster"
+    )
+    token: SecretStr | None = None
+    user: str | None = None
+    password: SecretStr | None = None
+    tls_ca: Path | None = Field(default=None, description="CA file to verify the NATS server (enables TLS)")
+    tls_cert: Path | None = Field(default=None, description="client certificate for mutual TLS")
+    tls_key: Path | None = None
+    connect_timeout: float = Field(default=5.0, gt=0)
+    heartbeat_interval: float = Field(default=1.0, gt=0, description="a peer missing 3 intervals is gone")
+    ack_timeout: float = Field(default=1.0, gt=0, description="how long one delivery attempt waits for the ack")
+    delivery_timeout: float = Field(
+        default=30.0, gt=0, description="a signal not accepted (or whose server is gone) this long fails"
+    )
+    resend_interval: float = Field(
+        default=5.0, gt=0, description="a delivered signal whose result has not come is re-sent this often"
+    )
+    max_peers: int = Field(default=64, gt=0, description="servers tracked at most (bounds the latency series)")
+    max_in_flight: int = Field(default=10_000, gt=0, description="signals sent and awaiting their result, at most")
+    send_concurrency: int = Field(
+        default=16, gt=0, le=1024, description="signals to one remote neuron awaiting their ack at once"
+    )
+
+    @property
+    def urls(self) -> list[str]:
+        return [url.strip() for url in (self.nats_url or "").split(",") if url.strip()]
 
 
 class AuthConfig(_Section):
@@ -418,9 +462,17 @@ class Config(_Section):
     llm: LLMConfig = LLMConfig()
     memory: MemoryConfig = MemoryConfig()
     logging: LoggingConfig = LoggingConfig()
+    network: NetworkConfig = NetworkConfig()
     auth: AuthConfig = AuthConfig()
     learning: LearningConfig = LearningConfig()
     tools: ToolsConfig = ToolsConfig()
+
+    @property
+    def service_paths(self) -> dict[str, str]:
+        """The services to build: ``services``, plus the network when ``network.nats_url`` is set."""
+        if self.network.nats_url and "network" not in self.services:
+            return {**self.services, "network": NETWORK_SERVICE}
+        return dict(self.services)
 
     @field_validator("neurons")
     @classmethod
@@ -439,6 +491,10 @@ class Config(_Section):
             for target in neuron.downstream:
                 if target not in ids:
                     raise ValueError(f"neurons.{index}.downstream: unknown neuron id {target!r}")
+            if neuron.server not in (None, self.server_id) and not self.network.nats_url:
+                raise ValueError(
+                    f"neurons.{index}.server: {neuron.server!r} is another server, but network.nats_url is not set"
+                )
         return self
 
 

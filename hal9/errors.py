@@ -128,3 +128,34 @@ class BudgetExceeded(LLMError):
         self.limit = limit
         self.spent = spent
         self.needed = needed
+
+
+# -- distributed mode ---------------------------------------------------------------------
+
+
+class NotTransportable(Hal9Error):
+    """A signal's content (or a result) cannot travel to another server: it is not JSON."""
+
+
+class PeerUnavailable(Hal9Error):
+    """A signal for a neuron on another server could not be delivered within the configured time."""
+
+    def __init__(self, server_id: str, neuron_id: str, waited: float, reason: str) -> None:
+        super().__init__(
+            f"server {server_id!r} (neuron {neuron_id!r}) did not take the signal within {waited:g}s: {reason}"
+        )
+        self.server_id = server_id
+        self.neuron_id = neuron_id
+        self.waited = waited
+
+
+class RemoteRejected(Hal9Error):
+    """Another server refused a signal for good (say, it has no neuron with that id)."""
+
+
+class NetworkUnavailable(Hal9Error):
+    """The NATS server of distributed mode cannot be reached (at start-up)."""
+
+
+class NoEntryNeuron(TopologyError):
+    """No neuron of this server takes requests: in distributed mode they enter on another server."""

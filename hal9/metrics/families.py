@@ -148,3 +148,18 @@ MCP_SECURITY_VIOLATIONS = Family(
     "(path_traversal, forbidden_command, forbidden_host, forbidden_tool)",
     ("tool", "violation_type"),
 )
+
+# Network (distributed mode over NATS; registered by hal9.network)
+NETWORK_SERVERS_CONNECTED = Family(
+    "hal9_network_servers_connected", "Other servers of the cluster heard from within the last three heartbeats"
+)
+NETWORK_LATENCY = Family(
+    "hal9_network_latency_seconds",
+    "Round trip of the last ping from this server to a connected peer, in seconds",
+    ("from_server", "to_server"),
+)
+NETWORK_MESSAGES = Family(
+    "hal9_network_messages",
+    "Messages on the network: signals and their results (signal), heartbeats and pings (heartbeat)",
+    ("direction", "type"),
+)

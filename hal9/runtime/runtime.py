@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any
@@ -19,9 +19,11 @@ from hal9.errors import (
     MailboxFull,
     NeuronNotFound,
     NeuronStopped,
+    NoEntryNeuron,
     RuntimeNotRunning,
     ServiceUnavailable,
     TopologyError,
+    TraceNotFound,
 )
 from hal9.metrics import MetricsRegistry
 from hal9.metrics.runtime_collector import RuntimeCollector
@@ -31,6 +33,7 @@ from hal9.runtime.service import Service
 from hal9.runtime.signal import Signal, new_id
 from hal9.runtime.topology import Topology
 from hal9.runtime.trace import BranchError, Hop, Trace, TraceResult, TraceStore
+from hal9.runtime.transport import RemoteNeuron, Transport
 
 log = structlog.get_logger("hal9.runtime")
 
@@ -90,6 +93,8 @@ class Runtime:
         self.events = EventBus()
         self.topology = Topology()
         self._neurons: dict[str, Neuron] = {}
+        # Neurons placed on other servers: downstream targets only, served by the transport.
+        self._remote: dict[str, RemoteNeuron] = {}
         # Replaced, never mutated: a scrape (on the loop or in a thread) iterates it without a lock.
         self.neuron_snapshot: tuple[Neuron, ...] = ()
         self._entries: tuple[Neuron, ...] = ()
@@ -108,11 +113,14 @@ class Runtime:
         self.services: dict[str, Service] = {}
         configured = {
             name: _build_service(path, self.config)
-            for name, path in self.config.services.items()
+            for name, path in self.config.service_paths.items()
             if not services or name not in services
         }
         for name, service in {**configured, **(services or {})}.items():
             self.add_service(name, service)
+        self.transport: Transport | None = next((s for s in self.services.values() if isinstance(s, Transport)), None)
+        if self.transport is not None:
+            self.transport.bind_router(self)
 
         if neurons is None:
             self._build_from_config(self.config.neurons)
@@ -125,6 +133,9 @@ class Runtime:
     def _build_from_config(self, neurons: Iterable[NeuronConfig]) -> None:
         specs = list(neurons)
         for spec in specs:
+            if spec.server is not None and spec.server != self.config.server_id:
+                self._add_remote(spec)
+                continue
             cls = resolve(BUILTIN_NEURON_KINDS.get(spec.kind, spec.kind))
             if not (isinstance(cls, type) and issubclass(cls, Neuron)):
                 raise TopologyError(f"{spec.kind!r} is not a Neuron subclass")
@@ -140,7 +151,30 @@ class Runtime:
             )
         for spec in specs:
             for target in spec.downstream:
-                self.connect(spec.id, target)
+                if spec.id in self._remote:
+                    # A remote neuron's own edges matter here only for the topology: they
+                    # tell which local neurons are fed from elsewhere (and so are no entries).
+                    self.topology.connect(spec.id, target)
+                else:
+                    self.connect(spec.id, target)
+        self._refresh()
+
+    def _add_remote(self, spec: NeuronConfig) -> None:
+        if self.transport is None:
+            raise TopologyError(
+                f"neuron {spec.id!r} is placed on server {spec.server!r}, but no network transport is configured"
+            )
+        assert spec.server is not None
+        self.topology.add(spec.id)
+        proxy = RemoteNeuron(
+            spec.id,
+            layer=spec.layer,
+            server_id=spec.server,
+            transport=self.transport,
+            mailbox_capacity=spec.mailbox_capacity or self.config.runtime.mailbox_capacity,
+        )
+        proxy._attach(self)
+        self._remote[spec.id] = proxy
 
     def add_service(self, name: str, service: Service) -> None:
         """Register a service; neurons reach it as ``self.service(name)`` (``self.llm`` for "llm")."""
@@ -185,7 +219,8 @@ class Runtime:
         """Disconnect a neuron, let it finish what is queued, stop it and drop its metric series."""
         neuron = self.neuron(neuron_id)
         for source in self.topology.remove(neuron_id):
-            del self._neurons[source].stats.forwarded[neuron_id]
+            if source in self._neurons:  # not a neuron placed on another server
+                del self._neurons[source].stats.forwarded[neuron_id]
         del self._neurons[neuron_id]
         # Its series stay in the snapshot until it has drained, so what it processes and
         # forwards meanwhile is still exposed; then they go with it.
@@ -200,9 +235,10 @@ class Runtime:
             service.on_neuron_removed(neuron_id)
 
     def _refresh(self, draining: tuple[Neuron, ...] = ()) -> None:
+        remote = self._remote
         for neuron in self._neurons.values():
-            neuron.downstream = tuple(self._neurons[t] for t in self.topology.downstream(neuron.id))
-        entries = [self._neurons[n] for n in self.topology.entries()]
+            neuron.downstream = tuple(self._neurons.get(t) or remote[t] for t in self.topology.downstream(neuron.id))
+        entries = [self._neurons[n] for n in self.topology.entries() if n not in remote]
         self._entries = tuple(sorted(entries, key=lambda n: (-n.layer.level, n.id)))
         self.neuron_snapshot = (*self._neurons.values(), *draining)
 
@@ -236,7 +272,7 @@ class Runtime:
                 await service.start()
                 stack.push_async_callback(service.stop)
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
-            for neuron in self.neuron_snapshot:
+            for neuron in (*self.neuron_snapshot, *self._remote.values()):
                 await self._task_group.start(neuron.run, name=f"neuron:{neuron.id}")
         except BaseException:
             self._task_group = None
@@ -258,7 +294,7 @@ class Runtime:
             await self.drain(self.config.runtime.drain_timeout)
         else:
             self._task_group.cancel_scope.cancel()
-        for neuron in self.neuron_snapshot:
+        for neuron in (*self.neuron_snapshot, *self._remote.values()):
             neuron.close()
         stack, self._exit_stack = self._exit_stack, None
         try:
@@ -316,6 +352,10 @@ class Runtime:
             raise RuntimeNotRunning("the runtime is not accepting requests")
         entries = self._entries
         if not entries:
+            if self._remote:
+                raise NoEntryNeuron(
+                    "no neuron of this server takes requests: send them to the server of the top-layer neurons"
+                )
             raise TopologyError("the network has no neurons")
         trace_id = new_id()
         trace = self._traces.open(trace_id, content)
@@ -501,3 +541,77 @@ class Runtime:
                 service.on_trace_finished(result)
             except Exception:  # an observer's bug must not fail the request that ended
                 log.exception("service.trace_observer_failed", service=service.name)
+
+    # -- remote routing (called by the transport) --------------------------------------
+
+    @property
+    def local_neuron_ids(self) -> tuple[str, ...]:
+        """The neurons that run in this runtime (not the ones placed on other servers)."""
+        return tuple(self._neurons)
+
+    @property
+    def remote_neurons(self) -> Mapping[str, str]:
+        """Neurons placed on other servers: neuron id -> server id."""
+        return {neuron_id: proxy.server_id for neuron_id, proxy in self._remote.items()}
+
+    def accept_remote(self, signal: Signal) -> tuple[Trace, bool]:
+        """Deliver a signal from another server into its target's mailbox, under a trace of its own.
+
+        The trace is keyed by the signal's id (unique across servers), so that a duplicate
+        (the sender retried) finds it and is not delivered twice, and so that the trace's end
+        tells the transport when to send the branch's result back. Never waits: a full
+        mailbox raises at once, and the sender retries (backpressure, not loss).
+
+        Raises:
+            RuntimeNotRunning: not started, or draining.
+            NeuronNotFound: no local neuron has the signal's target id.
+            MailboxFull: no room now.
+            NeuronStopped: the target is stopping.
+        """
+        try:
+            return self._traces.get(signal.id), False
+        except TraceNotFound:
+            pass
+        if not self.accepting:
+            raise RuntimeNotRunning("the runtime is not accepting signals")
+        target = self.neuron(signal.target)
+        local = Signal(
+            signal.id,
+            signal.id,
+            signal.parent_id,
+            signal.source,
+            target.id,
+            target.layer,
+            signal.content,
+            signal.metadata,
+            signal.created_at,
+        )
+        trace = self._traces.open(signal.id, signal.content)
+        trace.pending = 1
+        try:
+            target.mailbox.put_nowait(local)
+        except BaseException:
+            self._traces.active.pop(signal.id, None)
+            raise
+        return trace, True
+
+    def remote_done(
+        self, trace_id: str, outputs: Sequence[Any], errors: Sequence[BranchError], hops: Sequence[Hop]
+    ) -> None:
+        """A branch sent to another server ended there: merge its outputs, errors and hops; settle it."""
+        trace = self._traces.active.get(trace_id)
+        if trace is None:
+            return
+        for hop in hops:
+            trace.record(hop)
+        trace.outputs.extend(outputs)
+        trace.errors.extend(errors)
+        self._settle(trace)
+
+    def remote_failed(self, trace_id: str, neuron_id: str, signal_id: str, exc: Exception) -> None:
+        """A branch sent to another server failed: record why and settle it."""
+        trace = self._traces.active.get(trace_id)
+        if trace is None:
+            return
+        self._record_error(trace, neuron_id, signal_id, exc)
+        self._settle(trace)

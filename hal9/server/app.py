@@ -8,7 +8,7 @@ import hal9
 from hal9.auth import AuthService, Permission
 from hal9.errors import ConfigError
 from hal9.runtime.runtime import Runtime
-from hal9.server import auth_routes, learning, llm, memory, neurons, signals, system, websocket
+from hal9.server import auth_routes, learning, llm, memory, network, neurons, signals, system, websocket
 from hal9.server.auth import check_gated, require
 from hal9.server.errors import install_error_handlers
 from hal9.server.metrics import ConnectionCounts, HTTPMetricsMiddleware
@@ -45,6 +45,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         learning.router, dependencies=[require(Permission.LEARNING_READ, write=Permission.LEARNING_WRITE)]
     )
     app.include_router(websocket.router, dependencies=[require(Permission.EVENTS_READ)])
+    app.include_router(network.router, dependencies=[require(Permission.NETWORK_READ)])
     app.include_router(auth_routes.router)  # gated route by route: login and refresh are public
     check_gated(app)
     install_error_handlers(app, retry_after=runtime.config.server.retry_after_seconds)

@@ -20,7 +20,7 @@ from hal9.auth.errors import (
     PermissionDenied,
     TooManyAttempts,
 )
-from hal9.errors import MailboxFull, NeuronNotFound, NeuronStopped, RuntimeNotRunning, TraceNotFound
+from hal9.errors import MailboxFull, NeuronNotFound, NeuronStopped, NoEntryNeuron, RuntimeNotRunning, TraceNotFound
 
 log = structlog.get_logger("hal9.server")
 
@@ -76,4 +76,10 @@ def install_error_handlers(app: FastAPI, retry_after: int) -> None:
         app.add_exception_handler(busy_error, busy)
     for missing in (TraceNotFound, NeuronNotFound):
         app.add_exception_handler(missing, not_found)
+
+    async def misdirected(_request: Request, exc: Exception) -> JSONResponse:
+        # 421 Misdirected Request: this server cannot answer it, another server of the network can.
+        return JSONResponse({"detail": str(exc)}, status_code=421)
+
+    app.add_exception_handler(NoEntryNeuron, misdirected)
     app.add_exception_handler(Exception, internal)

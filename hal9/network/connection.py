@@ -1,0 +1,44 @@
+"""How the network service connects to NATS: the options passed through to nats-py."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hal9.config import NetworkConfig
+
+
+def connect_options(
+    settings: NetworkConfig,
+    server_id: str,
+    *,
+    on_error: Callable[[Exception], Awaitable[None]],
+    on_disconnected: Callable[[], Awaitable[None]],
+    on_reconnected: Callable[[], Awaitable[None]],
+) -> dict[str, Any]:
+    """The keyword arguments of ``nats.connect`` for ``[network]``: servers, credentials, TLS, reconnects."""
+    options: dict[str, Any] = {
+        "servers": settings.urls,
+        "name": f"hal9:{server_id}",
+        "connect_timeout": settings.connect_timeout,
+        # Forever: a NATS restart must not end distributed mode; the heartbeats show the gap.
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": min(1.0, settings.heartbeat_interval),
+        # A server does not hear its own heartbeats.
+        "no_echo": True,
+        "error_cb": on_error,
+        "disconnected_cb": on_disconnected,
+        "reconnected_cb": on_reconnected,
+    }
+    if settings.token is not None:
+        options["token"] = settings.token.get_secret_value()
+    if settings.user is not None:
+        options["user"] = settings.user
+        options["password"] = settings.password.get_secret_value() if settings.password else ""
+    if settings.tls_ca is not None or settings.tls_cert is not None:
+        context = ssl.create_default_context(cafile=str(settings.tls_ca) if settings.tls_ca else None)
+        if settings.tls_cert is not None:
+            context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key) if settings.tls_key else None)
+        options["tls"] = context
+    return options

