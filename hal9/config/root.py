@@ -1,0 +1,87 @@
+"""The whole configuration: every section, the neurons and the services to build."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+
+from hal9.config.auth import AuthConfig
+from hal9.config.learning import LearningConfig
+from hal9.config.llm import LLMConfig
+from hal9.config.memory import MemoryConfig
+from hal9.config.network import NETWORK_SERVICE, NetworkConfig
+from hal9.config.runtime import LoggingConfig, NeuronConfig, RuntimeConfig, ServerConfig
+from hal9.config.section import Section
+from hal9.config.tools import ToolsConfig
+from hal9.runtime.layer import Layer
+
+
+def _default_server_id() -> str:
+    return socket.gethostname() or "hal9"
+
+
+def default_neurons() -> tuple[NeuronConfig, ...]:
+    """The built-in three-layer network: one neuron per layer; L4 fans out into 2-3 directives."""
+    return (
+        NeuronConfig(id="strategic", layer=Layer.L4, kind="strategic", downstream=("design",)),
+        NeuronConfig(id="design", layer=Layer.L3, kind="design", downstream=("implementation",)),
+        NeuronConfig(id="implementation", layer=Layer.L2, kind="implementation"),
+    )
+
+
+class Config(Section):
+    """Everything a runtime needs; every field has a working default."""
+
+    server_id: str = Field(default_factory=_default_server_id, pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
+    data_dir: Path = Path("hal9-data")
+    server: ServerConfig = ServerConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    neurons: tuple[NeuronConfig, ...] = Field(default_factory=default_neurons)
+    services: dict[str, str] = Field(
+        default_factory=lambda: {
+            "llm": "hal9.llm:LLMService",
+            "memory": "hal9.memory:SQLiteMemory",
+            "tools": "hal9.tools:ToolService",
+            "learning": "hal9.learning:LearningService",
+        },
+        description="service name -> 'package.module:Class' of a Service with from_config()",
+    )
+    llm: LLMConfig = LLMConfig()
+    memory: MemoryConfig = MemoryConfig()
+    logging: LoggingConfig = LoggingConfig()
+    network: NetworkConfig = NetworkConfig()
+    auth: AuthConfig = AuthConfig()
+    learning: LearningConfig = LearningConfig()
+    tools: ToolsConfig = ToolsConfig()
+
+    @property
+    def service_paths(self) -> dict[str, str]:
+        """The services to build: ``services``, plus the network when ``network.nats_url`` is set."""
+        if self.network.nats_url and "network" not in self.services:
+            return {**self.services, "network": NETWORK_SERVICE}
+        return dict(self.services)
+
+    @field_validator("neurons")
+    @classmethod
+    def _unique_ids(cls, neurons: tuple[NeuronConfig, ...]) -> tuple[NeuronConfig, ...]:
+        seen: set[str] = set()
+        for neuron in neurons:
+            if neuron.id in seen:
+                raise ValueError(f"duplicate neuron id {neuron.id!r}")
+            seen.add(neuron.id)
+        return neurons
+
+    @model_validator(mode="after")
+    def _known_downstream(self) -> Config:
+        ids = {n.id for n in self.neurons}
+        for index, neuron in enumerate(self.neurons):
+            for target in neuron.downstream:
+                if target not in ids:
+                    raise ValueError(f"neurons.{index}.downstream: unknown neuron id {target!r}")
+            if neuron.server not in (None, self.server_id) and not self.network.nats_url:
+                raise ValueError(
+                    f"neurons.{index}.server: {neuron.server!r} is another server, but network.nats_url is not set"
+                )
+        return self

@@ -1,0 +1,58 @@
+"""The server, runtime, neuron and logging sections."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from hal9.config.section import Section
+from hal9.runtime.layer import Layer
+
+
+class ServerConfig(Section):
+    """The HTTP server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    request_timeout: float = Field(default=30.0, gt=0, description="wait=true answers 504 after this")
+    max_content_chars: int = Field(default=100_000, gt=0)
+    websocket_buffer: int = Field(default=256, gt=0, description="events queued per client before it is dropped")
+    retry_after_seconds: int = Field(default=1, ge=1)
+
+
+class RuntimeConfig(Section):
+    """Actors, mailboxes, supervision and result history."""
+
+    mailbox_capacity: int = Field(default=64, gt=0)
+    send_timeout: float = Field(default=5.0, ge=0, description="how long a sender waits on a full mailbox")
+    drain_timeout: float = Field(default=10.0, ge=0)
+    restart_backoff_initial: float = Field(default=0.05, gt=0)
+    restart_backoff_max: float = Field(default=5.0, gt=0)
+    max_traces: int = Field(default=10_000, gt=0, description="finished traces kept for GET /signals/{id}")
+    max_path_hops: int = Field(default=1_000, gt=0, description="hops recorded per trace")
+
+
+class NeuronConfig(Section):
+    """One neuron of the network and its forward connections."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    layer: Layer
+    kind: str = Field(
+        description="a built-in kind (strategic, design, implementation) or 'package.module:Class'",
+    )
+    downstream: tuple[str, ...] = ()
+    mailbox_capacity: int | None = Field(default=None, gt=0)
+    prompt: str | None = None
+    server: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
+        description="the server_id of the server it runs on; None (or this server's id): here",
+    )
+
+
+class LoggingConfig(Section):
+    """Structured logs: JSON lines off a terminal, readable console output on one."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
