@@ -1,0 +1,86 @@
+"""``python -m hal9 users`` and ``keys``: the API's users and API keys in ``data_dir/hal9.db``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import anyio
+
+from hal9.config import load_config
+from hal9.errors import ConfigError
+from hal9.logging import configure_logging
+
+if TYPE_CHECKING:
+    from hal9.auth import AuthService
+
+
+def _with_auth(args: argparse.Namespace, work: Callable[[AuthService], Awaitable[int]]) -> int:
+    """Run ``work`` with the auth service of the configuration's data_dir, started on its own."""
+    from hal9.auth import AuthService
+
+    config = load_config(args.config)
+    # Logs to standard error: standard output carries the command's answer (a key can be piped on).
+    configure_logging(config.logging.level, config.logging.format, stream=sys.stderr)
+    service = AuthService.from_config(config)
+
+    async def run() -> int:
+        async with service:
+            return await work(service)
+
+    return anyio.run(run)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise ConfigError("no terminal to ask for the password: pass --password-stdin and pipe it in")
+    password = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != password:
+        raise ConfigError("the passwords differ")
+    return password
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from hal9.auth import Role
+
+    async def work(auth: AuthService) -> int:
+        if args.users_command == "create":
+            user = await auth.create_user(args.username, _read_password(args.password_stdin), Role(args.role))
+            print(f"created user {user.username} (id {user.id}, role {user.role.value})")
+        elif args.users_command in ("disable", "enable"):
+            user = await auth.set_user_active(args.username, args.users_command == "enable")
+            print(f"user {user.username} is {'active' if user.active else 'disabled'}")
+        else:
+            for user in await auth.users():
+                print(f"{user.id}\t{user.username}\t{user.role.value}\t{'active' if user.active else 'disabled'}")
+        return 0
+
+    return _with_auth(args, work)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from hal9.auth import Role
+
+    async def work(auth: AuthService) -> int:
+        if args.keys_command == "create":
+            expires_in = args.expires_days * 86400 if args.expires_days is not None else None
+            created = await auth.create_key(args.name, Role(args.role), expires_in)
+            print(f"created API key {created.key.id} ({created.key.name}, role {created.key.role.value});")
+            print("it is shown this once, only its hash is kept:")
+            print(created.token)
+        elif args.keys_command == "revoke":
+            key = await auth.revoke_key(args.key_id)
+            print(f"revoked API key {key.id} ({key.name})")
+        else:
+            for key in await auth.keys():
+                status = "revoked" if key.revoked_at is not None else "active" if key.active(time.time()) else "expired"
+                print(f"{key.id}\t{key.name}\t{key.role.value}\t{status}")
+        return 0
+
+    return _with_auth(args, work)
