@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import aiosqlite
 
+from hal9.memory.plan import Frequency, plan_search, units
 from hal9.memory.query import Term, expression, terms
 from hal9.runtime.memory import MemoryEntry, MemoryKind
 
@@ -23,29 +25,45 @@ RECENT = (
     f"SELECT {COLUMNS} FROM entries e WHERE e.neuron_id = ?"  # noqa: S608 - constant columns only
     " ORDER BY e.created_at DESC, e.id DESC LIMIT ?"
 )
-_SEARCH = (
-    f"SELECT {COLUMNS}, bm25(entries_fts) AS score FROM entries_fts"  # noqa: S608 - constant columns only
-    " JOIN entries e ON e.id = entries_fts.rowid WHERE entries_fts MATCH ?"
-)
 _FILTERS = ("e.neuron_id = ?", "e.kind = ?", "e.created_at >= ?", "e.created_at < ?")
-_JOINED = " FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid WHERE entries_fts MATCH ?"
-#: The n-th most recent match (OFFSET n - 1): cheap, FTS5 walks its doclists newest first and stops.
-_PROBE = "SELECT entries_fts.rowid" + _JOINED
-_NEWEST = f"SELECT {COLUMNS}, NULL AS score" + _JOINED
-_PROBE_TERM = "SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?"
-# Without filters the index alone picks the rows and entries is read for the few answered
-# only: a join in the ranking or the probe reads an entries row for every match.
-_RANKED_PLAIN = (
-    f"SELECT {COLUMNS}, r.score FROM (SELECT rowid, rank AS score FROM entries_fts"  # noqa: S608 - constants only
-    " WHERE entries_fts MATCH ? AND rowid >= ? ORDER BY rank, rowid LIMIT ?) r"
-    " JOIN entries e ON e.id = r.rowid ORDER BY r.score, e.id"
+_JOIN = " JOIN entries e ON e.id = entries_fts.rowid"
+#: A unit's newest ``depth`` postings: how many there are and the oldest's rowid (FTS5 walks newest first).
+_FREQUENCY = (
+    "SELECT ?, count(*), coalesce(min(rowid), 0) FROM"
+    " (SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT ?)"
 )
-_NEWEST_PLAIN = (
-    f"SELECT {COLUMNS}, NULL FROM (SELECT rowid FROM entries_fts"  # noqa: S608 - constants only
-    " WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT ?) r JOIN entries e ON e.id = r.rowid ORDER BY e.id DESC"
+#: The matches of an expression at or above a rowid (the filters' clauses are appended).
+_MATCHES = "SELECT entries_fts.rowid AS r FROM entries_fts{join} WHERE entries_fts MATCH ? AND entries_fts.rowid >= ?"
+_NEWEST_FIRST = " ORDER BY entries_fts.rowid DESC"
+#: The window: its newest K matches (``w``, one walk newest first), ranked by BM25 over the scored
+#: terms from the oldest of them up; the ``+`` keeps the IN a filter on each row, not a list of
+#: lookups FTS5 would run one by one.
+_WINDOW = (
+    "WITH w AS MATERIALIZED ({matches} ORDER BY entries_fts.rowid DESC LIMIT ?)"
+    f" SELECT {COLUMNS}, x.s FROM (SELECT entries_fts.rowid AS r, bm25(entries_fts) AS s FROM entries_fts"
+    " WHERE entries_fts.rowid >= (SELECT coalesce(min(r), ?) FROM w) AND entries_fts MATCH ?{also}"
+    " ORDER BY s, r LIMIT ?) x JOIN entries e ON e.id = x.r ORDER BY x.s, e.id"
 )
-#: In an "any" search, a term in at least this share of the entries is dropped (when others remain).
-COMMON_TERM_SHARE = 0.2
+_IN_WINDOW = " AND +entries_fts.rowid IN (SELECT r FROM w)"
+#: The matches in index order (FTS5's fastest), scored as they are walked, at most ``cap + 1``;
+#: the best of them, with how many there were: all of them if at most ``cap``.
+_RANKED_ALL = (
+    "WITH c AS MATERIALIZED (SELECT entries_fts.rowid AS r, bm25(entries_fts) AS s FROM entries_fts{join}"  # noqa: S608
+    " WHERE entries_fts MATCH ?{where} ORDER BY entries_fts.rowid LIMIT ?)"
+    f" SELECT {COLUMNS}, top.s, (SELECT count(*) FROM c) FROM (SELECT r, s FROM c ORDER BY s, r LIMIT ?) top"
+    " JOIN entries e ON e.id = top.r ORDER BY top.s, e.id"
+)
+_NEWEST = (
+    "WITH c AS MATERIALIZED (SELECT entries_fts.rowid AS r, bm25(entries_fts) AS s FROM entries_fts{join}"  # noqa: S608
+    " WHERE entries_fts MATCH ?{where} ORDER BY entries_fts.rowid DESC LIMIT ?),"
+    " top AS (SELECT r, s FROM c WHERE (SELECT count(*) FROM c) <= ?"
+    " OR r >= (SELECT r FROM c ORDER BY r DESC LIMIT 1 OFFSET ?) ORDER BY s, r LIMIT ?)"
+    f" SELECT {COLUMNS}, top.s FROM top JOIN entries e ON e.id = top.r ORDER BY top.s, e.id"
+)
+_NEWEST = (
+    f"SELECT {COLUMNS}, NULL FROM ({{matches}} ORDER BY entries_fts.rowid DESC LIMIT ?) x"  # noqa: S608 - constants only
+    " JOIN entries e ON e.id = x.r ORDER BY e.id DESC"
+)
 
 
 def entry_from_row(row: Sequence[Any], score: float | None = None) -> MemoryEntry:
@@ -82,54 +100,69 @@ async def search_entries(
     limit = max(0, min(int(limit), MAX_SEARCH_LIMIT))
     if not found or limit == 0:
         return []
-    if match == "any" and len(found) > 1:
-        found = await _without_common_terms(reader, found, candidates, max_id)
-    where = [""]
-    params: list[Any] = [expression(found, match)]
-    for clause, value in zip(_FILTERS, (neuron_id, kind, since, until), strict=True):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    # Bound the work: BM25 scores every match, so a query matching most entries would cost
-    # time in proportion to the whole store. Past K matches only the newest K are ranked
-    # (a memory favours the recent); below it, the ranking is the full one.
-    filtered = len(where) > 1
-    conditions = " AND ".join(where)
-    probe_sql = _PROBE + conditions + " ORDER BY entries_fts.rowid DESC LIMIT 1 OFFSET ?" if filtered else _PROBE_TERM
-    probe = list(await reader.execute_fetchall(probe_sql, [*params, candidates - 1]))
-    floor = int(probe[0][0]) if probe else 0
-    if probe and candidates / max(1, max_id - floor + 1) >= COMMON_TERM_SHARE:
-        # Most entries match. bm25() counts the entries holding each term over the whole
-        # index before it ranks anything, which alone costs time in proportion to the
-        # store: the newest matches are the answer (a memory favours the recent).
-        sql = _NEWEST + conditions + " ORDER BY entries_fts.rowid DESC LIMIT ?" if filtered else _NEWEST_PLAIN
-        return [entry_from_row(row) for row in await reader.execute_fetchall(sql, [*params, limit])]
-    if filtered:
-        if probe:
-            where.append("entries_fts.rowid >= ?")
-            params.append(floor)
-        rows = await reader.execute_fetchall(
-            _SEARCH + " AND ".join(where) + " ORDER BY score, e.id LIMIT ?", [*params, limit]
-        )
-    else:
-        rows = await reader.execute_fetchall(_RANKED_PLAIN, [*params, floor, limit])
+    probed = list(dict.fromkeys(unit for term in found for unit in units(term)))
+    # Each probe walks at most ``depth`` postings: a query of many words probes each less deeply.
+    depth = min(candidates, max(64, 4 * candidates // len(probed)))
+    frequencies = await _frequencies(reader, probed, depth)
+    plan = plan_search(found, frequencies, match=match, candidates=candidates, depth=depth, max_id=max_id)
+    filters = _Filters.of(neuron_id, kind, since, until)
+    if plan.exact_cap and plan.matches <= plan.exact_cap:
+        exact = await _ranked_all(reader, plan.terms, match, filters, plan.exact_cap, limit)
+        if exact is not None:
+            return exact
+    selected = expression(plan.expression, match)
+    if not plan.scored:
+        sql = _NEWEST.format(matches=_MATCHES.format(join=filters.join) + filters.where)
+        params = [selected, plan.lower, *filters.params, limit]
+        return [entry_from_row(row) for row in await reader.execute_fetchall(sql, params)]
+    # The window: the newest K matches (one walk), ranked by the scored terms.
+    sql = _WINDOW.format(
+        matches=_MATCHES.format(join=filters.join) + filters.where,
+        also=_IN_WINDOW if plan.deferred or filters.clauses else "",
+    )
+    params = [selected, plan.lower, *filters.params, candidates, plan.lower, expression(plan.scored, match), limit]
+    rows = await reader.execute_fetchall(sql, params)
     return [entry_from_row(row, score=row[10]) for row in rows]
 
 
-async def _without_common_terms(
-    reader: aiosqlite.Connection, found: list[Term], candidates: int, max_id: int
-) -> list[Term]:
-    """Drop the terms found in most entries (like stop words): they add little to BM25
-    and, in an OR, would make every entry a match. All of them are kept if all are common."""
-    # All the probes in one statement: each aiosqlite call is a thread hop, and a query of
-    # 16 terms probed one by one cost ~3 ms of hops alone.
-    sql = "SELECT " + ", ".join([f"({_PROBE_TERM})"] * len(found))
-    params = [value for term in found for value in (term.expression(), candidates - 1)]
-    (floors,) = await reader.execute_fetchall(sql, params)
-    kept = [
-        term
-        for term, floor in zip(found, floors, strict=True)
-        # The rowid span holding the term's last ``candidates`` matches gives its share.
-        if floor is None or candidates / max(1, max_id - int(floor) + 1) < COMMON_TERM_SHARE
-    ]
-    return kept or found
+@dataclass(frozen=True, slots=True)
+class _Filters:
+    clauses: list[str]
+    params: list[Any]
+
+    @classmethod
+    def of(cls, *values: Any) -> _Filters:
+        pairs = [(clause, value) for clause, value in zip(_FILTERS, values, strict=True) if value is not None]
+        return cls([clause for clause, _ in pairs], [value for _, value in pairs])
+
+    @property
+    def join(self) -> str:
+        return _JOIN if self.clauses else ""
+
+    @property
+    def where(self) -> str:
+        return "".join(f" AND {clause}" for clause in self.clauses)
+
+
+async def _frequencies(reader: aiosqlite.Connection, probed: list[Term], depth: int) -> dict[Term, Frequency]:
+    # All the probes in one statement: each aiosqlite call is a thread hop.
+    sql = " UNION ALL ".join([_FREQUENCY] * len(probed))
+    params = [value for index, unit in enumerate(probed) for value in (index, unit.expression(), depth)]
+    rows = await reader.execute_fetchall(sql, params)
+    return {probed[int(index)]: Frequency(int(count), int(oldest)) for index, count, oldest in rows}
+
+
+async def _ranked_all(
+    reader: aiosqlite.Connection,
+    found: list[Term],
+    match: Literal["all", "any"],
+    filters: _Filters,
+    cap: int,
+    limit: int,
+) -> list[MemoryEntry] | None:
+    """All matches ranked by BM25, or None if there are more than ``cap`` (those past it unscored)."""
+    sql = _RANKED_ALL.format(join=filters.join, where=filters.where)
+    rows = list(await reader.execute_fetchall(sql, [expression(found, match), *filters.params, cap + 1, limit]))
+    if rows and rows[0][11] > cap:
+        return None
+    return [entry_from_row(row, score=row[10]) for row in rows]

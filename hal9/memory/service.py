@@ -42,6 +42,9 @@ MAX_METADATA_CHARS = 16_384
 MAX_PENDING_TOUCHES = 10_000
 #: After a commit, the file sizes are re-read at most this often (the upkeep task reads them too).
 STATS_AFTER_WRITE_SECONDS = 1.0
+#: Reads map the file (up to this much) rather than copy pages into a private cache: a search
+#: touches doclist pages all over a large index, and each copy was a system call.
+READ_MMAP_BYTES = 1 << 30
 
 
 class SQLiteMemory(Service):
@@ -118,6 +121,7 @@ class SQLiteMemory(Service):
         try:
             await read.execute("PRAGMA busy_timeout = 5000")
             await read.execute("PRAGMA query_only = ON")
+            await read.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
             counts = await read.execute_fetchall("SELECT neuron_id, count(*) FROM entries GROUP BY neuron_id")
             self.entry_counts.reset({str(neuron_id): int(count) for neuron_id, count in counts})
             (highest,) = await read.execute_fetchall("SELECT coalesce(max(id), 0) FROM entries")

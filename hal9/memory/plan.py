@@ -1,0 +1,159 @@
+"""How a search spends its work: the cost model and the choice between an exact and a bounded ranking.
+
+FTS5's ``bm25()`` costs, per query, a walk of each term's whole doclist (it counts the
+entries holding each term before it ranks anything) plus about 64 times as much per match it
+scores (a document-size lookup and the score). Both are measured here in *postings* (entries
+of a doclist walked); on the 2-core development machine a posting costs about 0.025 µs, so
+``160 * K`` postings (K = ``search_candidates``, 1,000 by default) is about 4 ms.
+
+The plan, from each term's frequency (probed by walking its newest K postings):
+
+1. Exact, when the terms' doclists plus 64 per match fit ``EXACT_WORK * K``: the full BM25
+   ranking, the same entries, order and scores as ``MATCH ... ORDER BY bm25()``.
+2. Otherwise a window: the newest K matches, ranked by BM25 of the terms whose doclists fit
+   ``SCORE_WORK * K`` (the cheapest first); the other terms still filter (an entry must hold
+   them) but do not score: like a search engine's stop words, they are in so many entries that
+   their weight is small and counting them would cost the most. When the terms together are
+   too frequent to walk the whole index (``WALK_WORK * K``), only the newest entries are
+   searched: the span whose postings fit that bound.
+3. Newest, when not even one term fits: the newest matches, unranked (``score`` None).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from hal9.memory.query import Term
+
+#: Per match scored, in postings: ``bm25()`` reads the entry's size and scores it (~1.6 µs here).
+RANK_WEIGHT = 64
+#: An exact ranking costs at most this many postings per K (~4 ms at K = 1,000 here).
+EXACT_WORK = 160
+#: A window's scored terms' doclists total at most this many postings per K (~1.2 ms).
+SCORE_WORK = 50
+#: Walking the matches of a window's query touches at most about this many postings per K (~1 ms).
+WALK_WORK = 50
+#: Postings of another word one seek of a phrase's walk costs, at most (about a doclist page's worth).
+SEEK_SPAN = 200
+#: Of the entries holding all the words of a phrase, the share holding them in order (measured
+#: 0.03-0.13 on Zipf text; an overestimate only costs an exact ranking's attempt).
+PHRASE_ADJACENCY = 0.15
+#: In an "any" search, a term in at least this share of the entries is dropped (when others remain).
+COMMON_TERM_SHARE = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class Frequency:
+    """A term's newest postings, as probed: how many of the newest ``depth`` exist, the oldest's rowid."""
+
+    count: int
+    oldest: int
+
+    def postings(self, depth: int, max_id: int) -> float:
+        """The term's doclist length: exact below ``depth``, else from the span its newest ``depth`` cover."""
+        if self.count < depth:
+            return float(self.count)
+        return depth * max_id / max(1, max_id - self.oldest + 1)
+
+
+def units(term: Term) -> list[Term]:
+    """What is probed for a term: a word or prefix itself, each word of a phrase."""
+    if term.prefix or " " not in term.text:
+        return [term]
+    return [Term(word) for word in dict.fromkeys(term.words)]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPlan:
+    """What to run: an exact ranking if the matches are few enough, else a window (or the newest).
+
+    Attributes:
+        terms: the query's terms (an "any" search's without its stop words): an exact ranking's query.
+        exact_cap: an exact ranking is within the budget for at most this many matches (0: never).
+        matches: how many entries match ``terms``, estimated (exact for one word or prefix).
+        expression: what a window's or the newest matches hold (every term of an "all" search;
+            the scored ones of an "any" search).
+        scored: the terms BM25 ranks a window with (empty: the newest matches, unranked).
+        lower: a window looks at no match below this rowid (0: the whole index).
+    """
+
+    terms: list[Term]
+    exact_cap: int
+    matches: float
+    expression: list[Term]
+    scored: list[Term]
+    lower: int
+
+    @property
+    def deferred(self) -> bool:
+        """Some terms of the window's expression filter without scoring."""
+        return set(self.scored) != set(self.expression)
+
+
+def plan_search(
+    found: Sequence[Term],
+    frequencies: Mapping[Term, Frequency],
+    *,
+    match: Literal["all", "any"],
+    candidates: int,
+    depth: int,
+    max_id: int,
+) -> SearchPlan:
+    """The plan for ``found`` given each unit's probed frequency (see the module's docstring)."""
+    n = max(1, max_id)
+
+    def cost(term: Term) -> float:
+        found = [frequencies[unit].postings(depth, n) for unit in units(term)]
+        # FTS5 walks a phrase from its rarest word and seeks in the others' doclists; a seek still
+        # parses the postings it skips within a page, so a word costs its whole doclist unless the
+        # rarest is sparse enough for the seeks to skip pages.
+        return sum(min(postings, SEEK_SPAN * min(found)) for postings in found)
+
+    terms = list(found)
+    if match == "any" and len(terms) > 1:
+        # Stop words: they add little to BM25 and, in an OR, make every entry a match.
+        # Only a term with at least ``depth`` postings counts: a small store has no stop words.
+        kept = [term for term in terms if cost(term) < depth or cost(term) / n < COMMON_TERM_SHARE]
+        terms = kept or terms
+    total = sum(cost(term) for term in terms)
+    exact_budget = EXACT_WORK * candidates
+    exact_cap = int((exact_budget - total) // RANK_WEIGHT) if total <= exact_budget else 0
+    # The window: score the cheapest terms that fit, filter by the rest.
+    pieces: list[Term] = []
+    for term in terms:
+        # A phrase too frequent to score whole can still be scored by its rarer words.
+        whole = cost(term) <= SCORE_WORK * candidates or match == "any"
+        pieces.extend([term] if whole else units(term))
+    scored: list[Term] = []
+    spent = 0.0
+    for piece in sorted(dict.fromkeys(pieces), key=cost):
+        if spent + cost(piece) > SCORE_WORK * candidates:
+            break
+        scored.append(piece)
+        spent += cost(piece)
+    expression, walked = terms, total
+    if match == "any" and scored:
+        expression, walked = scored, spent  # an OR of the affordable terms: the others are dropped
+    # A window walks only the newest span in which its expression's postings fit WALK_WORK.
+    if walked <= WALK_WORK * candidates:
+        lower = 0
+    else:
+        lower = max(0, int(max_id - WALK_WORK * candidates * n / walked))
+    return SearchPlan(terms, exact_cap, _matches(terms, frequencies, match, depth, n), expression, scored, lower)
+
+
+def _matches(
+    terms: Sequence[Term], frequencies: Mapping[Term, Frequency], match: Literal["all", "any"], depth: int, n: int
+) -> float:
+    """How many entries match, estimated as if words were independent (exact for one word)."""
+    shares = []
+    for term in terms:
+        found = [frequencies[unit].postings(depth, n) / n for unit in units(term)]
+        share = found[0] if len(found) == 1 else PHRASE_ADJACENCY * math.prod(found)
+        shares.append(min(1.0, share))
+    if match == "any":
+        return n * min(1.0, sum(shares))
+    return n * math.prod(shares)
