@@ -138,10 +138,8 @@ def plan_search(
     if match == "any" and scored:
         expression, walked = scored, spent  # an OR of the affordable terms: the others are dropped
     # A window walks only the newest span in which its expression's postings fit WALK_WORK.
-    if walked <= WALK_WORK * candidates:
-        lower = 0
-    else:
-        lower = max(0, int(max_id - WALK_WORK * candidates * n / walked))
+    walk = WALK_WORK * candidates
+    lower = 0 if walked <= walk else max(0, int(max_id - walk * n / walked))
     return SearchPlan(terms, exact_cap, _matches(terms, frequencies, match, depth, n), expression, scored, lower)
 
 
