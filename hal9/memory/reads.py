@@ -39,7 +39,7 @@ _NEWEST_FIRST = " ORDER BY entries_fts.rowid DESC"
 #: terms from the oldest of them up; the ``+`` keeps the IN a filter on each row, not a list of
 #: lookups FTS5 would run one by one.
 _WINDOW = (
-    "WITH w AS MATERIALIZED ({matches} ORDER BY entries_fts.rowid DESC LIMIT ?)"
+    "WITH w AS MATERIALIZED ({matches} ORDER BY entries_fts.rowid DESC LIMIT ?)"  # noqa: S608 - constants only
     f" SELECT {COLUMNS}, x.s FROM (SELECT entries_fts.rowid AS r, bm25(entries_fts) AS s FROM entries_fts"
     " WHERE entries_fts.rowid >= (SELECT coalesce(min(r), ?) FROM w) AND entries_fts MATCH ?{also}"
     " ORDER BY s, r LIMIT ?) x JOIN entries e ON e.id = x.r ORDER BY x.s, e.id"
@@ -52,13 +52,6 @@ _RANKED_ALL = (
     " WHERE entries_fts MATCH ?{where} ORDER BY entries_fts.rowid LIMIT ?)"
     f" SELECT {COLUMNS}, top.s, (SELECT count(*) FROM c) FROM (SELECT r, s FROM c ORDER BY s, r LIMIT ?) top"
     " JOIN entries e ON e.id = top.r ORDER BY top.s, e.id"
-)
-_NEWEST = (
-    "WITH c AS MATERIALIZED (SELECT entries_fts.rowid AS r, bm25(entries_fts) AS s FROM entries_fts{join}"  # noqa: S608
-    " WHERE entries_fts MATCH ?{where} ORDER BY entries_fts.rowid DESC LIMIT ?),"
-    " top AS (SELECT r, s FROM c WHERE (SELECT count(*) FROM c) <= ?"
-    " OR r >= (SELECT r FROM c ORDER BY r DESC LIMIT 1 OFFSET ?) ORDER BY s, r LIMIT ?)"
-    f" SELECT {COLUMNS}, top.s FROM top JOIN entries e ON e.id = top.r ORDER BY top.s, e.id"
 )
 _NEWEST = (
     f"SELECT {COLUMNS}, NULL FROM ({{matches}} ORDER BY entries_fts.rowid DESC LIMIT ?) x"  # noqa: S608 - constants only
