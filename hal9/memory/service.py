@@ -319,15 +319,36 @@ class SQLiteMemory(Service):
 
         The query's words become quoted terms (see :mod:`hal9.memory.query`): FTS5 operators,
         column filters, quotes and parentheses in it are plain text, never syntax. A query with
-        no words finds nothing. The work is bounded by ``search_candidates`` (K):
+        no words finds nothing.
 
-        - up to K matches: all are ranked by BM25 (``score``, lower is more relevant);
-        - more than K, spread thinner than one entry in five: the newest K are ranked by BM25;
-        - more than K, in at least one entry in five (common words only): the newest matches,
-          newest first, with ``score`` None, since BM25 would first count the whole index.
+        The work is bounded by ``search_candidates`` (K) and planned from each word's frequency
+        (one statement walks the newest K postings of every word, prefix and phrase word; see
+        :mod:`hal9.memory.plan` for the cost model, in postings walked):
 
-        In an "any" search, words found in at least one entry in five are dropped when the
-        query has others (stop words, in effect).
+        1. **Exact**: if the terms' doclists plus 64 postings per match fit ``160 * K`` (about
+           4 ms here) and the estimated matches fit, every match is scored by FTS5's ``bm25()``:
+           the answer is then exactly full BM25's top ``limit`` (same entries, order and scores
+           as ``MATCH ... ORDER BY bm25(), rowid``, filters applied). The matches are walked in
+           index order and the walk stops past the cap, so a wrong estimate costs at most the
+           budget before falling back to 2.
+        2. **Window**: otherwise the newest K matches (every term, filters applied), ranked by
+           BM25 over the terms whose doclists together fit ``50 * K`` postings, cheapest first;
+           the others (words in most entries) filter without scoring, and a phrase too frequent
+           to score whole is scored by its rarer words. When the terms are too frequent to walk
+           the whole index (over ``50 * K`` postings), only the newest span in which they fit is
+           searched.
+        3. **Newest**: if no term fits, the newest matches in that span, ``score`` None.
+
+        Agreement guarantee: the top ``limit`` is exactly full BM25's whenever plan 1 applies,
+        which is whenever the estimated cost of the full ranking (``bm25()`` counting each
+        term's entries, then scoring each match: what makes plain FTS5 slow) fits the budget,
+        about 4 ms of work here. A query whose full ranking takes a little under 5 ms may get
+        a window instead (``python -m benchmarks.memory`` counts them per query class).
+        Windows and newest answers favour recent entries, as a memory should.
+
+        In an "any" search, words with at least K entries that are in one entry in five or
+        more are dropped when the query has others (stop words), and so are words that do not
+        fit the scoring budget when others do.
         """
         async with self.measure(operation="search"):
             return await search_entries(
