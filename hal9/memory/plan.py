@@ -155,3 +155,17 @@ def _matches(
     if match == "any":
         return n * min(1.0, sum(shares))
     return n * math.prod(shares)
+
+
+def without_probes(found: Sequence[Term], *, candidates: int, depth: int, max_id: int) -> SearchPlan | None:
+    """The exact plan, when the store is too small for any query to exceed the budget; else None.
+
+    No word can then have more postings than there are entries, nor ``depth`` of them (so no
+    stop word is dropped either): probing the frequencies would only confirm it, at the cost
+    of a statement with a MATCH per word.
+    """
+    words = sum(len(units(term)) for term in found)
+    if max_id >= depth or words * max_id + RANK_WEIGHT * max_id > EXACT_WORK * candidates:
+        return None
+    terms = list(found)
+    return SearchPlan(terms, max(1, max_id), 0.0, terms, terms, 0)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import aiosqlite
 
-from hal9.memory.plan import Frequency, plan_search, units
+from hal9.memory.plan import Frequency, plan_search, units, without_probes
 from hal9.memory.query import Term, expression, terms
 from hal9.runtime.memory import MemoryEntry, MemoryKind
 
@@ -96,8 +96,10 @@ async def search_entries(
     probed = list(dict.fromkeys(unit for term in found for unit in units(term)))
     # Each probe walks at most ``depth`` postings: a query of many words probes each less deeply.
     depth = min(candidates, max(64, 4 * candidates // len(probed)))
-    frequencies = await _frequencies(reader, probed, depth)
-    plan = plan_search(found, frequencies, match=match, candidates=candidates, depth=depth, max_id=max_id)
+    plan = without_probes(found, candidates=candidates, depth=depth, max_id=max_id)
+    if plan is None:
+        frequencies = await _frequencies(reader, probed, depth)
+        plan = plan_search(found, frequencies, match=match, candidates=candidates, depth=depth, max_id=max_id)
     filters = _Filters.of(neuron_id, kind, since, until)
     if plan.exact_cap and plan.matches <= plan.exact_cap:
         exact = await _ranked_all(reader, plan.terms, match, filters, plan.exact_cap, limit)

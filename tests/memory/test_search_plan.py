@@ -10,7 +10,7 @@ import pytest
 
 from hal9.config import MemoryConfig
 from hal9.memory import MemoryRecord, SQLiteMemory
-from hal9.memory.plan import EXACT_WORK, RANK_WEIGHT, SCORE_WORK, Frequency, plan_search
+from hal9.memory.plan import EXACT_WORK, RANK_WEIGHT, SCORE_WORK, Frequency, plan_search, without_probes
 from hal9.memory.query import Term, fts_query, terms
 
 VOCABULARY = [f"w{rank}x" for rank in range(400)]
@@ -119,3 +119,10 @@ def test_an_any_search_drops_stop_words_and_words_it_cannot_score() -> None:
     result = plan("the zebra okapi", "any", the=900_000, zebra=3_000, okapi=1_000)
     assert result.terms == [Term("zebra"), Term("okapi")]
     assert plan("the a", "any", the=900_000, a=800_000).terms == [Term("the"), Term("a")]
+
+
+def test_a_store_too_small_to_exceed_the_budget_is_ranked_exactly_without_probing() -> None:
+    small = without_probes(terms("any words at all"), candidates=1_000, depth=250, max_id=200)
+    assert small is not None
+    assert small.exact_cap >= 200  # every entry could match and still be ranked
+    assert without_probes(terms("any words"), candidates=1_000, depth=250, max_id=250) is None
