@@ -10,7 +10,8 @@ The plan, from each term's frequency (probed by walking its newest K postings):
 
 1. Exact, when the terms' doclists plus 64 per match fit ``EXACT_WORK * K``: the full BM25
    ranking, the same entries, order and scores as ``MATCH ... ORDER BY bm25()``.
-2. Otherwise a window: the newest K matches, ranked by BM25 of the terms whose doclists fit
+2. Otherwise a window: the newest K matches (fewer if the scored doclists leave less of
+   ``WINDOW_WORK * K`` for 64 per match), ranked by BM25 of the terms whose doclists fit
    ``SCORE_WORK * K`` (the cheapest first); the other terms still filter (an entry must hold
    them) but do not score: like a search engine's stop words, they are in so many entries that
    their weight is small and counting them would cost the most. When the terms together are
@@ -30,12 +31,17 @@ from hal9.memory.query import Term
 
 #: Per match scored, in postings: ``bm25()`` reads the entry's size and scores it (~1.6 µs here).
 RANK_WEIGHT = 64
-#: An exact ranking costs at most this many postings per K (~4 ms at K = 1,000 here).
-EXACT_WORK = 160
-#: A window's scored terms' doclists total at most this many postings per K (~1.2 ms).
-SCORE_WORK = 50
+#: An exact ranking costs at most this many postings per K (~3.5 ms at K = 1,000 here).
+EXACT_WORK = 140
+#: A window's scored terms' doclists total at most this many postings per K (~1.5 ms).
+SCORE_WORK = 60
 #: Walking the matches of a window's query touches at most about this many postings per K (~1 ms).
 WALK_WORK = 50
+#: A window's scored doclists plus 64 per match ranked: at most this many postings per K (~2.5 ms);
+#: what is left after the doclists sets how many of the newest matches are ranked (at most K).
+WINDOW_WORK = 100
+#: A prefix's walk per posting against a word's: it merges the doclists of every word it expands to.
+PREFIX_WEIGHT = 2
 #: Postings of another word one seek of a phrase's walk costs, at most (about a doclist page's worth).
 SEEK_SPAN = 200
 #: Of the entries holding all the words of a phrase, the share holding them in order (measured
@@ -78,6 +84,7 @@ class SearchPlan:
             the scored ones of an "any" search).
         scored: the terms BM25 ranks a window with (empty: the newest matches, unranked).
         lower: a window looks at no match below this rowid (0: the whole index).
+        window: how many of the newest matches a window ranks (K, or fewer after costly doclists).
     """
 
     terms: list[Term]
@@ -86,6 +93,7 @@ class SearchPlan:
     expression: list[Term]
     scored: list[Term]
     lower: int
+    window: int
 
     @property
     def deferred(self) -> bool:
@@ -110,6 +118,8 @@ def plan_search(
         # FTS5 walks a phrase from its rarest word and seeks in the others' doclists; a seek still
         # parses the postings it skips within a page, so a word costs its whole doclist unless the
         # rarest is sparse enough for the seeks to skip pages.
+        if term.prefix:
+            return PREFIX_WEIGHT * found[0]
         return sum(min(postings, SEEK_SPAN * min(found)) for postings in found)
 
     terms = list(found)
@@ -140,7 +150,9 @@ def plan_search(
     # A window walks only the newest span in which its expression's postings fit WALK_WORK.
     walk = WALK_WORK * candidates
     lower = 0 if walked <= walk else max(0, int(max_id - walk * n / walked))
-    return SearchPlan(terms, exact_cap, _matches(terms, frequencies, match, depth, n), expression, scored, lower)
+    window = max(1, min(candidates, int((WINDOW_WORK * candidates - spent) // RANK_WEIGHT)))
+    matches = _matches(terms, frequencies, match, depth, n)
+    return SearchPlan(terms, exact_cap, matches, expression, scored, lower, window)
 
 
 def _matches(
@@ -168,4 +180,4 @@ def without_probes(found: Sequence[Term], *, candidates: int, depth: int, max_id
     if max_id >= depth or words * max_id + RANK_WEIGHT * max_id > EXACT_WORK * candidates:
         return None
     terms = list(found)
-    return SearchPlan(terms, max(1, max_id), 0.0, terms, terms, 0)
+    return SearchPlan(terms, max(1, max_id), 0.0, terms, terms, 0, candidates)

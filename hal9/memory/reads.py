@@ -44,6 +44,12 @@ _WINDOW = (
     " WHERE entries_fts.rowid >= (SELECT coalesce(min(r), ?) FROM w) AND entries_fts MATCH ?{also}"
     " ORDER BY s, r LIMIT ?) x JOIN entries e ON e.id = x.r ORDER BY x.s, e.id"
 )
+#: A window whose floor is known: the matches at or above it, ranked.
+_RANKED_FROM = (
+    f"SELECT {COLUMNS}, x.s FROM (SELECT entries_fts.rowid AS r, bm25(entries_fts) AS s FROM entries_fts"  # noqa: S608 - constants only
+    " WHERE entries_fts MATCH ? AND entries_fts.rowid >= ? ORDER BY s, r LIMIT ?) x"
+    " JOIN entries e ON e.id = x.r ORDER BY x.s, e.id"
+)
 _IN_WINDOW = " AND +entries_fts.rowid IN (SELECT r FROM w)"
 #: The matches in index order (FTS5's fastest), scored as they are walked, at most ``cap + 1``;
 #: the best of them, with how many there were: all of them if at most ``cap``.
@@ -97,6 +103,7 @@ async def search_entries(
     # Each probe walks at most ``depth`` postings: a query of many words probes each less deeply.
     depth = min(candidates, max(64, 4 * candidates // len(probed)))
     plan = without_probes(found, candidates=candidates, depth=depth, max_id=max_id)
+    frequencies: dict[Term, Frequency] = {}
     if plan is None:
         frequencies = await _frequencies(reader, probed, depth)
         plan = plan_search(found, frequencies, match=match, candidates=candidates, depth=depth, max_id=max_id)
@@ -110,12 +117,20 @@ async def search_entries(
         sql = _NEWEST.format(matches=_MATCHES.format(join=filters.join) + filters.where)
         params = [selected, plan.lower, *filters.params, limit]
         return [entry_from_row(row) for row in await reader.execute_fetchall(sql, params)]
+    single = len(plan.expression) == 1 and not plan.deferred and not filters.clauses
+    if single and depth == candidates == plan.window:
+        # One word or prefix: its probe walked its newest K postings already, the oldest is the floor.
+        frequency = frequencies.get(plan.expression[0])
+        if frequency is not None:
+            sql = _RANKED_FROM
+            params = [selected, frequency.oldest if frequency.count >= candidates else 0, limit]
+            return [entry_from_row(row, score=row[10]) for row in await reader.execute_fetchall(sql, params)]
     # The window: the newest K matches (one walk), ranked by the scored terms.
     sql = _WINDOW.format(
         matches=_MATCHES.format(join=filters.join) + filters.where,
         also=_IN_WINDOW if plan.deferred or filters.clauses else "",
     )
-    params = [selected, plan.lower, *filters.params, candidates, plan.lower, expression(plan.scored, match), limit]
+    params = [selected, plan.lower, *filters.params, plan.window, plan.lower, expression(plan.scored, match), limit]
     rows = await reader.execute_fetchall(sql, params)
     return [entry_from_row(row, score=row[10]) for row in rows]
 
