@@ -4,7 +4,7 @@ FTS5's ``bm25()`` costs, per query, a walk of each term's whole doclist (it coun
 entries holding each term before it ranks anything) plus about 64 times as much per match it
 scores (a document-size lookup and the score). Both are measured here in *postings* (entries
 of a doclist walked); on the 2-core development machine a posting costs about 0.025 µs, so
-``160 * K`` postings (K = ``search_candidates``, 1,000 by default) is about 4 ms.
+``140 * K`` postings (K = ``search_candidates``, 1,000 by default) is about 3.5 ms.
 
 The plan, from each term's frequency (probed by walking its newest K postings):
 

@@ -322,17 +322,19 @@ class SQLiteMemory(Service):
         no words finds nothing.
 
         The work is bounded by ``search_candidates`` (K) and planned from each word's frequency
-        (one statement walks the newest K postings of every word, prefix and phrase word; see
-        :mod:`hal9.memory.plan` for the cost model, in postings walked):
+        (one statement walks the newest K postings of every word, prefix and phrase word, fewer
+        each in a query of many words, and none in a store too small for any query to exceed
+        the budget; see :mod:`hal9.memory.plan` for the cost model, in postings walked):
 
-        1. **Exact**: if the terms' doclists plus 64 postings per match fit ``160 * K`` (about
-           4 ms here) and the estimated matches fit, every match is scored by FTS5's ``bm25()``:
+        1. **Exact**: if the terms' doclists plus 64 postings per match fit ``140 * K`` (about
+           3.5 ms here) and the estimated matches fit, every match is scored by FTS5's ``bm25()``:
            the answer is then exactly full BM25's top ``limit`` (same entries, order and scores
            as ``MATCH ... ORDER BY bm25(), rowid``, filters applied). The matches are walked in
            index order and the walk stops past the cap, so a wrong estimate costs at most the
            budget before falling back to 2.
-        2. **Window**: otherwise the newest K matches (every term, filters applied), ranked by
-           BM25 over the terms whose doclists together fit ``50 * K`` postings, cheapest first;
+        2. **Window**: otherwise the newest K matches (every term, filters applied; fewer when
+           the scored doclists leave less of ``100 * K`` postings for 64 a match), ranked by
+           BM25 over the terms whose doclists together fit ``60 * K`` postings, cheapest first;
            the others (words in most entries) filter without scoring, and a phrase too frequent
            to score whole is scored by its rarer words. When the terms are too frequent to walk
            the whole index (over ``50 * K`` postings), only the newest span in which they fit is
@@ -342,7 +344,7 @@ class SQLiteMemory(Service):
         Agreement guarantee: the top ``limit`` is exactly full BM25's whenever plan 1 applies,
         which is whenever the estimated cost of the full ranking (``bm25()`` counting each
         term's entries, then scoring each match: what makes plain FTS5 slow) fits the budget,
-        about 4 ms of work here. A query whose full ranking takes a little under 5 ms may get
+        about 3.5 ms of work here. A query whose full ranking takes a little under 5 ms may get
         a window instead (``python -m benchmarks.memory`` counts them per query class).
         Windows and newest answers favour recent entries, as a memory should.
 
