@@ -34,7 +34,6 @@ _FREQUENCY = (
 )
 #: The matches of an expression at or above a rowid (the filters' clauses are appended).
 _MATCHES = "SELECT entries_fts.rowid AS r FROM entries_fts{join} WHERE entries_fts MATCH ? AND entries_fts.rowid >= ?"
-_NEWEST_FIRST = " ORDER BY entries_fts.rowid DESC"
 #: The window: its newest K matches (``w``, one walk newest first), ranked by BM25 over the scored
 #: terms from the oldest of them up; the ``+`` keeps the IN a filter on each row, not a list of
 #: lookups FTS5 would run one by one.
@@ -130,7 +129,8 @@ async def search_entries(
         matches=_MATCHES.format(join=filters.join) + filters.where,
         also=_IN_WINDOW if plan.deferred or filters.clauses else "",
     )
-    params = [selected, plan.lower, *filters.params, plan.window, plan.lower, expression(plan.scored, match), limit]
+    window = max(plan.window, limit)  # a costly window still answers a full page
+    params = [selected, plan.lower, *filters.params, window, plan.lower, expression(plan.scored, match), limit]
     rows = await reader.execute_fetchall(sql, params)
     return [entry_from_row(row, score=row[10]) for row in rows]
 
