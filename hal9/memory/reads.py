@@ -116,8 +116,9 @@ async def search_entries(
         sql = _NEWEST.format(matches=_MATCHES.format(join=filters.join) + filters.where)
         params = [selected, plan.lower, *filters.params, limit]
         return [entry_from_row(row) for row in await reader.execute_fetchall(sql, params)]
+    window = max(plan.window, limit)  # a costly window still answers a full page
     single = len(plan.expression) == 1 and not plan.deferred and not filters.clauses
-    if single and depth == candidates == plan.window:
+    if single and depth == candidates == window:
         # One word or prefix: its probe walked its newest K postings already, the oldest is the floor.
         frequency = frequencies.get(plan.expression[0])
         if frequency is not None:
@@ -129,7 +130,6 @@ async def search_entries(
         matches=_MATCHES.format(join=filters.join) + filters.where,
         also=_IN_WINDOW if plan.deferred or filters.clauses else "",
     )
-    window = max(plan.window, limit)  # a costly window still answers a full page
     params = [selected, plan.lower, *filters.params, window, plan.lower, expression(plan.scored, match), limit]
     rows = await reader.execute_fetchall(sql, params)
     return [entry_from_row(row, score=row[10]) for row in rows]
