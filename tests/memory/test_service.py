@@ -226,8 +226,10 @@ async def test_a_search_with_too_many_matches_to_rank_exactly_ranks_the_newest_k
         texts = ["sometimes " * (1 + i % 3) + "here" if i % 5 == 0 else f"filler {i}" for i in range(200)]
         ids = await memory.store_many([MemoryRecord(text, "n") for text in texts])
         matching = ids[::5]
-        found = await memory.search("sometimes", limit=10)
+        found = await memory.search("sometimes", limit=5)
         assert sorted(e.id for e in found) == matching[-5:]
+        # A page larger than K widens the window to the page: the newest 10, ranked.
+        assert sorted(e.id for e in await memory.search("sometimes", limit=10)) == matching[-10:]
         scores = [e.score for e in found]
         assert None not in scores
         assert scores == sorted(scores)  # type: ignore[type-var]
