@@ -33,8 +33,8 @@ from hal9.memory.query import Term
 RANK_WEIGHT = 64
 #: An exact ranking costs at most this many postings per K (~3.5 ms at K = 1,000 here).
 EXACT_WORK = 140
-#: A window's scored terms' doclists total at most this many postings per K (~1.5 ms).
-SCORE_WORK = 60
+#: A window's scored terms' doclists total at most this many postings per K (~1.2 ms).
+SCORE_WORK = 50
 #: Walking the matches of a window's query touches at most about this many postings per K (~1 ms).
 WALK_WORK = 50
 #: A window's scored doclists plus 64 per match ranked: at most this many postings per K (~2.5 ms);

@@ -334,7 +334,7 @@ class SQLiteMemory(Service):
            budget before falling back to 2.
         2. **Window**: otherwise the newest K matches (every term, filters applied; fewer when
            the scored doclists leave less of ``100 * K`` postings for 64 a match), ranked by
-           BM25 over the terms whose doclists together fit ``60 * K`` postings, cheapest first;
+           BM25 over the terms whose doclists together fit ``50 * K`` postings, cheapest first;
            the others (words in most entries) filter without scoring, and a phrase too frequent
            to score whole is scored by its rarer words. When the terms are too frequent to walk
            the whole index (over ``50 * K`` postings), only the newest span in which they fit is

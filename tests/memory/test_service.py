@@ -237,7 +237,7 @@ async def test_a_search_with_too_many_matches_to_rank_exactly_ranks_the_newest_k
 
 @pytest.mark.anyio
 async def test_a_word_too_frequent_to_score_gives_the_newest_matches(db_path: Path) -> None:
-    """K = 5: a word in 400 entries is over the scoring budget (60 K postings): newest first, unscored."""
+    """K = 5: a word in 400 entries is over the scoring budget (50 K postings): newest first, unscored."""
     async with SQLiteMemory(db_path, MemoryConfig(search_candidates=5)) as memory:
         ids = await memory.store_many([MemoryRecord(f"common entry {i}", "n") for i in range(400)])
         found = await memory.search("common", limit=3)
