@@ -44,6 +44,8 @@ WINDOW_WORK = 100
 PREFIX_WEIGHT = 2
 #: Postings of another word one seek of a phrase's walk costs, at most (about a doclist page's worth).
 SEEK_SPAN = 200
+#: A phrase's position comparisons per entry of its rarest word, in postings.
+POSITION_WEIGHT = 2
 #: Of the entries holding all the words of a phrase, the share holding them in order (measured
 #: 0.03-0.13 on Zipf text; an overestimate only costs an exact ranking's attempt).
 PHRASE_ADJACENCY = 0.15
@@ -114,13 +116,17 @@ def plan_search(
     n = max(1, max_id)
 
     def cost(term: Term) -> float:
-        found = [frequencies[unit].postings(depth, n) for unit in units(term)]
-        # FTS5 walks a phrase from its rarest word and seeks in the others' doclists; a seek still
-        # parses the postings it skips within a page, so a word costs its whole doclist unless the
-        # rarest is sparse enough for the seeks to skip pages.
         if term.prefix:
-            return PREFIX_WEIGHT * found[0]
-        return sum(min(postings, SEEK_SPAN * min(found)) for postings in found)
+            return PREFIX_WEIGHT * frequencies[term].postings(depth, n)
+        # FTS5 walks a phrase from its rarest word and seeks in the others' doclists (a word
+        # repeated in the phrase is walked once per place); a seek still parses the postings it
+        # skips within a page, so a word costs its whole doclist unless the rarest is sparse
+        # enough for the seeks to skip pages; and each entry holding them all has its positions
+        # compared.
+        found = [frequencies[Term(word)].postings(depth, n) for word in term.words]
+        rarest = min(found)
+        walked = sum(min(postings, SEEK_SPAN * rarest) for postings in found)
+        return walked if len(found) == 1 else walked + POSITION_WEIGHT * rarest
 
     terms = list(found)
     if match == "any" and len(terms) > 1:
