@@ -107,6 +107,11 @@ async def search_entries(
         frequencies = await _frequencies(reader, probed, depth)
         plan = plan_search(found, frequencies, match=match, candidates=candidates, depth=depth, max_id=max_id)
     filters = _Filters.of(neuron_id, kind, since, until)
+    known = frequencies.get(plan.terms[0]) if len(plan.terms) == 1 and not filters.clauses else None
+    if known is not None and known.count < depth and known.count <= plan.exact_cap:
+        # One word or prefix whose probe counted all its matches, few enough: rank them all.
+        rows = await reader.execute_fetchall(_RANKED_FROM, [expression(plan.terms, match), 0, limit])
+        return [entry_from_row(row, score=row[10]) for row in rows]
     if plan.exact_cap and plan.matches <= plan.exact_cap:
         exact = await _ranked_all(reader, plan.terms, match, filters, plan.exact_cap, limit)
         if exact is not None:
