@@ -1,4 +1,4 @@
-"""Reading entries: the SQL of retrieve, recent and search, and the plan that bounds a search's work."""
+"""Reading entries: the SQL of retrieve, recent and search, and running a search's plan (:mod:`hal9.memory.plan`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import aiosqlite
 
-from hal9.memory.plan import Frequency, plan_search, units, without_probes
+from hal9.memory.plan import Frequency, SearchPlan, plan_search, units, without_probes
 from hal9.memory.query import Term, expression, terms
 from hal9.runtime.memory import MemoryEntry, MemoryKind
 
@@ -107,36 +107,63 @@ async def search_entries(
         frequencies = await _frequencies(reader, probed, depth)
         plan = plan_search(found, frequencies, match=match, candidates=candidates, depth=depth, max_id=max_id)
     filters = _Filters.of(neuron_id, kind, since, until)
+    exact = await _exact(reader, plan, frequencies, match, filters, depth, limit)
+    if exact is not None:
+        return exact
+    return await _window(reader, plan, frequencies, match, filters, depth, candidates, limit)
+
+
+async def _exact(
+    reader: aiosqlite.Connection,
+    plan: SearchPlan,
+    frequencies: dict[Term, Frequency],
+    match: Literal["all", "any"],
+    filters: _Filters,
+    depth: int,
+    limit: int,
+) -> list[MemoryEntry] | None:
+    """Plan 1, the full BM25 ranking, if it fits the budget; None if it does not."""
     known = frequencies.get(plan.terms[0]) if len(plan.terms) == 1 and not filters.clauses else None
     if known is not None and known.count < depth and known.count <= plan.exact_cap:
         # One word or prefix whose probe counted all its matches, few enough: rank them all.
         rows = await reader.execute_fetchall(_RANKED_FROM, [expression(plan.terms, match), 0, limit])
         return [entry_from_row(row, score=row[10]) for row in rows]
-    if plan.exact_cap and plan.matches <= plan.exact_cap:
-        exact = await _ranked_all(reader, plan.terms, match, filters, plan.exact_cap, limit)
-        if exact is not None:
-            return exact
+    if not plan.exact_cap or plan.matches > plan.exact_cap:
+        return None
+    sql = _RANKED_ALL.format(join=filters.join, where=filters.where)
+    params = [expression(plan.terms, match), *filters.params, plan.exact_cap + 1, limit]
+    rows = list(await reader.execute_fetchall(sql, params))
+    if rows and rows[0][11] > plan.exact_cap:
+        return None  # more matches than estimated: the walk stopped past the cap
+    return [entry_from_row(row, score=row[10]) for row in rows]
+
+
+async def _window(
+    reader: aiosqlite.Connection,
+    plan: SearchPlan,
+    frequencies: dict[Term, Frequency],
+    match: Literal["all", "any"],
+    filters: _Filters,
+    depth: int,
+    candidates: int,
+    limit: int,
+) -> list[MemoryEntry]:
+    """Plans 2 and 3: the newest matches, ranked by the scored terms, or unranked if none."""
     selected = expression(plan.expression, match)
+    matches = _MATCHES.format(join=filters.join) + filters.where
     if not plan.scored:
-        sql = _NEWEST.format(matches=_MATCHES.format(join=filters.join) + filters.where)
         params = [selected, plan.lower, *filters.params, limit]
-        return [entry_from_row(row) for row in await reader.execute_fetchall(sql, params)]
+        return [entry_from_row(row) for row in await reader.execute_fetchall(_NEWEST.format(matches=matches), params)]
     window = max(plan.window, limit)  # a costly window still answers a full page
     single = len(plan.expression) == 1 and not plan.deferred and not filters.clauses
-    if single and depth == candidates == window:
+    frequency = frequencies.get(plan.expression[0]) if single else None
+    if frequency is not None and depth == candidates == window:
         # One word or prefix: its probe walked its newest K postings already, the oldest is the floor.
-        frequency = frequencies.get(plan.expression[0])
-        if frequency is not None:
-            sql = _RANKED_FROM
-            params = [selected, frequency.oldest if frequency.count >= candidates else 0, limit]
-            return [entry_from_row(row, score=row[10]) for row in await reader.execute_fetchall(sql, params)]
-    # The window: the newest K matches (one walk), ranked by the scored terms.
-    sql = _WINDOW.format(
-        matches=_MATCHES.format(join=filters.join) + filters.where,
-        also=_IN_WINDOW if plan.deferred or filters.clauses else "",
-    )
+        params = [selected, frequency.oldest if frequency.count >= candidates else 0, limit]
+        return [entry_from_row(row, score=row[10]) for row in await reader.execute_fetchall(_RANKED_FROM, params)]
+    also = _IN_WINDOW if plan.deferred or filters.clauses else ""
     params = [selected, plan.lower, *filters.params, window, plan.lower, expression(plan.scored, match), limit]
-    rows = await reader.execute_fetchall(sql, params)
+    rows = await reader.execute_fetchall(_WINDOW.format(matches=matches, also=also), params)
     return [entry_from_row(row, score=row[10]) for row in rows]
 
 
@@ -165,19 +192,3 @@ async def _frequencies(reader: aiosqlite.Connection, probed: list[Term], depth: 
     params = [value for index, unit in enumerate(probed) for value in (index, unit.expression(), depth)]
     rows = await reader.execute_fetchall(sql, params)
     return {probed[int(index)]: Frequency(int(count), int(oldest)) for index, count, oldest in rows}
-
-
-async def _ranked_all(
-    reader: aiosqlite.Connection,
-    found: list[Term],
-    match: Literal["all", "any"],
-    filters: _Filters,
-    cap: int,
-    limit: int,
-) -> list[MemoryEntry] | None:
-    """All matches ranked by BM25, or None if there are more than ``cap`` (those past it unscored)."""
-    sql = _RANKED_ALL.format(join=filters.join, where=filters.where)
-    rows = list(await reader.execute_fetchall(sql, [expression(found, match), *filters.params, cap + 1, limit]))
-    if rows and rows[0][11] > cap:
-        return None
-    return [entry_from_row(row, score=row[10]) for row in rows]
