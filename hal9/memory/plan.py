@@ -43,7 +43,9 @@ WINDOW_WORK = 100
 #: A prefix's walk per posting against a word's: it merges the doclists of every word it expands to.
 PREFIX_WEIGHT = 2
 #: Postings of another word one seek of a phrase's walk costs, at most (about a doclist page's worth).
-SEEK_SPAN = 200
+SEEK_SPAN = 120
+#: The share of a word's doclist a phrase's walk parses when its seeks are dense (it skips the rest).
+PHRASE_WALK_SHARE = 0.5
 #: A phrase's position comparisons per entry of its rarest word, in postings.
 POSITION_WEIGHT = 2
 #: Of the entries holding all the words of a phrase, the share holding them in order (measured
@@ -119,14 +121,16 @@ def plan_search(
         if term.prefix:
             return PREFIX_WEIGHT * frequencies[term].postings(depth, n)
         # FTS5 walks a phrase from its rarest word and seeks in the others' doclists (a word
-        # repeated in the phrase is walked once per place); a seek still parses the postings it
-        # skips within a page, so a word costs its whole doclist unless the rarest is sparse
-        # enough for the seeks to skip pages; and each entry holding them all has its positions
-        # compared.
+        # repeated in the phrase is walked once per place); a seek still parses postings it
+        # skips, so a word costs about half its doclist unless the rarest is sparse enough for
+        # the seeks to skip pages; and each entry holding them all has its positions compared.
+        # Fitted on phrases at 1M entries: within 20% of plain FTS5's time for six of six.
         found = [frequencies[Term(word)].postings(depth, n) for word in term.words]
+        if len(found) == 1:
+            return found[0]
         rarest = min(found)
-        walked = sum(min(postings, SEEK_SPAN * rarest) for postings in found)
-        return walked if len(found) == 1 else walked + POSITION_WEIGHT * rarest
+        walked = sum(min(PHRASE_WALK_SHARE * postings, SEEK_SPAN * rarest) for postings in found)
+        return walked + POSITION_WEIGHT * rarest
 
     terms = list(found)
     if match == "any" and len(terms) > 1:
