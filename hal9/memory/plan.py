@@ -8,8 +8,9 @@ of a doclist walked); on the 2-core development machine a posting costs about 0.
 
 The plan, from each term's frequency (probed by walking its newest K postings):
 
-1. Exact, when the terms' doclists plus 64 per match fit ``EXACT_WORK * K``: the full BM25
-   ranking, the same entries, order and scores as ``MATCH ... ORDER BY bm25()``.
+1. Exact, when the terms' doclists plus 64 per estimated match fit ``EXACT_WORK * K``: the
+   full BM25 ranking, the same entries, order and scores as ``MATCH ... ORDER BY bm25(), rowid``
+   (the walk stops past the cap, so an estimate too low costs at most the budget).
 2. Otherwise a window: the newest K matches (fewer if the scored doclists leave less of
    ``WINDOW_WORK * K`` for 64 per match), ranked by BM25 of the terms whose doclists fit
    ``SCORE_WORK * K`` (the cheapest first); the other terms still filter (an entry must hold
@@ -49,7 +50,7 @@ PHRASE_WALK_SHARE = 0.5
 #: A phrase's position comparisons per entry of its rarest word, in postings.
 POSITION_WEIGHT = 2
 #: Of the entries holding all the words of a phrase, the share holding them in order (measured
-#: 0.03-0.13 on Zipf text; an overestimate only costs an exact ranking's attempt).
+#: 0.03-0.13 on Zipf text): too low costs an exact ranking's capped attempt; too high, a window.
 PHRASE_ADJACENCY = 0.15
 #: In an "any" search, a term in at least this share of the entries is dropped (when others remain).
 COMMON_TERM_SHARE = 0.2
