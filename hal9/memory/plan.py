@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from hal9.memory.cache import LRUCache
 from hal9.memory.query import Term
 
 #: Per match scored, in postings: ``bm25()`` reads the entry's size and scores it (~1.6 µs here).
@@ -52,6 +53,9 @@ POSITION_WEIGHT = 2
 #: Of the entries holding all the words of a phrase, the share holding them in order (measured
 #: 0.03-0.13 on Zipf text): too low costs an exact ranking's capped attempt; too high, a window.
 PHRASE_ADJACENCY = 0.15
+#: A word's probe is reused while the store has grown by at most this many entries, or this share.
+PROBE_REUSE_ENTRIES = 64
+PROBE_REUSE_SHARE = 0.005
 #: In an "any" search, a term in at least this share of the entries is dropped (when others remain).
 COMMON_TERM_SHARE = 0.2
 
@@ -192,3 +196,38 @@ def without_probes(found: Sequence[Term], *, candidates: int, depth: int, max_id
         return None
     terms = list(found)
     return SearchPlan(terms, max(1, max_id), 0.0, terms, terms, 0, candidates)
+
+
+class ProbeCache:
+    """Recent probes of words' frequencies, reused while the store has grown little since.
+
+    A neuron's recall searches repeat most words of the request before it, and a probe is a
+    MATCH per word. A reused probe only steers the plan: an exact ranking still ranks every
+    match and a window reaches at most the entries added since; deletes clear the cache.
+    Used only on the event loop.
+
+    Args:
+        capacity: most words kept.
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._probes: LRUCache[tuple[Term, int], tuple[Frequency, int]] = LRUCache(capacity)
+
+    def recall(self, probed: Sequence[Term], depth: int, max_id: int) -> dict[Term, Frequency]:
+        """The still-fresh probes of ``probed`` at ``depth`` (the others are missing)."""
+        fresh = max(PROBE_REUSE_ENTRIES, int(max_id * PROBE_REUSE_SHARE))
+        found = {}
+        for unit in probed:
+            hit = self._probes.get((unit, depth))
+            if hit is not None and 0 <= max_id - hit[1] <= fresh:
+                found[unit] = hit[0]
+        return found
+
+    def keep(self, probed: Mapping[Term, Frequency], depth: int, max_id: int) -> None:
+        """Remember probes made when the highest id was ``max_id``."""
+        for unit, frequency in probed.items():
+            self._probes.put((unit, depth), (frequency, max_id))
+
+    def clear(self) -> None:
+        """Forget every probe (entries were deleted: counts may have shrunk)."""
+        self._probes.clear()

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import aiosqlite
 
-from hal9.memory.plan import Frequency, SearchPlan, plan_search, units, without_probes
+from hal9.memory.plan import Frequency, ProbeCache, SearchPlan, plan_search, units, without_probes
 from hal9.memory.query import Term, expression, terms
 from hal9.runtime.memory import MemoryEntry, MemoryKind
 
@@ -92,6 +92,7 @@ async def search_entries(
     match: Literal["all", "any"],
     candidates: int,
     max_id: int,
+    probes: ProbeCache | None = None,
 ) -> list[MemoryEntry]:
     """Full-text search, bounded by ``candidates``: the plan :meth:`SQLiteMemory.search` documents."""
     found = terms(query)
@@ -104,7 +105,13 @@ async def search_entries(
     plan = without_probes(found, candidates=candidates, depth=depth, max_id=max_id)
     frequencies: dict[Term, Frequency] = {}
     if plan is None:
-        frequencies = await _frequencies(reader, probed, depth)
+        frequencies = probes.recall(probed, depth, max_id) if probes is not None else {}
+        missing = [unit for unit in probed if unit not in frequencies]
+        if missing:
+            fetched = await _frequencies(reader, missing, depth)
+            frequencies.update(fetched)
+            if probes is not None:
+                probes.keep(fetched, depth, max_id)
         plan = plan_search(found, frequencies, match=match, candidates=candidates, depth=depth, max_id=max_id)
     filters = _Filters.of(neuron_id, kind, since, until)
     exact = await _exact(reader, plan, frequencies, match, filters, depth, limit)

@@ -19,6 +19,7 @@ from hal9.config import MemoryConfig
 from hal9.memory.cache import LRUCache
 from hal9.memory.errors import InvalidMemoryEntry, MemoryNotRunning
 from hal9.memory.metrics import EntryCounts, MemoryCollector
+from hal9.memory.plan import ProbeCache
 from hal9.memory.reads import BY_ID, MAX_SEARCH_LIMIT, RECENT, entry_from_row, search_entries
 from hal9.memory.schema import migrate
 from hal9.memory.writer import GroupCommitWriter, Row, WriteRequest
@@ -73,6 +74,7 @@ class SQLiteMemory(Service):
         self._touched: dict[int, tuple[int, float]] = {}
         # Bumped by every delete: a read that raced a delete does not put its entry in the cache.
         self._generation = 0
+        self._probes = ProbeCache()
         self._stats_read_at = 0.0
         self._next_retention = 0.0  # monotonic time of the next retention run
         self._max_id = 0  # the highest id stored: the span of ids a term's matches cover gives its share
@@ -364,6 +366,7 @@ class SQLiteMemory(Service):
                 match=match,
                 candidates=self.settings.search_candidates,
                 max_id=self._max_id,
+                probes=self._probes,
             )
 
     # -- forget and retention -------------------------------------------------------------
@@ -404,6 +407,7 @@ class SQLiteMemory(Service):
             rows = list(await connection.execute_fetchall(sql, params))
         if rows:
             self._generation += 1
+            self._probes.clear()
         for entry_id, neuron_id in rows:
             self._cache.discard(entry_id)
             self._touched.pop(entry_id, None)

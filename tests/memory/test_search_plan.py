@@ -126,3 +126,32 @@ def test_a_store_too_small_to_exceed_the_budget_is_ranked_exactly_without_probin
     assert small is not None
     assert small.exact_cap >= 200  # every entry could match and still be ranked
     assert without_probes(terms("any words"), candidates=1_000, depth=250, max_id=250) is None
+
+
+@pytest.mark.anyio
+async def test_a_reused_probe_still_ranks_the_entries_stored_since_and_a_delete_drops_it(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search soon after another reuses its word probes (no probe statement); the answer is still exact."""
+    async with SQLiteMemory(db_path) as memory:
+        await memory.store_many([MemoryRecord(text, "n") for text in zipf_texts(2_000)])
+        await memory.search("w40x w41x")
+        statements: list[str] = []
+        reader = memory._read_connection
+        assert reader is not None
+        execute = reader.execute_fetchall
+
+        async def spy(sql: str, parameters: object = ()) -> object:
+            statements.append(sql)
+            return await execute(sql, parameters)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(reader, "execute_fetchall", spy)
+        newest = await memory.store("w40x w41x " * 5 + "short", neuron_id="n")
+        found = await memory.search("w40x w41x", limit=10)
+        assert not [sql for sql in statements if sql.startswith("SELECT ?, count(*)")]  # the probe reused
+        assert found[0].id == newest
+        expected = full_bm25(db_path, "w40x w41x")
+        assert [e.id for e in found] == [rowid for rowid, _ in expected]
+        assert await memory.forget(newest)
+        await memory.search("w40x w41x")
+        assert [sql for sql in statements if sql.startswith("SELECT ?, count(*)")]  # probed again
