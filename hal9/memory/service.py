@@ -326,7 +326,9 @@ class SQLiteMemory(Service):
         The work is bounded by ``search_candidates`` (K) and planned from each word's frequency
         (one statement walks the newest K postings of every word, prefix and phrase word, fewer
         each in a query of many words, and none in a store too small for any query to exceed
-        the budget; see :mod:`hal9.memory.plan` for the cost model, in postings walked):
+        the budget; a word probed while the store was at most 64 entries or 0.5% smaller is
+        not probed again, and deletes forget the probes; see :mod:`hal9.memory.plan` for the
+        cost model, in postings walked):
 
         1. **Exact**: if the terms' doclists plus 64 postings per match fit ``140 * K`` (about
            3.5 ms here) and the estimated matches fit, every match is scored by FTS5's ``bm25()``:
