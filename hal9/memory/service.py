@@ -19,6 +19,7 @@ from hal9.config import MemoryConfig
 from hal9.memory.cache import LRUCache
 from hal9.memory.errors import InvalidMemoryEntry, MemoryNotRunning
 from hal9.memory.metrics import EntryCounts, MemoryCollector
+from hal9.memory.plan import ProbeCache
 from hal9.memory.reads import BY_ID, MAX_SEARCH_LIMIT, RECENT, entry_from_row, search_entries
 from hal9.memory.schema import migrate
 from hal9.memory.writer import GroupCommitWriter, Row, WriteRequest
@@ -42,6 +43,9 @@ MAX_METADATA_CHARS = 16_384
 MAX_PENDING_TOUCHES = 10_000
 #: After a commit, the file sizes are re-read at most this often (the upkeep task reads them too).
 STATS_AFTER_WRITE_SECONDS = 1.0
+#: Reads map the file (up to this much) rather than copy pages into a private cache: a search
+#: touches doclist pages all over a large index, and each copy was a system call.
+READ_MMAP_BYTES = 1 << 30
 
 
 class SQLiteMemory(Service):
@@ -70,6 +74,7 @@ class SQLiteMemory(Service):
         self._touched: dict[int, tuple[int, float]] = {}
         # Bumped by every delete: a read that raced a delete does not put its entry in the cache.
         self._generation = 0
+        self._probes = ProbeCache()
         self._stats_read_at = 0.0
         self._next_retention = 0.0  # monotonic time of the next retention run
         self._max_id = 0  # the highest id stored: the span of ids a term's matches cover gives its share
@@ -118,6 +123,7 @@ class SQLiteMemory(Service):
         try:
             await read.execute("PRAGMA busy_timeout = 5000")
             await read.execute("PRAGMA query_only = ON")
+            await read.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
             counts = await read.execute_fetchall("SELECT neuron_id, count(*) FROM entries GROUP BY neuron_id")
             self.entry_counts.reset({str(neuron_id): int(count) for neuron_id, count in counts})
             (highest,) = await read.execute_fetchall("SELECT coalesce(max(id), 0) FROM entries")
@@ -315,15 +321,40 @@ class SQLiteMemory(Service):
 
         The query's words become quoted terms (see :mod:`hal9.memory.query`): FTS5 operators,
         column filters, quotes and parentheses in it are plain text, never syntax. A query with
-        no words finds nothing. The work is bounded by ``search_candidates`` (K):
+        no words finds nothing.
 
-        - up to K matches: all are ranked by BM25 (``score``, lower is more relevant);
-        - more than K, spread thinner than one entry in five: the newest K are ranked by BM25;
-        - more than K, in at least one entry in five (common words only): the newest matches,
-          newest first, with ``score`` None, since BM25 would first count the whole index.
+        The work is bounded by ``search_candidates`` (K) and planned from each word's frequency
+        (one statement walks the newest K postings of every word, prefix and phrase word, fewer
+        each in a query of many words, and none in a store too small for any query to exceed
+        the budget; a word probed while the store was at most 64 entries or 0.5% smaller is
+        not probed again, and deletes forget the probes; see :mod:`hal9.memory.plan` for the
+        cost model, in postings walked):
 
-        In an "any" search, words found in at least one entry in five are dropped when the
-        query has others (stop words, in effect).
+        1. **Exact**: if the terms' doclists plus 64 postings per match fit ``140 * K`` (about
+           3.5 ms here) and the estimated matches fit, every match is scored by FTS5's ``bm25()``:
+           the answer is then exactly full BM25's top ``limit`` (same entries, order and scores
+           as ``MATCH ... ORDER BY bm25(), rowid``, filters applied). The matches are walked in
+           index order and the walk stops past the cap, so a wrong estimate costs at most the
+           budget before falling back to 2.
+        2. **Window**: otherwise the newest K matches (every term, filters applied; fewer when
+           the scored doclists leave less of ``100 * K`` postings for 64 a match), ranked by
+           BM25 over the terms whose doclists together fit ``50 * K`` postings, cheapest first;
+           the others (words in most entries) filter without scoring, and a phrase too frequent
+           to score whole is scored by its rarer words. When the terms are too frequent to walk
+           the whole index (over ``50 * K`` postings), only the newest span in which they fit is
+           searched.
+        3. **Newest**: if no term fits, the newest matches in that span, ``score`` None.
+
+        Agreement guarantee: the top ``limit`` is exactly full BM25's whenever plan 1 applies,
+        which is whenever the estimated cost of the full ranking (``bm25()`` counting each
+        term's entries, then scoring each match: what makes plain FTS5 slow) fits the budget,
+        about 3.5 ms of work here. A query whose full ranking takes a little under 5 ms may get
+        a window instead (``python -m benchmarks.memory`` counts them per query class).
+        Windows and newest answers favour recent entries, as a memory should.
+
+        In an "any" search, words with at least K entries that are in one entry in five or
+        more are dropped when the query has others (stop words), and so are words that do not
+        fit the scoring budget when others do.
         """
         async with self.measure(operation="search"):
             return await search_entries(
@@ -337,6 +368,7 @@ class SQLiteMemory(Service):
                 match=match,
                 candidates=self.settings.search_candidates,
                 max_id=self._max_id,
+                probes=self._probes,
             )
 
     # -- forget and retention -------------------------------------------------------------
@@ -377,6 +409,7 @@ class SQLiteMemory(Service):
             rows = list(await connection.execute_fetchall(sql, params))
         if rows:
             self._generation += 1
+            self._probes.clear()
         for entry_id, neuron_id in rows:
             self._cache.discard(entry_id)
             self._touched.pop(entry_id, None)

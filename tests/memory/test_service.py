@@ -220,24 +220,26 @@ async def test_concurrent_searches_and_stores_do_not_interfere(memory: SQLiteMem
 
 
 @pytest.mark.anyio
-async def test_a_search_matching_more_than_search_candidates_ranks_only_the_most_recent(db_path: Path) -> None:
+async def test_a_search_with_too_many_matches_to_rank_exactly_ranks_the_newest_k(db_path: Path) -> None:
+    """K = 5: 40 matches are over the exact budget (160 K postings, 64 a match), so the newest 5 are ranked."""
     async with SQLiteMemory(db_path, MemoryConfig(search_candidates=5)) as memory:
-        ids = []
-        for i in range(100):
-            text = "sometimes " * (1 + i % 3) + "here" if i % 10 == 0 else f"filler {i}"
-            ids.append(await memory.store(text, neuron_id="n"))
-        matching = ids[::10]  # 10 matches, a tenth of the entries: ranked, within the newest 5
-        found = await memory.search("sometimes", limit=10)
+        texts = ["sometimes " * (1 + i % 3) + "here" if i % 5 == 0 else f"filler {i}" for i in range(200)]
+        ids = await memory.store_many([MemoryRecord(text, "n") for text in texts])
+        matching = ids[::5]
+        found = await memory.search("sometimes", limit=5)
         assert sorted(e.id for e in found) == matching[-5:]
+        # A page larger than K widens the window to the page: the newest 10, ranked.
+        assert sorted(e.id for e in await memory.search("sometimes", limit=10)) == matching[-10:]
         scores = [e.score for e in found]
         assert None not in scores
         assert scores == sorted(scores)  # type: ignore[type-var]
 
 
 @pytest.mark.anyio
-async def test_a_search_matching_most_entries_gives_the_newest_matches(db_path: Path) -> None:
+async def test_a_word_too_frequent_to_score_gives_the_newest_matches(db_path: Path) -> None:
+    """K = 5: a word in 400 entries is over the scoring budget (50 K postings): newest first, unscored."""
     async with SQLiteMemory(db_path, MemoryConfig(search_candidates=5)) as memory:
-        ids = [await memory.store(f"common entry {i}", neuron_id="n") for i in range(20)]
+        ids = await memory.store_many([MemoryRecord(f"common entry {i}", "n") for i in range(400)])
         found = await memory.search("common", limit=3)
         assert [e.id for e in found] == ids[::-1][:3]
         assert [e.score for e in found] == [None] * 3
@@ -247,15 +249,13 @@ async def test_a_search_matching_most_entries_gives_the_newest_matches(db_path: 
 async def test_an_any_search_drops_terms_found_in_most_entries(db_path: Path) -> None:
     async with SQLiteMemory(db_path, MemoryConfig(search_candidates=4)) as memory:
         rare = await memory.store("the rare zebra", neuron_id="n")
-        for i in range(30):
-            await memory.store(f"the ordinary entry {i}", neuron_id="n")
+        ordinary = [await memory.store(f"the ordinary entry {i}", neuron_id="n") for i in range(30)]
         found = await memory.search("the zebra", match="any")
         assert [e.id for e in found] == [rare]
-        # A query of common terms only still finds something: the newest matches.
-        assert [e.content for e in await memory.search("the", match="any", limit=2)] == [
-            "the ordinary entry 29",
-            "the ordinary entry 28",
-        ]
+        # A query of common terms only still finds something: the best of the newest K matches.
+        found = await memory.search("the", match="any", limit=2)
+        assert {e.id for e in found} <= set(ordinary[-4:])
+        assert len(found) == 2
 
 
 @pytest.mark.anyio
