@@ -88,7 +88,7 @@ retention_min_importance = 0.5         # ... and less important than this: remov
 retention_interval_seconds = 600.0
 retention_batch = 1000        # most entries one retention run removes
 stats_interval_seconds = 5.0  # how often the database size is re-read for /metrics
-search_candidates = 1000      # a search matching more entries ranks only the most recent this many
+search_candidates = 1000      # K: a search too costly to rank in full ranks its newest K matches
 
 [logging]
 level = "info"                # debug, info, warning, error

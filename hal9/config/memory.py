@@ -27,5 +27,7 @@ class MemoryConfig(Section):
     retention_batch: int = Field(default=1000, gt=0, description="most entries one retention run removes")
     stats_interval_seconds: float = Field(default=5.0, gt=0, description="how often the file sizes are re-read")
     search_candidates: int = Field(
-        default=1000, gt=0, description="a search matching more ranks only its most recent this many"
+        default=1000,
+        gt=0,
+        description="K: a search whose full ranking costs too much ranks the newest K matches (its work scales with K)",
     )
