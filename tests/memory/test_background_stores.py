@@ -195,3 +195,28 @@ async def test_a_store_still_held_at_the_drain_timeout_is_cancelled_and_its_requ
     assert [e.error for e in result.errors] == ["RuntimeNotRunning"]
     assert result.finished_at is not None
     assert runtime.active_requests == 0
+
+
+@pytest.mark.anyio
+async def test_an_error_inside_the_runtime_block_cancels_in_flight_stores_and_fails_their_requests(
+    db_path: Path,
+) -> None:
+    memory = HeldMemory(db_path)
+    runtime = Runtime(config(drain_timeout=30), services={"memory": memory}, neurons=[Echo("echo")])
+    failure = LookupError("caller failed")
+    request = ""
+
+    async def fail_inside() -> None:
+        nonlocal request
+        async with runtime:
+            request = await runtime.submit("never stored")
+            await memory.until(lambda: memory.held == 1)
+            raise failure
+
+    with pytest.raises(LookupError) as raised:
+        await fail_inside()
+    assert raised.value is failure
+    assert memory.held == 0
+    assert memory.stored == []
+    assert [e.error for e in runtime.lookup(request).errors] == ["RuntimeNotRunning"]
+    assert runtime.active_requests == 0
