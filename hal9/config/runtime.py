@@ -31,6 +31,11 @@ class RuntimeConfig(Section):
     restart_backoff_max: float = Field(default=5.0, gt=0)
     max_traces: int = Field(default=10_000, gt=0, description="finished traces kept for GET /signals/{id}")
     max_path_hops: int = Field(default=1_000, gt=0, description="hops recorded per trace")
+    memory_stores_in_flight: int = Field(
+        default=128,
+        gt=0,
+        description="memory stores a runtime runs in the background at once; a neuron waits for a free slot",
+    )
 
 
 class NeuronConfig(Section):

@@ -125,8 +125,11 @@ class Neuron(Actor[Signal]):
         """Store what a processed signal leaves behind: its task, and its result or error.
 
         Called by the base class after each signal, only when the runtime has a ``memory``
-        service, before the output is forwarded (so a finished request's memories are all
-        stored). Override to store something else, or nothing. A failure here is logged and
+        service. It runs in the background while the output is forwarded, so calls for
+        several signals may overlap (at most ``runtime.memory_stores_in_flight`` in the
+        runtime); the signal's trace stays open until it returns, so once a request has
+        finished (``ask()`` returned, a drain completed) its memories are all stored and
+        durable. Override to store something else, or nothing. A failure here is logged and
         does not fail the signal.
         """
         assert self._memory is not None
@@ -198,7 +201,7 @@ class Neuron(Actor[Signal]):
             self._set_state(ActorState.ERROR)
             log.warning("signal.failed", error=type(exc).__name__, detail=str(exc)[:500])
             if self._memory is not None:
-                await self._remember(signal, None, exc)
+                await runtime._remember_later(self, signal, None, exc)
             runtime._branch_failed(self, signal, exc, started_at, elapsed)
             return
         finally:
@@ -208,7 +211,8 @@ class Neuron(Actor[Signal]):
         stats.observe(elapsed)
         stats.succeeded += 1
         if self._memory is not None:
-            await self._remember(signal, output, None)
+            # In the background: the output goes on now, and the trace waits for the store.
+            await runtime._remember_later(self, signal, output, None)
         # Still "processing" while forwarding: a neuron waiting on a full downstream
         # mailbox is busy, not idle.
         await runtime._forward(self, signal, output, started_at, elapsed)

@@ -102,6 +102,9 @@ class Runtime:
         # Services that override on_trace_finished: the others cost nothing when a request ends.
         self._trace_observers: tuple[Service, ...] = ()
         self._send_timeout = settings.send_timeout
+        # Slots for memory stores running in the background (see _remember_later): one bound
+        # for the whole runtime, as the stores share its task group and its one memory writer.
+        self._store_slots = anyio.Semaphore(settings.memory_stores_in_flight)
         self._task_group: TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
         self.accepting = False
@@ -424,6 +427,39 @@ class Runtime:
         return len(self._traces.active)
 
     # -- routing (called by Neuron._handle) ---------------------------------------------
+
+    async def _remember_later(self, neuron: Neuron, signal: Signal, output: Any, error: Exception | None) -> None:
+        """Start ``neuron.remember`` in the background, holding the signal's trace open until it ends.
+
+        The neuron forwards its output at once instead of waiting for the store to be durable;
+        the trace counts the store as pending, so the request still ends (``ask()`` returns,
+        the result is final, a drain completes) only once it is. At most
+        ``runtime.memory_stores_in_flight`` stores run at once: past that the neuron waits
+        for a slot (backpressure; nothing is dropped).
+        """
+        slots = self._store_slots
+        try:
+            slots.acquire_nowait()
+        except anyio.WouldBlock:
+            await slots.acquire()
+        # Still active: the signal in hand, not yet settled, holds its trace open.
+        trace = self._traces.active.get(signal.trace_id)
+        if trace is not None:
+            trace.pending += 1
+        assert self._task_group is not None  # neuron loops run only inside it
+        self._task_group.start_soon(self._store, neuron, signal, output, error, trace)
+
+    async def _store(
+        self, neuron: Neuron, signal: Signal, output: Any, error: Exception | None, trace: Trace | None
+    ) -> None:
+        try:
+            await neuron._remember(signal, output, error)  # a failure is logged there, never raised
+        finally:
+            self._store_slots.release()
+        # Not reached when cancelled (a shutdown past its drain timeout): the trace stays
+        # open and is abandoned with RuntimeNotRunning, as a cancelled neuron leaves it.
+        if trace is not None and trace.finished_at is None:
+            self._settle(trace)
 
     async def _forward(self, neuron: Neuron, signal: Signal, output: Any, started_at: float, elapsed: float) -> None:
         trace = self._traces.active.get(signal.trace_id)

@@ -23,7 +23,7 @@ async def test_each_processed_signal_stores_its_task_and_result(db_path: Path) -
     async with runtime:
         result = await runtime.ask("remember me")
         assert result.ok
-        # Stored before forwarding, so everything is there once the request has finished.
+        # The trace waits for its stores, so everything is there once the request has finished.
         for neuron_id in ("first", "second"):
             entries = await memory.recent(neuron_id)
             assert sorted((e.kind, e.content) for e in entries) == [("result", "remember me"), ("task", "remember me")]
