@@ -36,6 +36,7 @@ restart_backoff_initial = 0.05
 restart_backoff_max = 5.0
 max_traces = 10000            # finished requests kept for GET /api/v1/signals/{id}
 max_path_hops = 1000          # hops recorded per request
+memory_stores_in_flight = 128  # memory stores running behind the neurons at once; more wait (nothing is dropped)
 
 [llm]
 mode = "auto"                 # auto: real when ANTHROPIC_API_KEY is set, else the mock; or "mock", "real"
