@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -27,6 +26,7 @@ from hal9.errors import (
 )
 from hal9.metrics import MetricsRegistry
 from hal9.metrics.runtime_collector import RuntimeCollector
+from hal9.runtime.assembly import build_neuron, build_services
 from hal9.runtime.events import EventBus
 from hal9.runtime.neuron import Neuron
 from hal9.runtime.service import Service
@@ -36,33 +36,6 @@ from hal9.runtime.trace import BranchError, Hop, Trace, TraceResult, TraceStore
 from hal9.runtime.transport import RemoteNeuron, Transport
 
 log = structlog.get_logger("hal9.runtime")
-
-#: Built-in neuron kinds, resolved by import path so the runtime imports no implementation.
-BUILTIN_NEURON_KINDS: Mapping[str, str] = {
-    "strategic": "hal9.neurons:StrategicNeuron",
-    "design": "hal9.neurons:DesignNeuron",
-    "implementation": "hal9.neurons:ImplementationNeuron",
-}
-
-
-def resolve(path: str) -> Any:
-    """Import ``package.module:Name``."""
-    module_name, _, attribute = path.partition(":")
-    if not module_name or not attribute:
-        raise TopologyError(f"expected 'package.module:Name', got {path!r}")
-    try:
-        return getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise TopologyError(f"cannot import {path!r}: {exc}") from exc
-
-
-def _build_service(path: str, config: Config) -> Service:
-    """``from_config(config)`` of what ``path`` names: a Service class, or a factory choosing one."""
-    from_config = getattr(resolve(path), "from_config", None)
-    service = from_config(config) if callable(from_config) else None
-    if not isinstance(service, Service):
-        raise TopologyError(f"{path!r} is not a Service, nor has a from_config() that returns one")
-    return service
 
 
 class Runtime:
@@ -114,12 +87,7 @@ class Runtime:
         self.metrics.register(RuntimeCollector(self))
 
         self.services: dict[str, Service] = {}
-        configured = {
-            name: _build_service(path, self.config)
-            for name, path in self.config.service_paths.items()
-            if not services or name not in services
-        }
-        for name, service in {**configured, **(services or {})}.items():
+        for name, service in build_services(self.config, services).items():
             self.add_service(name, service)
         self.transport: Transport | None = next((s for s in self.services.values() if isinstance(s, Transport)), None)
         if self.transport is not None:
@@ -139,19 +107,7 @@ class Runtime:
             if spec.server is not None and spec.server != self.config.server_id:
                 self._add_remote(spec)
                 continue
-            cls = resolve(BUILTIN_NEURON_KINDS.get(spec.kind, spec.kind))
-            if not (isinstance(cls, type) and issubclass(cls, Neuron)):
-                raise TopologyError(f"{spec.kind!r} is not a Neuron subclass")
-            settings = self.config.runtime
-            self.add(
-                cls(
-                    spec.id,
-                    layer=spec.layer,
-                    prompt=spec.prompt,
-                    mailbox_capacity=spec.mailbox_capacity or settings.mailbox_capacity,
-                    restart_backoff=(settings.restart_backoff_initial, settings.restart_backoff_max),
-                )
-            )
+            self.add(build_neuron(spec, self.config.runtime))
         for spec in specs:
             for target in spec.downstream:
                 if spec.id in self._remote:
