@@ -7,13 +7,11 @@ Every ``/api/v1`` route and the ``/ws`` websocket need a :class:`Gate`; ``/healt
     # reads (GET, HEAD, OPTIONS) need one permission, everything else another:
     app.include_router(things.router, dependencies=[require(Permission.THINGS_READ, write=Permission.THINGS_WRITE)])
     # or on one route of a router:
-    @router.post("/{id}/feedback", dependencies=[require(Permission.SIGNALS_WRITE)])
+    @router.post("/{id}/things", dependencies=[require(Permission.THINGS_WRITE)])
 
-The permissions for the routers being added: learning ``require(Permission.LEARNING_READ,
-write=Permission.LEARNING_WRITE)`` (a feedback route inside the signals router is already
-``signals:write``, a learning route inside the neurons router ``neurons:read``), network
-``require(Permission.NETWORK_READ)``, tools ``require(Permission.TOOLS_READ,
-write=Permission.TOOLS_WRITE)``.
+``create_app`` gates each router this way (signals, neurons, llm, memory, learning,
+network, the websocket); the auth routes are gated route by route (login and refresh are
+public). ``tools:read``/``tools:write`` are defined for a tools API that does not exist yet.
 
 :func:`check_gated` (called by ``create_app``) refuses to build an app with an ungated
 ``/api/v1`` route or websocket, so a new router cannot be served open by mistake.
