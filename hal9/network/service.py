@@ -44,6 +44,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError("distributed mode needs nats-py: pip install 'hal9[distributed]'") from exc
 
+#: ``Branch`` lived here before the module was split; still importable from here.
 __all__ = ["Branch", "NatsNetwork"]
 
 log = structlog.get_logger("hal9.network")
