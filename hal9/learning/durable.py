@@ -57,6 +57,15 @@ async def forget_lesson(memory: Memory, lesson: Lesson) -> None:
         lesson.memory_id = None
 
 
+async def store_adopted(memory: Memory, lesson: Lesson, retired: list[Lesson], layer: str) -> None:
+    """The durable copy of a lesson just adopted: the lessons it retired are forgotten, it is stored."""
+    for old in retired:
+        await forget_lesson(memory, old)
+    await store_lesson(memory, lesson, layer)
+    if lesson.status == "rolled_back":  # judged while it was being stored
+        await forget_lesson(memory, lesson)
+
+
 async def stored_lessons(memory: Memory, neuron_id: str, newest: int) -> list[StoredLesson]:
     """The neuron's ``newest`` lessons in memory, oldest first."""
     entries = await memory.search("lesson", neuron_id=neuron_id, kind="lesson", limit=min(100, newest * 2))

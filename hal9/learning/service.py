@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 from collections.abc import Mapping
@@ -13,7 +12,7 @@ import structlog
 from hal9.config import LearningConfig
 from hal9.errors import NeuronNotFound, RuntimeNotRunning
 from hal9.learning.background import BackgroundTasks
-from hal9.learning.durable import forget_lesson, restore_lessons, store_lesson
+from hal9.learning.durable import forget_lesson, restore_lessons, store_adopted
 from hal9.learning.failures import FailureNotes, failures
 from hal9.learning.feedback import (
     MAX_COMMENT_CHARS,
@@ -23,13 +22,12 @@ from hal9.learning.feedback import (
     feedback_failure,
 )
 from hal9.learning.gradients import output_hops, propagate, shared
-from hal9.learning.lessons import Lesson, clean, rule_lesson
-from hal9.learning.metrics import LearningCollector
-from hal9.learning.patterns import PATTERN_TYPES, PatternType, classify_feedback
+from hal9.learning.lessons import Lesson, clean
+from hal9.learning.metrics import LearningCollector, LearningCounters
+from hal9.learning.patterns import PatternType, classify_feedback
 from hal9.learning.report import NeuronReport
 from hal9.learning.state import NeuronLearning
-from hal9.learning.writer import Failure, write_lesson
-from hal9.metrics import families as fam
+from hal9.learning.writer import Failure, new_lesson
 from hal9.metrics.registry import MetricsRegistry
 from hal9.runtime.llm import LLM
 from hal9.runtime.memory import Memory
@@ -81,15 +79,7 @@ class LearningService(Service):
         return cls(config.learning)
 
     def on_metrics_bound(self, metrics: MetricsRegistry) -> None:
-        self._cycles = metrics.counter(fam.LEARNING_CYCLES.name, fam.LEARNING_CYCLES.help)
-        self._adjustments = metrics.counter(
-            fam.LEARNING_ADJUSTMENTS.name, fam.LEARNING_ADJUSTMENTS.help, fam.LEARNING_ADJUSTMENTS.labels
-        )
-        self._patterns = metrics.counter(
-            fam.LEARNING_PATTERNS.name, fam.LEARNING_PATTERNS.help, fam.LEARNING_PATTERNS.labels
-        )
-        for pattern in PATTERN_TYPES:
-            self._patterns.labels(pattern)  # a bounded set: every series exists at zero
+        self._counters = LearningCounters(metrics)
         metrics.register(self._collector)
 
     def on_attached(self, runtime: Runtime) -> None:
@@ -98,9 +88,7 @@ class LearningService(Service):
     def on_neuron_removed(self, neuron_id: str) -> None:
         if neuron_id in self._states:
             self._states = {k: v for k, v in self._states.items() if k != neuron_id}
-        for kind in ("success", "failure"):
-            with contextlib.suppress(KeyError):  # no series: the neuron never had state
-                self._adjustments.remove(neuron_id, kind)
+        self._counters.remove_neuron(neuron_id)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -246,7 +234,7 @@ class LearningService(Service):
         for neuron_id, pattern in patterns.items():
             state = self._state(neuron_id)
             if state is not None and state.count_pattern(pattern, settings.pattern_threshold):
-                self._patterns.labels(pattern).inc()
+                self._counters.patterns.labels(pattern).inc()
                 self._publish("learning.pattern", neuron_id=neuron_id, pattern_type=pattern)
         adjusting: list[NeuronLearning] = []
         for neuron_id, error in errors.items():
@@ -256,7 +244,7 @@ class LearningService(Service):
             if state.accumulate(error, settings.smoothing, settings.threshold):
                 adjusting.append(state)
         if not adjusting:
-            self._cycles.inc()
+            self._counters.cycles.inc()
             return ()
         self._background.spawn(self._adjust_all, adjusting, failure)
         return tuple(state.neuron_id for state in adjusting)
@@ -272,7 +260,7 @@ class LearningService(Service):
         finally:
             for state in states:
                 state.adjusting = False
-        self._cycles.inc()
+        self._counters.cycles.inc()
 
     async def _adjust(self, state: NeuronLearning, failure: Failure) -> None:
         structlog.contextvars.bind_contextvars(neuron_id=state.neuron_id)
@@ -284,24 +272,22 @@ class LearningService(Service):
             return
         llm = runtime.services.get("llm") if self.settings.write_with_llm else None
         limit = self.settings.max_lesson_chars
-        current = [lesson.text for lesson in state.lessons.active()]
-        text, source = await write_lesson(
+        written = await new_lesson(
             llm if isinstance(llm, LLM) else None,
             prompt=neuron.prompt,
             layer=neuron.layer,
             failure=failure,
-            lessons=current,
+            book=state.lessons,
             limit=limit,
         )
         # The error is consumed by this attempt, whatever it yields: a neuron the LLM has nothing
         # new to teach is not asked again by every next failure, only once its gradient is back.
         state.gradient = 0.0
-        if state.lessons.knows(text) and source == "llm":
-            text, source = rule_lesson(failure.pattern, failure.comment, limit), "rule"
-        if state.lessons.knows(text) or self._states.get(state.neuron_id) is not state:
+        if written is None or self._states.get(state.neuron_id) is not state:
             # Nothing new to try (or the neuron left meanwhile): the prompt stays as it is.
             log.info("learning.no_new_lesson", neuron_id=state.neuron_id, pattern=failure.pattern)
             return
+        text, source = written
         lesson = Lesson(next(self._lesson_ids), state.neuron_id, clean(text, limit), source, failure.pattern)
         retired = state.adopt(lesson)
         log.info("learning.adjusted", neuron_id=state.neuron_id, lesson_id=lesson.id, source=source)
@@ -316,11 +302,7 @@ class LearningService(Service):
         )
         memory = self._memory()
         if memory is not None:
-            for old in retired:
-                await forget_lesson(memory, old)
-            await store_lesson(memory, lesson, neuron.layer.value)
-            if lesson.status == "rolled_back":  # judged while it was being stored
-                await forget_lesson(memory, lesson)
+            await store_adopted(memory, lesson, retired, neuron.layer.value)
 
     def _judge(self, state: NeuronLearning) -> None:
         """Decide the current adjustment once enough final outcomes judge it: keep it or roll it back."""
@@ -333,7 +315,7 @@ class LearningService(Service):
             memory = self._memory()
             if memory is not None and lesson.memory_id is not None:
                 self._background.spawn(forget_lesson, memory, lesson)
-        self._adjustments.labels(state.neuron_id, kind).inc()
+        self._counters.adjustments.labels(state.neuron_id, kind).inc()
         log.info("learning.judged", neuron_id=state.neuron_id, lesson_id=lesson.id, kept=kind == "success")
         self._publish(
             "learning.kept" if kind == "success" else "learning.rolled_back",
@@ -360,8 +342,7 @@ class LearningService(Service):
             return None
         state = NeuronLearning(neuron_id, self.settings)
         self._states = {**self._states, neuron_id: state}
-        for kind in ("success", "failure"):
-            self._adjustments.labels(neuron_id, kind)
+        self._counters.add_neuron(neuron_id)
         return state
 
     def _memory(self) -> Memory | None:
