@@ -215,6 +215,7 @@ class SQLiteMemory(Service):
 
     @property
     def _read_connection(self) -> aiosqlite.Connection | None:
+        """The read connection while the file is open (a test spies on its queries)."""
         return self._database.read if self._database is not None else None
 
     def _reader(self) -> aiosqlite.Connection:
