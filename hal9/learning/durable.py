@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import structlog
 
-from hal9.learning.lessons import Lesson, LessonSource
+from hal9.config import LearningConfig
+from hal9.learning.lessons import Lesson, LessonSource, clean
 from hal9.learning.patterns import PATTERN_TYPES, PatternType
+from hal9.learning.state import NeuronLearning
 from hal9.runtime.memory import Memory
 
 log = structlog.get_logger("hal9.learning")
@@ -54,6 +57,15 @@ async def forget_lesson(memory: Memory, lesson: Lesson) -> None:
         lesson.memory_id = None
 
 
+async def store_adopted(memory: Memory, lesson: Lesson, retired: list[Lesson], layer: str) -> None:
+    """The durable copy of a lesson just adopted: the lessons it retired are forgotten, it is stored."""
+    for old in retired:
+        await forget_lesson(memory, old)
+    await store_lesson(memory, lesson, layer)
+    if lesson.status == "rolled_back":  # judged while it was being stored
+        await forget_lesson(memory, lesson)
+
+
 async def stored_lessons(memory: Memory, neuron_id: str, newest: int) -> list[StoredLesson]:
     """The neuron's ``newest`` lessons in memory, oldest first."""
     entries = await memory.search("lesson", neuron_id=neuron_id, kind="lesson", limit=min(100, newest * 2))
@@ -70,3 +82,28 @@ async def stored_lessons(memory: Memory, neuron_id: str, newest: int) -> list[St
             )
         )
     return found
+
+
+async def restore_lessons(
+    memory: Memory, states: Mapping[str, NeuronLearning], settings: LearningConfig, lesson_ids: Iterator[int]
+) -> None:
+    """Put the lessons kept in memory back into their neurons' prompts (newest ``max_lessons``).
+
+    Args:
+        memory: the memory service holding the lessons' durable copies.
+        states: the neurons' learning states, by neuron id.
+        settings: the service's settings (``max_lessons``, ``max_lesson_chars``).
+        lesson_ids: the service's lesson id sequence; each restored lesson takes the next.
+    """
+    for neuron_id, state in states.items():
+        try:
+            stored = await stored_lessons(memory, neuron_id, settings.max_lessons)
+        except Exception as exc:  # noqa: BLE001 - the service runs without the lessons of earlier runs
+            log.warning("learning.restore_failed", neuron_id=neuron_id, error=type(exc).__name__)
+            return
+        for entry in stored:
+            text = clean(entry.text, settings.max_lesson_chars)
+            if text and not state.lessons.knows(text):
+                lesson = Lesson(next(lesson_ids), neuron_id, text, entry.source, entry.pattern, status="kept")
+                lesson.memory_id, lesson.created_at = entry.memory_id, entry.created_at
+                state.lessons.add(lesson)

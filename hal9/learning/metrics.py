@@ -1,14 +1,50 @@
-"""The learning state read at scrape time: each neuron's error gradient and effectiveness."""
+"""The learning service's metrics: its counters, and the state read at scrape time (gradients, effectiveness)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from hal9.learning.patterns import PATTERN_TYPES
 from hal9.learning.state import NeuronLearning
 from hal9.metrics import families as fam
+from hal9.metrics.registry import MetricsRegistry
+
+#: The ``type`` label values of ``hal9_learning_adjustments_total``: an adjustment kept or rolled back.
+ADJUSTMENT_TYPES = ("success", "failure")
+
+
+class LearningCounters:
+    """Learning cycles, adjustments judged (per neuron and type) and patterns identified (per type).
+
+    Args:
+        metrics: the registry the counters are registered in.
+    """
+
+    def __init__(self, metrics: MetricsRegistry) -> None:
+        self.cycles = metrics.counter(fam.LEARNING_CYCLES.name, fam.LEARNING_CYCLES.help)
+        self.adjustments = metrics.counter(
+            fam.LEARNING_ADJUSTMENTS.name, fam.LEARNING_ADJUSTMENTS.help, fam.LEARNING_ADJUSTMENTS.labels
+        )
+        self.patterns = metrics.counter(
+            fam.LEARNING_PATTERNS.name, fam.LEARNING_PATTERNS.help, fam.LEARNING_PATTERNS.labels
+        )
+        for pattern in PATTERN_TYPES:
+            self.patterns.labels(pattern)  # a bounded set: every series exists at zero
+
+    def add_neuron(self, neuron_id: str) -> None:
+        """Create the neuron's adjustment series (at zero)."""
+        for kind in ADJUSTMENT_TYPES:
+            self.adjustments.labels(neuron_id, kind)
+
+    def remove_neuron(self, neuron_id: str) -> None:
+        """Remove the neuron's adjustment series, so none outlives its neuron."""
+        for kind in ADJUSTMENT_TYPES:
+            with contextlib.suppress(KeyError):  # no series: the neuron never had state
+                self.adjustments.remove(neuron_id, kind)
 
 
 class LearningCollector(Collector):

@@ -2,30 +2,32 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Self
 
-import anyio
 import structlog
-from anyio.abc import TaskGroup
 
 from hal9.config import LearningConfig
 from hal9.errors import NeuronNotFound, RuntimeNotRunning
-from hal9.learning.durable import forget_lesson, store_lesson, stored_lessons
+from hal9.learning.background import BackgroundTasks
+from hal9.learning.durable import forget_lesson, restore_lessons, store_adopted
 from hal9.learning.failures import FailureNotes, failures
-from hal9.learning.feedback import MAX_COMMENT_CHARS, FeedbackReceipt, FeedbackTooEarly, InvalidFeedback
+from hal9.learning.feedback import (
+    MAX_COMMENT_CHARS,
+    FeedbackReceipt,
+    FeedbackTooEarly,
+    InvalidFeedback,
+    feedback_failure,
+)
 from hal9.learning.gradients import output_hops, propagate, shared
-from hal9.learning.lessons import Lesson, clean, rule_lesson
-from hal9.learning.metrics import LearningCollector
-from hal9.learning.patterns import PATTERN_TYPES, PatternType, classify_feedback
+from hal9.learning.lessons import Lesson, clean
+from hal9.learning.metrics import LearningCollector, LearningCounters
+from hal9.learning.patterns import PatternType, classify_feedback
 from hal9.learning.report import NeuronReport
-from hal9.learning.state import Evaluation, NeuronLearning
-from hal9.learning.writer import Failure, write_lesson
-from hal9.metrics import families as fam
+from hal9.learning.state import NeuronLearning
+from hal9.learning.writer import Failure, new_lesson
 from hal9.metrics.registry import MetricsRegistry
 from hal9.runtime.llm import LLM
 from hal9.runtime.memory import Memory
@@ -69,26 +71,15 @@ class LearningService(Service):
         self._states: dict[str, NeuronLearning] = {}
         self._collector = LearningCollector(lambda: self._states)
         self._lesson_ids = itertools.count(1)
-        self._tasks: TaskGroup | None = None
+        self._background = BackgroundTasks()
         self._notes = FailureNotes()
-        self._busy = 0
-        self._idle = anyio.Event()
-        self._idle.set()
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
         return cls(config.learning)
 
     def on_metrics_bound(self, metrics: MetricsRegistry) -> None:
-        self._cycles = metrics.counter(fam.LEARNING_CYCLES.name, fam.LEARNING_CYCLES.help)
-        self._adjustments = metrics.counter(
-            fam.LEARNING_ADJUSTMENTS.name, fam.LEARNING_ADJUSTMENTS.help, fam.LEARNING_ADJUSTMENTS.labels
-        )
-        self._patterns = metrics.counter(
-            fam.LEARNING_PATTERNS.name, fam.LEARNING_PATTERNS.help, fam.LEARNING_PATTERNS.labels
-        )
-        for pattern in PATTERN_TYPES:
-            self._patterns.labels(pattern)  # a bounded set: every series exists at zero
+        self._counters = LearningCounters(metrics)
         metrics.register(self._collector)
 
     def on_attached(self, runtime: Runtime) -> None:
@@ -97,15 +88,13 @@ class LearningService(Service):
     def on_neuron_removed(self, neuron_id: str) -> None:
         if neuron_id in self._states:
             self._states = {k: v for k, v in self._states.items() if k != neuron_id}
-        for kind in ("success", "failure"):
-            with contextlib.suppress(KeyError):  # no series: the neuron never had state
-                self._adjustments.remove(neuron_id, kind)
+        self._counters.remove_neuron(neuron_id)
 
     # -- lifecycle ------------------------------------------------------------------------
 
     @property
     def running(self) -> bool:
-        return self._tasks is not None
+        return self._background.running
 
     async def start(self) -> None:
         """Start the task group lesson writing runs in; restore lessons from memory if there is one."""
@@ -115,23 +104,18 @@ class LearningService(Service):
             for neuron in runtime.neuron_snapshot:
                 self._state(neuron.id)
             # Before the task group is entered: a start cancelled here leaves nothing to clean up.
-            await self._restore()
-        tasks = anyio.create_task_group()
-        await tasks.__aenter__()
-        self._tasks = tasks
+            memory = self._memory()
+            if memory is not None:
+                await restore_lessons(memory, self._states, self.settings, self._lesson_ids)
+        await self._background.enter()
 
     async def stop(self) -> None:
         """Cancel lesson writing still in progress (its cycle is not counted) and stop."""
-        tasks, self._tasks = self._tasks, None
-        if tasks is None:
-            return
-        tasks.cancel_scope.cancel()
-        await tasks.__aexit__(None, None, None)
+        await self._background.leave()
 
     async def wait_idle(self) -> None:
         """Wait until no lesson is being written, stored or rolled back (for tests and demos)."""
-        while self._busy:
-            await self._idle.wait()
+        await self._background.wait_idle()
 
     # -- what neurons read ----------------------------------------------------------------
 
@@ -192,8 +176,7 @@ class LearningService(Service):
             outputs = output_hops(result.path)
             errors = propagate(result.path, shared(outputs, 1.0 - score), self.settings.decay)
             pattern = None if success else classify_feedback(comment)
-            description = f"A reviewer scored the result {score:.2f} of 1." + (f" {comment}" if comment else "")
-            failure = Failure(pattern or "negative_feedback", description, comment, _output_text(result))
+            failure = feedback_failure(result, score, comment, pattern)
             patterns = {} if pattern is None else {hop.neuron_id: pattern for hop in outputs}
             adjusting = self._cycle(errors, patterns, failure)
         return FeedbackReceipt(
@@ -251,21 +234,19 @@ class LearningService(Service):
         for neuron_id, pattern in patterns.items():
             state = self._state(neuron_id)
             if state is not None and state.count_pattern(pattern, settings.pattern_threshold):
-                self._patterns.labels(pattern).inc()
+                self._counters.patterns.labels(pattern).inc()
                 self._publish("learning.pattern", neuron_id=neuron_id, pattern_type=pattern)
         adjusting: list[NeuronLearning] = []
         for neuron_id, error in errors.items():
             state = self._state(neuron_id)
             if state is None:
                 continue
-            state.gradient += settings.smoothing * (error - state.gradient)
-            if state.gradient >= settings.threshold and state.evaluation is None and not state.adjusting:
-                state.adjusting = True
+            if state.accumulate(error, settings.smoothing, settings.threshold):
                 adjusting.append(state)
         if not adjusting:
-            self._cycles.inc()
+            self._counters.cycles.inc()
             return ()
-        self._spawn(self._adjust_all, adjusting, failure)
+        self._background.spawn(self._adjust_all, adjusting, failure)
         return tuple(state.neuron_id for state in adjusting)
 
     async def _adjust_all(self, states: list[NeuronLearning], failure: Failure) -> None:
@@ -279,7 +260,7 @@ class LearningService(Service):
         finally:
             for state in states:
                 state.adjusting = False
-        self._cycles.inc()
+        self._counters.cycles.inc()
 
     async def _adjust(self, state: NeuronLearning, failure: Failure) -> None:
         structlog.contextvars.bind_contextvars(neuron_id=state.neuron_id)
@@ -291,29 +272,24 @@ class LearningService(Service):
             return
         llm = runtime.services.get("llm") if self.settings.write_with_llm else None
         limit = self.settings.max_lesson_chars
-        current = [lesson.text for lesson in state.lessons.active()]
-        text, source = await write_lesson(
+        written = await new_lesson(
             llm if isinstance(llm, LLM) else None,
             prompt=neuron.prompt,
             layer=neuron.layer,
             failure=failure,
-            lessons=current,
+            book=state.lessons,
             limit=limit,
         )
         # The error is consumed by this attempt, whatever it yields: a neuron the LLM has nothing
         # new to teach is not asked again by every next failure, only once its gradient is back.
         state.gradient = 0.0
-        if state.lessons.knows(text) and source == "llm":
-            text, source = rule_lesson(failure.pattern, failure.comment, limit), "rule"
-        if state.lessons.knows(text) or self._states.get(state.neuron_id) is not state:
+        if written is None or self._states.get(state.neuron_id) is not state:
             # Nothing new to try (or the neuron left meanwhile): the prompt stays as it is.
             log.info("learning.no_new_lesson", neuron_id=state.neuron_id, pattern=failure.pattern)
             return
-        baseline = state.effectiveness or 0.0
+        text, source = written
         lesson = Lesson(next(self._lesson_ids), state.neuron_id, clean(text, limit), source, failure.pattern)
-        lesson.baseline = baseline
-        retired = state.lessons.add(lesson)
-        state.evaluation = Evaluation(lesson, baseline, started_at=time.time())
+        retired = state.adopt(lesson)
         log.info("learning.adjusted", neuron_id=state.neuron_id, lesson_id=lesson.id, source=source)
         self._publish(
             "learning.adjusted",
@@ -322,36 +298,24 @@ class LearningService(Service):
             lesson=lesson.text,
             source=source,
             pattern_type=lesson.pattern,
-            baseline=baseline,
+            baseline=lesson.baseline,
         )
         memory = self._memory()
         if memory is not None:
-            for old in retired:
-                await forget_lesson(memory, old)
-            await store_lesson(memory, lesson, neuron.layer.value)
-            if lesson.status == "rolled_back":  # judged while it was being stored
-                await forget_lesson(memory, lesson)
+            await store_adopted(memory, lesson, retired, neuron.layer.value)
 
     def _judge(self, state: NeuronLearning) -> None:
         """Decide the current adjustment once enough final outcomes judge it: keep it or roll it back."""
-        outcomes = state.judged(self.settings.evaluation_outcomes)
-        evaluation = state.evaluation
-        if outcomes is None or evaluation is None:
+        evaluation = state.conclude(self.settings.evaluation_outcomes)
+        if evaluation is None:
             return
         lesson = evaluation.lesson
-        lesson.result = sum(outcomes) / len(outcomes)
-        state.evaluation = None
-        if lesson.result > evaluation.baseline:
-            lesson.status = "kept"
-            kind = "success"
-        else:
-            lesson.status = "rolled_back"
-            state.lessons.changed()
-            kind = "failure"
+        kind = "success" if lesson.status == "kept" else "failure"
+        if kind == "failure":
             memory = self._memory()
             if memory is not None and lesson.memory_id is not None:
-                self._spawn(forget_lesson, memory, lesson)
-        self._adjustments.labels(state.neuron_id, kind).inc()
+                self._background.spawn(forget_lesson, memory, lesson)
+        self._counters.adjustments.labels(state.neuron_id, kind).inc()
         log.info("learning.judged", neuron_id=state.neuron_id, lesson_id=lesson.id, kept=kind == "success")
         self._publish(
             "learning.kept" if kind == "success" else "learning.rolled_back",
@@ -378,8 +342,7 @@ class LearningService(Service):
             return None
         state = NeuronLearning(neuron_id, self.settings)
         self._states = {**self._states, neuron_id: state}
-        for kind in ("success", "failure"):
-            self._adjustments.labels(neuron_id, kind)
+        self._counters.add_neuron(neuron_id)
         return state
 
     def _memory(self) -> Memory | None:
@@ -390,49 +353,3 @@ class LearningService(Service):
         runtime = self._runtime
         if runtime is not None and runtime.events.active:
             runtime.events.publish(kind, **fields)
-
-    def _spawn(self, work: Callable[..., Awaitable[None]], *args: Any) -> None:
-        """Run ``work`` in the service's task group, tracked by :meth:`wait_idle`."""
-        tasks = self._tasks
-        if tasks is None:
-            return
-        self._busy += 1
-        if self._idle.is_set():
-            self._idle = anyio.Event()
-        tasks.start_soon(self._tracked, work, args)
-
-    async def _tracked(self, work: Callable[..., Awaitable[None]], args: tuple[Any, ...]) -> None:
-        # The task inherited the context of whoever spawned it (a neuron's task, with its ids bound).
-        structlog.contextvars.clear_contextvars()
-        try:
-            await work(*args)
-        except Exception:  # background work of learning never takes the service down
-            log.exception("learning.task_failed")
-        finally:
-            self._busy -= 1
-            if not self._busy:
-                self._idle.set()
-
-    async def _restore(self) -> None:
-        """Put the lessons kept in memory back into their neurons' prompts (newest ``max_lessons``)."""
-        memory = self._memory()
-        if memory is None:
-            return
-        for neuron_id, state in self._states.items():
-            try:
-                stored = await stored_lessons(memory, neuron_id, self.settings.max_lessons)
-            except Exception as exc:  # noqa: BLE001 - the service runs without the lessons of earlier runs
-                log.warning("learning.restore_failed", neuron_id=neuron_id, error=type(exc).__name__)
-                return
-            for entry in stored:
-                text = clean(entry.text, self.settings.max_lesson_chars)
-                if text and not state.lessons.knows(text):
-                    lesson = Lesson(next(self._lesson_ids), neuron_id, text, entry.source, entry.pattern, status="kept")
-                    lesson.memory_id, lesson.created_at = entry.memory_id, entry.created_at
-                    state.lessons.add(lesson)
-
-
-def _output_text(result: TraceResult) -> str | None:
-    if not result.outputs:
-        return None
-    return "\n".join(str(output)[:500] for output in result.outputs[:3])

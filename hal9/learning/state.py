@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -66,6 +67,26 @@ class NeuronLearning:
         if evaluation is not None and created_at >= evaluation.started_at:
             evaluation.outcomes[trace_id] = success
 
+    def accumulate(self, error: float, smoothing: float, threshold: float) -> bool:
+        """Smooth ``error`` into the gradient; True when that starts an adjustment (then :attr:`adjusting`).
+
+        An adjustment starts when the gradient reaches ``threshold`` and none is being
+        written or judged.
+        """
+        self.gradient += smoothing * (error - self.gradient)
+        if self.gradient >= threshold and self.evaluation is None and not self.adjusting:
+            self.adjusting = True
+            return True
+        return False
+
+    def adopt(self, lesson: Lesson) -> list[Lesson]:
+        """Add ``lesson`` to the prompt and judge it against the current effectiveness; the lessons it retired."""
+        baseline = self.effectiveness or 0.0
+        lesson.baseline = baseline
+        retired = self.lessons.add(lesson)
+        self.evaluation = Evaluation(lesson, baseline, started_at=time.time())
+        return retired
+
     def judged(self, needed: int) -> list[bool] | None:
         """The final outcomes judging the current adjustment, once there are ``needed``; else None."""
         evaluation = self.evaluation
@@ -73,6 +94,25 @@ class NeuronLearning:
             return None
         final = [success for trace_id, success in evaluation.outcomes.items() if trace_id != self.provisional]
         return final[:needed] if len(final) >= needed else None
+
+    def conclude(self, needed: int) -> Evaluation | None:
+        """Decide the current adjustment once ``needed`` final outcomes judge it; the evaluation decided, else None.
+
+        Its lesson is kept when its success rate beats the baseline, else rolled back (out of the prompt).
+        """
+        outcomes = self.judged(needed)
+        evaluation = self.evaluation
+        if outcomes is None or evaluation is None:
+            return None
+        lesson = evaluation.lesson
+        lesson.result = sum(outcomes) / len(outcomes)
+        self.evaluation = None
+        if lesson.result > evaluation.baseline:
+            lesson.status = "kept"
+        else:
+            lesson.status = "rolled_back"
+            self.lessons.changed()
+        return evaluation
 
     def count_pattern(self, pattern: PatternType, threshold: int) -> bool:
         """Count one occurrence; True when it reaches ``threshold`` (identified; the count starts over)."""

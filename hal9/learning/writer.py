@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import structlog
 from pydantic import BaseModel, Field
 
-from hal9.learning.lessons import LessonSource, clean, rule_lesson
+from hal9.learning.lessons import LessonBook, LessonSource, clean, rule_lesson
 from hal9.learning.patterns import PatternType
 from hal9.neurons.parsing import parse_reply
 from hal9.runtime.layer import Layer
@@ -81,3 +81,17 @@ async def write_lesson(
                 return text, "llm"
             log.info("learning.lesson_reply_unusable", reply=response.text[:200])
     return rule_lesson(failure.pattern, failure.comment, limit), "rule"
+
+
+async def new_lesson(
+    llm: LLM | None, *, prompt: str, layer: Layer, failure: Failure, book: LessonBook, limit: int
+) -> tuple[str, LessonSource] | None:
+    """A lesson for the failure that ``book`` does not hold yet (:func:`write_lesson`'s, else the rule's).
+
+    None when there is nothing new to try: the LLM's lesson and the rule's are both known.
+    """
+    current = [lesson.text for lesson in book.active()]
+    text, source = await write_lesson(llm, prompt=prompt, layer=layer, failure=failure, lessons=current, limit=limit)
+    if book.knows(text) and source == "llm":
+        text, source = rule_lesson(failure.pattern, failure.comment, limit), "rule"
+    return None if book.knows(text) else (text, source)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -16,17 +14,22 @@ import structlog
 from anyio.abc import TaskGroup
 
 from hal9.config import MemoryConfig
-from hal9.memory.cache import LRUCache
-from hal9.memory.errors import InvalidMemoryEntry, MemoryNotRunning
+from hal9.memory.database import READ_MMAP_BYTES as READ_MMAP_BYTES
+from hal9.memory.database import MemoryDatabase
+from hal9.memory.entry_cache import EntryCache
+from hal9.memory.errors import MemoryNotRunning
 from hal9.memory.metrics import EntryCounts, MemoryCollector
 from hal9.memory.plan import ProbeCache
-from hal9.memory.reads import BY_ID, MAX_SEARCH_LIMIT, RECENT, entry_from_row, search_entries
-from hal9.memory.schema import migrate
-from hal9.memory.writer import GroupCommitWriter, Row, WriteRequest
+from hal9.memory.reads import MAX_SEARCH_LIMIT, RECENT, entry_from_row, search_entries
+from hal9.memory.retention import FORGET, RETENTION_DELETE, Forgetting, Retention
+from hal9.memory.rows import entry_row
+from hal9.memory.touches import AccessTouches
+from hal9.memory.upkeep import FileStats, run_upkeep
+from hal9.memory.writer import GroupCommitWriter, WriteRequest
 from hal9.metrics import MEMORY_BUCKETS
 from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
-from hal9.runtime.memory import MEMORY_KINDS, MemoryEntry, MemoryKind, MemoryRecord
+from hal9.runtime.memory import MemoryEntry, MemoryKind, MemoryRecord
 from hal9.runtime.service import OperationMetrics, Service
 
 if TYPE_CHECKING:
@@ -37,15 +40,6 @@ log = structlog.get_logger("hal9.memory")
 MEMORY_OPERATIONS = OperationMetrics(fam.MEMORY_OPERATIONS, fam.MEMORY_DURATION, MEMORY_BUCKETS)
 DATABASE_FILE = "hal9.db"
 MAX_ID = 2**63 - 1  # SQLite's integer range: a larger id cannot exist (and cannot be bound)
-MAX_NEURON_ID_CHARS = 128
-MAX_METADATA_CHARS = 16_384
-#: Access bookkeeping waiting to be written; beyond it, further accesses are not recorded until a flush.
-MAX_PENDING_TOUCHES = 10_000
-#: After a commit, the file sizes are re-read at most this often (the upkeep task reads them too).
-STATS_AFTER_WRITE_SECONDS = 1.0
-#: Reads map the file (up to this much) rather than copy pages into a private cache: a search
-#: touches doclist pages all over a large index, and each copy was a system call.
-READ_MMAP_BYTES = 1 << 30
 
 
 class SQLiteMemory(Service):
@@ -68,20 +62,17 @@ class SQLiteMemory(Service):
     def __init__(self, path: str | os.PathLike[str], settings: MemoryConfig | None = None) -> None:
         self.path = Path(path)
         self.settings = settings if settings is not None else MemoryConfig()
-        self._cache: LRUCache[int, MemoryEntry] = LRUCache(self.settings.cache_size)
         self.entry_counts = EntryCounts()
         self._collector = MemoryCollector(self.entry_counts)
-        self._touched: dict[int, tuple[int, float]] = {}
-        # Bumped by every delete: a read that raced a delete does not put its entry in the cache.
-        self._generation = 0
+        self._touches = AccessTouches()
+        self._cache = EntryCache(self.settings.cache_size, self._touches)
         self._probes = ProbeCache()
-        self._stats_read_at = 0.0
-        self._next_retention = 0.0  # monotonic time of the next retention run
+        self._stats = FileStats(self.path, self._collector)
+        self._retention = Retention(self.settings)
+        self._forgetting = Forgetting(self._cache, self._probes, self._touches, self.entry_counts)
         self._max_id = 0  # the highest id stored: the span of ids a term's matches cover gives its share
-        self._write_lock = anyio.Lock()
         self._writer: GroupCommitWriter | None = None
-        self._write_connection: aiosqlite.Connection | None = None
-        self._read_connection: aiosqlite.Connection | None = None
+        self._database: MemoryDatabase | None = None
         self._tasks: TaskGroup | None = None
 
     @classmethod
@@ -89,8 +80,10 @@ class SQLiteMemory(Service):
         return cls(config.data_dir / DATABASE_FILE, config.memory)
 
     def on_metrics_bound(self, metrics: MetricsRegistry) -> None:
-        self._hits = metrics.counter(fam.MEMORY_CACHE_HITS.name, fam.MEMORY_CACHE_HITS.help)
-        self._misses = metrics.counter(fam.MEMORY_CACHE_MISSES.name, fam.MEMORY_CACHE_MISSES.help)
+        self._cache.count_with(
+            metrics.counter(fam.MEMORY_CACHE_HITS.name, fam.MEMORY_CACHE_HITS.help),
+            metrics.counter(fam.MEMORY_CACHE_MISSES.name, fam.MEMORY_CACHE_MISSES.help),
+        )
         metrics.register(self._collector)
         for operation in ("store", "retrieve", "search"):
             self.measure(operation=operation)  # the series exist at zero from the start
@@ -110,36 +103,16 @@ class SQLiteMemory(Service):
         """
         self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
         await anyio.to_thread.run_sync(lambda: self.path.parent.mkdir(parents=True, exist_ok=True))
-        write = await aiosqlite.connect(self.path, isolation_level=None)
-        try:
-            await write.execute("PRAGMA journal_mode = WAL")
-            await write.execute(f"PRAGMA synchronous = {self.settings.synchronous.upper()}")
-            await write.execute("PRAGMA busy_timeout = 5000")
-            await migrate(write)
-            read = await aiosqlite.connect(self.path, isolation_level=None)
-        except BaseException:
-            await write.close()
-            raise
-        try:
-            await read.execute("PRAGMA busy_timeout = 5000")
-            await read.execute("PRAGMA query_only = ON")
-            await read.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
-            counts = await read.execute_fetchall("SELECT neuron_id, count(*) FROM entries GROUP BY neuron_id")
-            self.entry_counts.reset({str(neuron_id): int(count) for neuron_id, count in counts})
-            (highest,) = await read.execute_fetchall("SELECT coalesce(max(id), 0) FROM entries")
-            self._max_id = int(highest[0])
-        except BaseException:
-            await read.close()
-            await write.close()
-            raise
-        self._write_connection, self._read_connection = write, read
+        database = self._database = await MemoryDatabase.open(self.path, self.settings.synchronous)
+        self.entry_counts.reset(database.counts)
+        self._max_id = database.max_id
         writer = GroupCommitWriter(
-            write,
-            self._write_lock,
+            database.write,
+            database.lock,
             batch_size=self.settings.batch_size,
             queue_size=self.settings.queue_size,
             on_commit=self._committed,
-            take_touches=self._take_touches,
+            take_touches=self._touches.take,
         )
         # The service's own tasks live for as long as it runs: entered here, left in stop(),
         # which the runtime calls in the same task, in reverse order of start().
@@ -147,17 +120,12 @@ class SQLiteMemory(Service):
         await tasks.__aenter__()
         try:
             await tasks.start(writer.run)
-            tasks.start_soon(self._upkeep)
+            tasks.start_soon(run_upkeep, self.upkeep, self.settings, self._retention)
             self._tasks, self._writer = tasks, writer
             await self.refresh_stats()
         except BaseException:
             self._tasks = self._writer = None
-            tasks.cancel_scope.cancel()
-            try:
-                await tasks.__aexit__(None, None, None)
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await self._close_connections()
+            await self._leave(tasks)
             raise
         log.info("memory.started", path=str(self.path), entries=sum(self.entry_counts.by_neuron.values()))
 
@@ -173,25 +141,25 @@ class SQLiteMemory(Service):
                 await writer.stopped.wait()
         finally:
             # Not under the shield: a task group is left from the scope it was entered in.
-            tasks.cancel_scope.cancel()
             self._tasks = None
-            try:
-                await tasks.__aexit__(None, None, None)
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await self._close_connections()
+            await self._leave(tasks)
+
+    async def _leave(self, tasks: TaskGroup) -> None:
+        """Cancel the service's tasks, leave their task group, then close the connections."""
+        tasks.cancel_scope.cancel()
+        try:
+            await tasks.__aexit__(None, None, None)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._close_connections()
 
     async def _close_connections(self) -> None:
-        write, read = self._write_connection, self._read_connection
-        self._read_connection = self._write_connection = None
-        try:
-            if write is not None:
-                await self._flush_touches(write)
-        finally:
-            if read is not None:
-                await read.close()
-            if write is not None:
-                await write.close()
+        database, self._database = self._database, None
+        if database is not None:
+            try:
+                await self._touches.flush(database.write, database.lock)
+            finally:
+                await database.close()
         log.info("memory.stopped")
 
     # -- store ----------------------------------------------------------------------------
@@ -222,7 +190,8 @@ class SQLiteMemory(Service):
             if not records:
                 return []
             now = time.time()
-            request = WriteRequest([self._row(record, now) for record in records])
+            limit = self.settings.max_content_chars
+            request = WriteRequest([entry_row(record, now, limit) for record in records])
             writer = self._writer
             if writer is None:
                 raise MemoryNotRunning("the memory service is not running")
@@ -235,46 +204,24 @@ class SQLiteMemory(Service):
                 raise request.error
             return request.ids
 
-    def _row(self, record: MemoryRecord, now: float) -> Row:
-        content, neuron_id = record.content, record.neuron_id
-        if not isinstance(content, str) or not content.strip():
-            raise InvalidMemoryEntry("content must be non-empty text")
-        if len(content) > self.settings.max_content_chars:
-            raise InvalidMemoryEntry(
-                f"content has {len(content)} characters; the limit is {self.settings.max_content_chars}"
-            )
-        if not isinstance(neuron_id, str) or not neuron_id or len(neuron_id) > MAX_NEURON_ID_CHARS:
-            raise InvalidMemoryEntry(f"neuron_id must be 1-{MAX_NEURON_ID_CHARS} characters")
-        if record.kind not in MEMORY_KINDS:
-            raise InvalidMemoryEntry(f"kind must be one of {', '.join(MEMORY_KINDS)}; got {record.kind!r}")
-        importance = float(record.importance)
-        if not 0.0 <= importance <= 1.0:  # also refuses NaN
-            raise InvalidMemoryEntry(f"importance must be between 0 and 1; got {record.importance!r}")
-        try:
-            metadata = json.dumps(dict(record.metadata), default=str, allow_nan=False) if record.metadata else "{}"
-        except (TypeError, ValueError) as exc:
-            raise InvalidMemoryEntry(f"metadata must be a JSON object: {exc}") from None
-        if len(metadata) > MAX_METADATA_CHARS:
-            raise InvalidMemoryEntry(f"metadata is over {MAX_METADATA_CHARS} characters as JSON")
-        return (neuron_id, record.layer, record.kind, content, metadata, importance, now)
-
     def _committed(self, requests: Sequence[WriteRequest]) -> None:
         self._max_id = max(self._max_id, max(request.ids[-1] for request in requests))
-        # The file grew: re-read its size soon (at most once a second), off the loop.
-        now = time.monotonic()
-        if self._tasks is not None and now - self._stats_read_at >= STATS_AFTER_WRITE_SECONDS:
-            self._stats_read_at = now
-            self._tasks.start_soon(self._refresh_stats_logged)
+        self._stats.after_commit(self._tasks)
         for request in requests:
             for row in request.rows:
                 self.entry_counts.add(row[0], 1)
 
     # -- read -----------------------------------------------------------------------------
 
+    @property
+    def _read_connection(self) -> aiosqlite.Connection | None:
+        """The read connection while the file is open (a test spies on its queries)."""
+        return self._database.read if self._database is not None else None
+
     def _reader(self) -> aiosqlite.Connection:
-        if self._read_connection is None or self._writer is None:
+        if self._database is None or self._writer is None:
             raise MemoryNotRunning("the memory service is not running")
-        return self._read_connection
+        return self._database.read
 
     async def retrieve(self, entry_id: int) -> MemoryEntry | None:
         """The entry with this id or None; answered from the LRU cache when it holds the entry."""
@@ -282,21 +229,7 @@ class SQLiteMemory(Service):
             reader = self._reader()
             if not 0 < entry_id <= MAX_ID:
                 return None
-            cached = self._cache.get(entry_id)
-            if cached is not None:
-                self._hits.inc()
-                self._touch(entry_id)
-                return cached
-            self._misses.inc()
-            generation = self._generation
-            rows = await reader.execute_fetchall(BY_ID, (entry_id,))
-            if not rows:
-                return None
-            entry = entry_from_row(next(iter(rows)))
-            if generation == self._generation:
-                self._cache.put(entry_id, entry)
-            self._touch(entry_id)
-            return entry
+            return await self._cache.get(reader, entry_id)
 
     async def recent(self, neuron_id: str, limit: int = 10) -> list[MemoryEntry]:
         """A neuron's newest entries, newest first (measured as a retrieve)."""
@@ -377,7 +310,7 @@ class SQLiteMemory(Service):
         """Delete one entry; False if no entry had this id."""
         if not 0 < entry_id <= MAX_ID:
             return False
-        removed = await self._delete("DELETE FROM entries WHERE id = ? RETURNING id, neuron_id", (entry_id,))
+        removed = await self._forgetting.delete(self._writable(), FORGET, (entry_id,))
         return removed > 0
 
     async def apply_retention(self, now: float | None = None) -> int:
@@ -388,33 +321,16 @@ class SQLiteMemory(Service):
         ``retention_min_importance``; the oldest go first. Bounded, so a run never holds the
         write lock for long; the upkeep task runs it every ``retention_interval_seconds``.
         """
-        settings = self.settings
         await self._flush_touches()  # recent use, still in memory, counts
-        cutoff = (time.time() if now is None else now) - settings.retention_max_age_seconds
-        removed = await self._delete(
-            "DELETE FROM entries WHERE id IN (SELECT id FROM entries WHERE created_at < ? AND last_accessed < ?"
-            " AND importance < ? ORDER BY created_at LIMIT ?) RETURNING id, neuron_id",
-            (cutoff, cutoff, settings.retention_min_importance, settings.retention_batch),
-        )
+        removed = await self._forgetting.delete(self._writable(), RETENTION_DELETE, self._retention.parameters(now))
         if removed:
             log.info("memory.retention", removed=removed)
         return removed
 
-    async def _delete(self, sql: str, params: Sequence[Any]) -> int:
-        connection = self._write_connection
-        if connection is None or self._writer is None:
+    def _writable(self) -> MemoryDatabase:
+        if self._database is None or self._writer is None:
             raise MemoryNotRunning("the memory service is not running")
-        async with self._write_lock:
-            # One statement in autocommit mode: atomic on its own.
-            rows = list(await connection.execute_fetchall(sql, params))
-        if rows:
-            self._generation += 1
-            self._probes.clear()
-        for entry_id, neuron_id in rows:
-            self._cache.discard(entry_id)
-            self._touched.pop(entry_id, None)
-            self.entry_counts.add(neuron_id, -1)
-        return len(rows)
+        return self._database
 
     # -- bookkeeping ----------------------------------------------------------------------
 
@@ -431,63 +347,13 @@ class SQLiteMemory(Service):
         """Store transactions committed since start (fewer than stores when they were grouped)."""
         return self._writer.commits if self._writer is not None else 0
 
-    def _touch(self, entry_id: int) -> None:
-        pending = self._touched.get(entry_id)
-        if pending is not None:
-            self._touched[entry_id] = (pending[0] + 1, time.time())
-        elif len(self._touched) < MAX_PENDING_TOUCHES:
-            self._touched[entry_id] = (1, time.time())
-
-    def _take_touches(self) -> list[tuple[int, float, int]]:
-        touched, self._touched = self._touched, {}
-        return [(count, at, entry_id) for entry_id, (count, at) in touched.items()]
-
-    async def _flush_touches(self, connection: aiosqlite.Connection | None = None) -> None:
-        connection = connection or self._write_connection
-        if not self._touched or connection is None:
-            return
-        async with self._write_lock:
-            touches = self._take_touches()
-            await connection.execute("BEGIN IMMEDIATE")
-            try:
-                await connection.executemany(
-                    "UPDATE entries SET access_count = access_count + ?, last_accessed = max(last_accessed, ?)"
-                    " WHERE id = ?",
-                    touches,
-                )
-                await connection.execute("COMMIT")
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await connection.rollback()
-                raise
+    async def _flush_touches(self) -> None:
+        if self._database is not None:
+            await self._touches.flush(self._database.write, self._database.lock)
 
     async def refresh_stats(self) -> None:
         """Re-read the database and WAL file sizes (off the event loop) for the next scrape."""
-        self._collector.database_bytes = await anyio.to_thread.run_sync(self._file_bytes)
-
-    async def _refresh_stats_logged(self) -> None:
-        try:
-            await self.refresh_stats()
-        except Exception:  # a failed size read must not take the service's tasks down
-            log.exception("memory.stats_failed")
-
-    def _file_bytes(self) -> int:
-        total = 0
-        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
-            with contextlib.suppress(FileNotFoundError):
-                total += path.stat().st_size
-        return total
-
-    async def _upkeep(self) -> None:
-        """The service's periodic task: :meth:`upkeep` every ``stats_interval_seconds`` (or retention interval)."""
-        settings = self.settings
-        self._next_retention = time.monotonic() + settings.retention_interval_seconds
-        while True:
-            await anyio.sleep(min(settings.stats_interval_seconds, settings.retention_interval_seconds))
-            try:
-                await self.upkeep()
-            except Exception:
-                log.exception("memory.upkeep_failed")
+        await self._stats.refresh()
 
     async def upkeep(self, monotonic_now: float | None = None) -> int:
         """One round of upkeep: write access counts, run retention if it is due, re-read file sizes.
@@ -498,8 +364,7 @@ class SQLiteMemory(Service):
         now = time.monotonic() if monotonic_now is None else monotonic_now
         await self._flush_touches()
         removed = 0
-        if now >= self._next_retention:
-            self._next_retention = now + self.settings.retention_interval_seconds
+        if self._retention.due(now):
             removed = await self.apply_retention()
         await self.refresh_stats()
         return removed

@@ -1,0 +1,83 @@
+"""The memory service's SQLite file, open: its write connection (under a lock) and its read connection."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import aiosqlite
+import anyio
+
+from hal9.memory.schema import migrate
+
+#: Reads map the file (up to this much) rather than copy pages into a private cache: a search
+#: touches doclist pages all over a large index, and each copy was a system call.
+READ_MMAP_BYTES = 1 << 30
+
+
+class MemoryDatabase:
+    """The two connections to one file: one writes, one only reads, so a search never waits for a commit.
+
+    Every write transaction on :attr:`write` holds :attr:`lock` (the group-commit writer's,
+    forget's, retention's, the access counts').
+
+    Attributes:
+        counts: entries per neuron id when the file was opened.
+        max_id: the highest entry id when the file was opened (0 when there were none).
+    """
+
+    def __init__(
+        self, write: aiosqlite.Connection, read: aiosqlite.Connection, counts: dict[str, int], max_id: int
+    ) -> None:
+        self.write, self.read = write, read
+        self.lock = anyio.Lock()
+        self.counts, self.max_id = counts, max_id
+
+    @classmethod
+    async def open(cls, path: Path, synchronous: str) -> Self:
+        """Open the file (it is created; its folder must exist), migrate it and count its entries.
+
+        Both connections are in autocommit mode and the file in WAL mode; the read connection
+        is query-only. If anything fails, nothing is left open.
+
+        Args:
+            path: the database file.
+            synchronous: the write connection's ``PRAGMA synchronous`` (``full`` or ``normal``).
+        """
+        write = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await write.execute("PRAGMA journal_mode = WAL")
+            await write.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            await write.execute("PRAGMA busy_timeout = 5000")
+            await migrate(write)
+            read = await aiosqlite.connect(path, isolation_level=None)
+        except BaseException:
+            await write.close()
+            raise
+        try:
+            await read.execute("PRAGMA busy_timeout = 5000")
+            await read.execute("PRAGMA query_only = ON")
+            await read.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
+            counts = await read.execute_fetchall("SELECT neuron_id, count(*) FROM entries GROUP BY neuron_id")
+            (highest,) = await read.execute_fetchall("SELECT coalesce(max(id), 0) FROM entries")
+        except BaseException:
+            await read.close()
+            await write.close()
+            raise
+        by_neuron = {str(neuron_id): int(count) for neuron_id, count in counts}
+        return cls(write, read, by_neuron, int(highest[0]))
+
+    async def delete(self, sql: str, params: Sequence[Any]) -> list[tuple[int, str]]:
+        """Run one ``DELETE ... RETURNING id, neuron_id`` under the lock; the rows it deleted."""
+        async with self.lock:
+            # One statement in autocommit mode: atomic on its own.
+            rows = await self.write.execute_fetchall(sql, params)
+        return [(entry_id, neuron_id) for entry_id, neuron_id in rows]
+
+    async def close(self) -> None:
+        """Close both connections."""
+        try:
+            await self.read.close()
+        finally:
+            await self.write.close()
