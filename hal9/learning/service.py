@@ -11,7 +11,6 @@ import structlog
 
 from hal9.config import LearningConfig
 from hal9.errors import NeuronNotFound, RuntimeNotRunning
-from hal9.learning.background import BackgroundTasks
 from hal9.learning.durable import forget_lesson, restore_lessons, store_adopted
 from hal9.learning.failures import FailureNotes, failures
 from hal9.learning.feedback import (
@@ -29,6 +28,7 @@ from hal9.learning.report import NeuronReport
 from hal9.learning.state import NeuronLearning
 from hal9.learning.writer import Failure, new_lesson
 from hal9.metrics.registry import MetricsRegistry
+from hal9.runtime.background import BackgroundTasks
 from hal9.runtime.llm import LLM
 from hal9.runtime.memory import Memory
 from hal9.runtime.service import Service
@@ -71,7 +71,7 @@ class LearningService(Service):
         self._states: dict[str, NeuronLearning] = {}
         self._collector = LearningCollector(lambda: self._states)
         self._lesson_ids = itertools.count(1)
-        self._background = BackgroundTasks()
+        self._background = BackgroundTasks("learning.task_failed")
         self._notes = FailureNotes()
 
     @classmethod

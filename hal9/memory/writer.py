@@ -19,6 +19,8 @@ import anyio
 import structlog
 from anyio.abc import TaskStatus
 
+from hal9.memory.touches import UPDATE_ACCESS
+
 log = structlog.get_logger("hal9.memory")
 
 #: neuron_id, layer, kind, content, metadata (JSON), importance, created_at (= last_accessed).
@@ -29,7 +31,6 @@ _INSERT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _NEXT_ID = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'entries'), 0)"
-_TOUCH = "UPDATE entries SET access_count = access_count + ?, last_accessed = max(last_accessed, ?) WHERE id = ?"
 
 
 @dataclass(slots=True, eq=False)
@@ -146,7 +147,7 @@ class GroupCommitWriter:
                 await connection.executemany(_INSERT, params)
                 touches = self._take_touches()
                 if touches:
-                    await connection.executemany(_TOUCH, touches)
+                    await connection.executemany(UPDATE_ACCESS, touches)
                 await connection.execute("COMMIT")
             except BaseException:
                 with anyio.CancelScope(shield=True):

@@ -22,6 +22,7 @@ from anyio.abc import TaskGroup
 from hal9.config import BUILTIN_TOOLS, ToolsConfig
 from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
+from hal9.runtime.background import BackgroundTasks
 from hal9.runtime.layer import Layer
 from hal9.runtime.llm import ToolSpec
 from hal9.runtime.service import OperationMetrics, Service
@@ -91,7 +92,7 @@ class ToolService(Service):
         self._labels: set[str] = set(BUILTIN_TOOLS)
         self._definitions: dict[Layer, tuple[ToolSpec, ...]] = {}
         self._violation_children: dict[tuple[str, str], Counter] = {}
-        self._tasks: TaskGroup | None = None
+        self._background = BackgroundTasks()
         self.limiter = anyio.CapacityLimiter(self.settings.max_concurrency)
 
     @classmethod
@@ -106,17 +107,11 @@ class ToolService(Service):
     async def start(self) -> None:
         """Open the task group the sessions will live in (entered here, left in :meth:`stop`)."""
         self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
-        tasks = anyio.create_task_group()
-        await tasks.__aenter__()
-        self._tasks = tasks
+        await self._background.enter()
 
     async def stop(self) -> None:
         """Close every session (stdio servers are ended) and the task group."""
-        tasks, self._tasks = self._tasks, None
-        if tasks is None:
-            return
-        tasks.cancel_scope.cancel()
-        await tasks.__aexit__(None, None, None)
+        await self._background.leave()
         self._definitions.clear()
 
     # -- metrics ---------------------------------------------------------------------------
@@ -230,9 +225,10 @@ class ToolService(Service):
     # -- links -----------------------------------------------------------------------------
 
     def _running(self) -> TaskGroup:
-        if self._tasks is None:
+        group = self._background.group
+        if group is None:
             raise ToolError("the tool service is not started")
-        return self._tasks
+        return group
 
     def _builtin_link(self, layer: Layer) -> Link:
         link = self._builtin.get(layer)

@@ -1,4 +1,4 @@
-"""The learning service's background work: a task group entered at start and left at stop, tracked for idleness."""
+"""A service's background work: a task group entered at start and left at stop, tracked for idleness."""
 
 from __future__ import annotations
 
@@ -9,17 +9,21 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup
 
-log = structlog.get_logger("hal9.learning")
+log = structlog.get_logger("hal9.service")
 
 
 class BackgroundTasks:
-    """The service's task group: lesson writing, storing and forgetting run in it, counted for :meth:`wait_idle`.
+    """A service's task group: work spawned into it is counted for :meth:`wait_idle`.
 
     :meth:`enter` and :meth:`leave` must nest like ``async with`` (same task): the runtime
     calls the service's ``start`` and ``stop`` so.
+
+    Args:
+        failure_event: the log event of spawned work that raised (it is logged, never raised).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, failure_event: str = "service.task_failed") -> None:
+        self._failure_event = failure_event
         self._tasks: TaskGroup | None = None
         self._busy = 0
         self._idle = anyio.Event()
@@ -29,6 +33,11 @@ class BackgroundTasks:
     def running(self) -> bool:
         """Entered and not yet left."""
         return self._tasks is not None
+
+    @property
+    def group(self) -> TaskGroup | None:
+        """The entered task group, for work that needs it itself (``start``); None when not entered."""
+        return self._tasks
 
     async def enter(self) -> None:
         """Enter the task group."""
@@ -64,8 +73,8 @@ class BackgroundTasks:
         structlog.contextvars.clear_contextvars()
         try:
             await work(*args)
-        except Exception:  # background work of learning never takes the service down
-            log.exception("learning.task_failed")
+        except Exception:  # background work never takes the service down
+            log.exception(self._failure_event)
         finally:
             self._busy -= 1
             if not self._busy:
