@@ -76,7 +76,7 @@ class UserView(BaseModel):
 
     @classmethod
     def of(cls, user: User) -> UserView:
-        return cls(id=user.id, username=user.username, role=user.role, active=user.active, created_at=user.created_at)
+        return cls.model_validate(user, from_attributes=True)
 
 
 class CreateUserRequest(BaseModel):
@@ -104,15 +104,7 @@ class KeyView(BaseModel):
 
     @classmethod
     def of(cls, key: ApiKey) -> KeyView:
-        return cls(
-            id=key.id,
-            name=key.name,
-            role=key.role,
-            created_at=key.created_at,
-            expires_at=key.expires_at,
-            last_used_at=key.last_used_at,
-            revoked_at=key.revoked_at,
-        )
+        return cls.model_validate(key, from_attributes=True)
 
 
 class CreatedKeyView(KeyView):

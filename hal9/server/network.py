@@ -51,16 +51,5 @@ async def get_network(runtime: RuntimeDep) -> NetworkView:
         connected=status.connected,
         in_flight=status.in_flight,
         remote_neurons=remote,
-        peers=[
-            PeerView(
-                server_id=p.server_id,
-                instance=p.instance,
-                neurons=list(p.neurons),
-                alive=p.alive,
-                last_heartbeat=p.last_heartbeat,
-                seconds_since_heartbeat=p.seconds_since_heartbeat,
-                latency_seconds=p.latency_seconds,
-            )
-            for p in status.peers
-        ],
+        peers=[PeerView.model_validate(p, from_attributes=True) for p in status.peers],
     )
