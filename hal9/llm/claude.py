@@ -88,9 +88,14 @@ def translate(exc: anthropic.AnthropicError) -> LLMError:
     return LLMError(f"the Claude API call failed: {detail}")
 
 
-def translate_transport(exc: httpx2.TransportError) -> LLMError:
-    """The HAL9 error for a connection failure inside a stream (the SDK only wraps the opening request)."""
-    if isinstance(exc, httpx2.TimeoutException):
+#: How a stream that had started can fail on the wire. SDK releases up to 2.16 let the transport's own
+#: error through; later ones wrap it as ``APIConnectionError`` (``APITimeoutError`` for a stall).
+STREAM_TRANSPORT_ERRORS = (httpx2.TransportError, anthropic.APIConnectionError)
+
+
+def translate_stream_failure(exc: httpx2.TransportError | anthropic.APIConnectionError) -> LLMError:
+    """The HAL9 error for a stream that broke off or stalled after the API had answered 200."""
+    if isinstance(exc, httpx2.TimeoutException | anthropic.APITimeoutError):
         return LLMTimeout("the Claude API stalled mid-stream")
     return LLMUnavailable(f"the Claude API stream broke off: {type(exc).__name__}")
 
@@ -284,7 +289,10 @@ class ClaudeService(Service):
         if self.streams(request["max_tokens"]):
             # The SDK assembles the events into the same Message a plain call returns.
             async with client.messages.stream(**request) as stream:
-                return await stream.get_final_message()
+                try:
+                    return await stream.get_final_message()
+                except STREAM_TRANSPORT_ERRORS as exc:
+                    raise translate_stream_failure(exc) from exc
         return await client.messages.create(**request)
 
     async def _complete_real(
@@ -319,12 +327,13 @@ class ClaudeService(Service):
                             **extra,
                         )
                     text, answered_by, stop_reason, usage, uses = parse_message(message)
-                except (anthropic.AnthropicError, httpx2.TransportError) as exc:
-                    error = translate(exc) if isinstance(exc, anthropic.AnthropicError) else translate_transport(exc)
+                except anthropic.AnthropicError as exc:
+                    error = translate(exc)
                     # A refused request still shows the API is up; only unavailability counts.
                     self.breaker.failure() if isinstance(error, UNAVAILABLE) else self.breaker.success()
                     raise error from exc
-                except LLMBadResponse:
+                except UNAVAILABLE:
+                    # A stream that failed part-way, or a body that is not a message.
                     self.breaker.failure()
                     raise
                 except json.JSONDecodeError as exc:

@@ -451,11 +451,15 @@ async def test_an_error_event_mid_stream_is_mapped_by_its_type(
 async def test_a_stream_cut_off_mid_answer_is_unavailable_and_counts_against_the_breaker(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async with claude(monkeypatch, stream="always") as (fake, service):
-        fake.stream_cut()
-        with pytest.raises(LLMUnavailable, match="broke off"):
+    async with claude(monkeypatch, stream="always", max_retries=2) as (fake, service):
+        for _ in range(5):
+            fake.stream_cut()
+        with pytest.raises(LLMUnavailable):
             await service.complete(system="s", prompt="p", layer=Layer.L2)
+    # Whether an SDK release retries a stream that had started is its own choice; past max_retries, never.
+    assert 1 <= len(fake.requests) <= 1 + 2
     assert value(service, CALLS, mode="real", model=HAIKU, status="error") == 1
+    assert value(service, CALLS, mode="real", model=HAIKU, status="success") == 0
     assert service.breaker.consecutive_failures == 1
 
 
@@ -463,10 +467,12 @@ async def test_a_stream_cut_off_mid_answer_is_unavailable_and_counts_against_the
 async def test_a_stream_that_stalls_times_out_between_events(monkeypatch: pytest.MonkeyPatch) -> None:
     async with claude(monkeypatch, stream="always", timeout=0.2, max_retries=0) as (fake, service):
         fake.stream_stall()
-        with pytest.raises(LLMTimeout, match="mid-stream"):
+        with pytest.raises(LLMTimeout):
             await service.complete(system="s", prompt="p", layer=Layer.L2)
     assert fake.slow_started.is_set()
+    assert len(fake.requests) == 1
     assert value(service, CALLS, mode="real", model=HAIKU, status="error") == 1
+    assert service.breaker.consecutive_failures == 1
 
 
 @pytest.mark.anyio
