@@ -32,7 +32,7 @@ from hal9.runtime.neuron import Neuron
 from hal9.runtime.service import Service
 from hal9.runtime.signal import Signal, new_id
 from hal9.runtime.topology import Topology
-from hal9.runtime.trace import BranchError, Hop, Trace, TraceResult, TraceStore
+from hal9.runtime.trace import BranchError, Hop, Trace, TraceResult, TraceStore, hop_fields
 from hal9.runtime.transport import RemoteNeuron, Transport
 
 log = structlog.get_logger("hal9.runtime")
@@ -420,7 +420,10 @@ class Runtime:
     async def _forward(self, neuron: Neuron, signal: Signal, output: Any, started_at: float, elapsed: float) -> None:
         trace = self._traces.active.get(signal.trace_id)
         if trace is not None:
-            trace.record(Hop(signal.id, signal.parent_id, neuron.id, neuron.layer, "success", started_at, elapsed))
+            hop = Hop(signal.id, signal.parent_id, neuron.id, neuron.layer, "success", started_at, elapsed)
+            trace.record(hop)
+            if self.events.active:
+                self.events.publish("signal.processed", trace_id=trace.id, **hop_fields(hop))
         if output is not None:
             values = output if isinstance(output, list) else (output,)
             targets = neuron.downstream
@@ -487,7 +490,10 @@ class Runtime:
         trace = self._traces.active.get(signal.trace_id)
         if trace is None:
             return
-        trace.record(Hop(signal.id, signal.parent_id, neuron.id, neuron.layer, "error", started_at, elapsed))
+        hop = Hop(signal.id, signal.parent_id, neuron.id, neuron.layer, "error", started_at, elapsed)
+        trace.record(hop)
+        if self.events.active:
+            self.events.publish("signal.processed", trace_id=trace.id, **hop_fields(hop))
         self._record_error(trace, neuron.id, signal.id, exc)
         self._settle(trace)
 

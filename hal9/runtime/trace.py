@@ -30,6 +30,19 @@ class Hop(NamedTuple):
     duration: float
 
 
+def hop_fields(hop: Hop) -> dict[str, Any]:
+    """A hop as the fields of a ``signal.processed`` event (JSON-ready: the layer as its value)."""
+    return {
+        "signal_id": hop.signal_id,
+        "parent_id": hop.parent_id,
+        "neuron_id": hop.neuron_id,
+        "layer": hop.layer.value,
+        "status": hop.status,
+        "started_at": hop.started_at,
+        "duration": hop.duration,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class BranchError:
     """Why one branch of a trace ended without a result."""
