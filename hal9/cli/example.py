@@ -23,7 +23,7 @@ data_dir = "hal9-data"
 [server]
 host = "127.0.0.1"
 port = 8080
-request_timeout = 30.0        # POST /api/v1/signals with wait=true answers 504 after this
+request_timeout = 300.0       # wait=true answers 504 after this (a request is several LLM calls)
 max_content_chars = 100000    # larger requests get 413
 websocket_buffer = 256        # events queued per /ws client before that client is dropped
 retry_after_seconds = 1       # Retry-After of a 503 when the entry mailbox is full
@@ -37,6 +37,7 @@ restart_backoff_max = 5.0
 max_traces = 10000            # finished requests kept for GET /api/v1/signals/{id}
 max_path_hops = 1000          # hops recorded per request
 memory_stores_in_flight = 128  # memory stores running behind the neurons at once; more wait (nothing is dropped)
+neuron_concurrency = 1        # signals a neuron works on at once, unless its class or entry says (LLM neurons: 64)
 
 [llm]
 mode = "auto"                 # auto: real when ANTHROPIC_API_KEY is set, else the mock; or "mock", "real"
@@ -163,6 +164,8 @@ commands = ["ls", "cat", "head", "tail", "wc", "grep", "pwd", "echo", "date"]
 
 # The network: one [[neurons]] table per neuron. kind is a built-in kind
 # (strategic, design, implementation) or "package.module:Class" of your own Neuron.
+# An entry may also set mailbox_capacity, prompt, server (distributed mode) and
+# concurrency (signals it works on at once; 1 keeps their order).
 [[neurons]]
 id = "strategic"
 layer = "L4"

@@ -15,7 +15,9 @@ class ServerConfig(Section):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    request_timeout: float = Field(default=30.0, gt=0, description="wait=true answers 504 after this")
+    request_timeout: float = Field(
+        default=300.0, gt=0, description="wait=true answers 504 after this; a request makes several LLM calls"
+    )
     max_content_chars: int = Field(default=100_000, gt=0)
     websocket_buffer: int = Field(default=256, gt=0, description="events queued per client before it is dropped")
     retry_after_seconds: int = Field(default=1, ge=1)
@@ -31,6 +33,11 @@ class RuntimeConfig(Section):
     restart_backoff_max: float = Field(default=5.0, gt=0)
     max_traces: int = Field(default=10_000, gt=0, description="finished traces kept for GET /signals/{id}")
     max_path_hops: int = Field(default=1_000, gt=0, description="hops recorded per trace")
+    neuron_concurrency: int = Field(
+        default=1,
+        gt=0,
+        description="signals a neuron works on at once, unless its class or its [[neurons]] entry says",
+    )
     memory_stores_in_flight: int = Field(
         default=128,
         gt=0,
@@ -48,6 +55,9 @@ class NeuronConfig(Section):
     )
     downstream: tuple[str, ...] = ()
     mailbox_capacity: int | None = Field(default=None, gt=0)
+    concurrency: int | None = Field(
+        default=None, gt=0, description="signals it works on at once; None: its class's, else the runtime's default"
+    )
     prompt: str | None = None
     server: str | None = Field(
         default=None,

@@ -75,6 +75,8 @@ class MockLLM(Service):
         replies: scripted replies, checked in order.
         model: the model name reported in metrics.
         latency: simulated API latency in seconds.
+        max_concurrency: calls in their latency at once, as the real service bounds calls in
+            flight (``llm.max_concurrency``); more wait for a slot.
         max_tokens: the completion cap when a call gives none (replies are cut to it).
         keep_calls: how many recent calls to keep in :attr:`calls`.
     """
@@ -88,19 +90,27 @@ class MockLLM(Service):
         *,
         model: str = "mock-claude",
         latency: float = 0.0,
+        max_concurrency: int = 8,
         max_tokens: int = 1024,
         keep_calls: int = 256,
     ) -> None:
         self.replies = tuple(replies)
         self.model = model
         self.latency = latency
+        self.limiter = anyio.CapacityLimiter(max_concurrency)
         self.max_tokens = max_tokens
         self.calls: deque[LLMCall] = deque(maxlen=keep_calls)
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
         mock = config.llm.mock
-        return cls(mock.replies, model=mock.model, latency=mock.latency_seconds, max_tokens=config.llm.max_tokens)
+        return cls(
+            mock.replies,
+            model=mock.model,
+            latency=mock.latency_seconds,
+            max_concurrency=config.llm.max_concurrency,
+            max_tokens=config.llm.max_tokens,
+        )
 
     def on_metrics_bound(self, metrics: MetricsRegistry) -> None:
         tokens = metrics.counter(fam.CLAUDE_TOKENS.name, fam.CLAUDE_TOKENS.help, fam.CLAUDE_TOKENS.labels)
@@ -139,7 +149,9 @@ class MockLLM(Service):
     ) -> LLMResponse:
         async with self.measure(mode="mock", model=self.model):
             if self.latency:
-                await anyio.sleep(self.latency)
+                # Without latency nothing waits, so there is nothing to bound.
+                async with self.limiter:
+                    await anyio.sleep(self.latency)
             tool_round = sum(1 for turn in history if turn.tool_results)
             rule = self.rule_for(prompt, layer, tool_round)
             # Through reply_for, so a subclass that answers in code is asked for every text.

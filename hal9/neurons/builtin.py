@@ -34,6 +34,9 @@ class LLMNeuron(Neuron):
     """
 
     prompt = ""
+    #: Signals answered at once. A model call takes seconds, so the LLM service's own bound
+    #: (``llm.max_concurrency``, the API's rate limits) is meant to be the limit, not the neuron.
+    concurrency = 64
     #: With a memory service: how many of this neuron's memories join the prompt, and their
     #: total characters (each is cut to a share of it). 0 memories turns recall off.
     memory_results: ClassVar[int] = 3

@@ -36,9 +36,18 @@ class Actor(ABC, Generic[T]):
     lives here. The mailbox belongs to the actor, not to its loop, so a restart loses
     nothing that was queued.
 
+    Up to ``concurrency`` items are handled at once, each in a task of its own; an item is
+    taken from the mailbox only when a slot is free, so the mailbox stays the one bound on
+    what waits. With ``concurrency = 1`` items are handled one after another, in order.
+    A crash of one item's handling stops the taking of new items; the items already in
+    hand are finished, then the loop restarts.
+
     State is plain attributes written on the event loop; the metrics collector reads
     them at scrape time, which is safe from another thread too (single attribute reads).
     """
+
+    #: Items handled at once (read when the loop starts); None: 1, unless an owner sets a default first.
+    concurrency: int | None = None
 
     def __init__(
         self,
@@ -46,7 +55,12 @@ class Actor(ABC, Generic[T]):
         *,
         mailbox_capacity: int = 64,
         restart_backoff: tuple[float, float] = (0.05, 5.0),
+        concurrency: int | None = None,
     ) -> None:
+        if concurrency is not None:
+            self.concurrency = concurrency
+        if self.concurrency is not None and self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {self.concurrency}")
         self.id = actor_id
         self.mailbox: Mailbox[T] = Mailbox(actor_id, mailbox_capacity)
         self.state = ActorState.IDLE
@@ -102,6 +116,10 @@ class Actor(ABC, Generic[T]):
             self._stopped.set()
 
     async def _loop(self) -> None:
+        concurrency = self.concurrency or 1
+        if concurrency > 1:
+            await self._loop_concurrently(concurrency)
+            return
         mailbox = self.mailbox
         while True:
             try:
@@ -114,6 +132,40 @@ class Actor(ABC, Generic[T]):
                 self._on_crash(item, exc)
                 raise
             self._crash_streak = 0
+
+    async def _loop_concurrently(self, concurrency: int) -> None:
+        """Take an item whenever one of ``concurrency`` slots is free; return when closed and all are done.
+
+        Raises:
+            Exception: the first crash of an item's handling, once every item in hand has finished.
+        """
+        mailbox = self.mailbox
+        slots = anyio.Semaphore(concurrency, fast_acquire=True)
+        crashes: list[Exception] = []
+        async with anyio.create_task_group() as workers:
+            with anyio.CancelScope() as taking:
+                while True:
+                    await slots.acquire()
+                    try:
+                        item = await mailbox.get()
+                    except anyio.EndOfStream:
+                        break
+                    workers.start_soon(self._work, item, slots, crashes, taking)
+        if crashes:
+            raise crashes[0]
+
+    async def _work(self, item: T, slots: anyio.Semaphore, crashes: list[Exception], taking: anyio.CancelScope) -> None:
+        try:
+            await self._handle(item)
+        except Exception as exc:  # noqa: BLE001 - kept, and raised by the loop once the others finish
+            self._on_crash(item, exc)
+            crashes.append(exc)
+            # Nothing more is taken (a cancelled get() takes nothing); the loop restarts once the rest finish.
+            taking.cancel()
+        else:
+            self._crash_streak = 0
+        finally:
+            slots.release()
 
     async def wait_stopped(self) -> None:
         """Wait until the loop has returned (after :meth:`close` and a drain, or a cancel)."""

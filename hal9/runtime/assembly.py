@@ -71,5 +71,6 @@ def build_neuron(spec: NeuronConfig, settings: RuntimeConfig) -> Neuron:
         prompt=spec.prompt,
         mailbox_capacity=spec.mailbox_capacity or settings.mailbox_capacity,
         restart_backoff=(settings.restart_backoff_initial, settings.restart_backoff_max),
+        concurrency=spec.concurrency,
     )
     return neuron

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol
 
 import structlog
 
 from hal9.metrics.neuron_stats import NeuronStats
 from hal9.runtime.actor import Actor, ActorState
+from hal9.runtime.events import EventBus
 from hal9.runtime.layer import Layer
 from hal9.runtime.learning import Learning
 from hal9.runtime.llm import LLM
@@ -17,10 +19,46 @@ from hal9.runtime.memory import Memory, MemoryRecord
 from hal9.runtime.signal import Signal, current_signal
 from hal9.runtime.tools import Tools
 
-if TYPE_CHECKING:
-    from hal9.runtime.runtime import Runtime
-
 log = structlog.get_logger("hal9.neuron")
+
+
+class SignalRouter(Protocol):
+    """Where a neuron hands each signal it has processed (:class:`hal9.runtime.routing.Router`)."""
+
+    async def forward(self, neuron: Neuron, signal: Signal, output: Any, started_at: float, elapsed: float) -> None:
+        """``signal`` was processed into ``output``: deliver it downstream, or keep it as a result."""
+        ...
+
+    def fail(self, neuron: Neuron, signal: Signal, exc: Exception, started_at: float, elapsed: float) -> None:
+        """``signal`` failed: its branch ends with ``exc``."""
+        ...
+
+    async def remember_later(self, neuron: Neuron, signal: Signal, output: Any, error: Exception | None) -> None:
+        """Run ``neuron.remember`` in the background, the signal's request held open until it ends."""
+        ...
+
+
+class NeuronHost(Protocol):
+    """What a neuron needs of the runtime it runs in (:class:`hal9.Runtime` is one)."""
+
+    @property
+    def services(self) -> Mapping[str, Any]:
+        """The services by name."""
+        ...
+
+    @property
+    def events(self) -> EventBus:
+        """Live observers of the network."""
+        ...
+
+    @property
+    def router(self) -> SignalRouter:
+        """Where processed signals go."""
+        ...
+
+    def service(self, name: str) -> Any:
+        """The service called ``name``; raises ServiceUnavailable if there is none."""
+        ...
 
 
 class Neuron(Actor[Signal]):
@@ -32,6 +70,14 @@ class Neuron(Actor[Signal]):
     trace's result. Raising fails this branch only; the neuron goes on with the next signal.
 
     Services the runtime was given are reachable as ``self.llm`` or ``self.service(name)``.
+
+    A neuron works on up to ``concurrency`` signals at once (``process()`` is then entered
+    again before an earlier call returns); ``concurrency = 1`` handles them one at a time,
+    in order, for a neuron that keeps state between signals. The class attribute sets it
+    for a class, the ``concurrency`` argument (or a config entry's ``concurrency``) for one
+    neuron; where neither does (None), the runtime's ``runtime.neuron_concurrency`` applies. Its
+    state is ``processing`` while any signal is in hand, and once none is, ``idle`` or
+    ``error`` by how the last one ended.
 
     Example:
         >>> class Echo(Neuron):
@@ -55,15 +101,19 @@ class Neuron(Actor[Signal]):
         prompt: str | None = None,
         mailbox_capacity: int = 64,
         restart_backoff: tuple[float, float] = (0.05, 5.0),
+        concurrency: int | None = None,
     ) -> None:
-        super().__init__(id, mailbox_capacity=mailbox_capacity, restart_backoff=restart_backoff)
+        super().__init__(
+            id, mailbox_capacity=mailbox_capacity, restart_backoff=restart_backoff, concurrency=concurrency
+        )
+        self._in_flight = 0
         if layer is not None:
             self.layer = Layer(layer)
         if prompt is not None:
             self.prompt = prompt
         self.stats = NeuronStats(self.id)
         self.downstream: tuple[Neuron, ...] = ()
-        self._runtime: Runtime | None = None
+        self._runtime: NeuronHost | None = None
         # The runtime's "memory" service, looked up once when the loop starts (services are
         # fixed by then); None keeps the hot path to one attribute test.
         self._memory: Memory | None = None
@@ -75,7 +125,8 @@ class Neuron(Actor[Signal]):
     # -- services -----------------------------------------------------------------
 
     @property
-    def runtime(self) -> Runtime:
+    def runtime(self) -> NeuronHost:
+        """The runtime this neuron is part of."""
         if self._runtime is None:
             raise RuntimeError(f"neuron {self.id!r} is not part of a runtime")
         return self._runtime
@@ -157,7 +208,7 @@ class Neuron(Actor[Signal]):
         """Signals whose process() raised."""
         return self.stats.failed
 
-    def _attach(self, runtime: Runtime) -> None:
+    def _attach(self, runtime: NeuronHost) -> None:
         self._runtime = runtime
 
     def _attach_memory(self) -> None:
@@ -187,40 +238,54 @@ class Neuron(Actor[Signal]):
         await super().run(**kwargs)
 
     async def _handle(self, signal: Signal) -> None:
-        runtime = self.runtime
-        self._set_state(ActorState.PROCESSING)
-        token = current_signal.set(signal)
-        started_at = time.time()
-        started = time.perf_counter()
+        router = self.runtime.router
+        self._in_flight += 1
+        if self._in_flight == 1:
+            self._set_state(ActorState.PROCESSING)
+        outcome = ActorState.ERROR  # unless it gets through: a crash leaves the error state too
         try:
-            output = await self.process(signal)
-        except Exception as exc:  # noqa: BLE001 - a failing process() fails its branch, never the loop
+            token = current_signal.set(signal)
+            started_at = time.time()
+            started = time.perf_counter()
+            try:
+                output = await self.process(signal)
+            except Exception as exc:  # noqa: BLE001 - a failing process() fails its branch, never the loop
+                elapsed = time.perf_counter() - started
+                self.stats.observe(elapsed)
+                self.stats.failed += 1
+                log.warning("signal.failed", error=type(exc).__name__, detail=str(exc)[:500])
+                if self._in_flight == 1:
+                    self._set_state(ActorState.ERROR)  # shown before the failure ends the trace
+                if self._memory is not None:
+                    await router.remember_later(self, signal, None, exc)
+                router.fail(self, signal, exc, started_at, elapsed)
+                return
+            finally:
+                current_signal.reset(token)
             elapsed = time.perf_counter() - started
-            self.stats.observe(elapsed)
-            self.stats.failed += 1
-            self._set_state(ActorState.ERROR)
-            log.warning("signal.failed", error=type(exc).__name__, detail=str(exc)[:500])
+            stats = self.stats
+            stats.observe(elapsed)
+            stats.succeeded += 1
             if self._memory is not None:
-                await runtime._remember_later(self, signal, None, exc)
-            runtime._branch_failed(self, signal, exc, started_at, elapsed)
-            return
+                # In the background: the output goes on now, and the trace waits for the store.
+                await router.remember_later(self, signal, output, None)
+            # Still "processing" while forwarding: a neuron waiting on a full downstream
+            # mailbox is busy, not idle.
+            await router.forward(self, signal, output, started_at, elapsed)
+            outcome = ActorState.IDLE
         finally:
-            current_signal.reset(token)
-        elapsed = time.perf_counter() - started
-        stats = self.stats
-        stats.observe(elapsed)
-        stats.succeeded += 1
-        if self._memory is not None:
-            # In the background: the output goes on now, and the trace waits for the store.
-            await runtime._remember_later(self, signal, output, None)
-        # Still "processing" while forwarding: a neuron waiting on a full downstream
-        # mailbox is busy, not idle.
-        await runtime._forward(self, signal, output, started_at, elapsed)
-        self._set_state(ActorState.IDLE)
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._set_state(outcome)
+
+    @property
+    def in_flight(self) -> int:
+        """Signals in hand: inside ``process()``, or being forwarded."""
+        return self._in_flight
 
     def _on_crash(self, item: Signal, exc: Exception) -> None:
         if self._runtime is not None:
-            self._runtime._branch_failed(self, item, exc, time.time(), 0.0)
+            self._runtime.router.fail(self, item, exc, time.time(), 0.0)
 
 
 def _text(value: Any, limit: int) -> str:

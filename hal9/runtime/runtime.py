@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any
@@ -22,17 +22,18 @@ from hal9.errors import (
     RuntimeNotRunning,
     ServiceUnavailable,
     TopologyError,
-    TraceNotFound,
 )
 from hal9.metrics import MetricsRegistry
 from hal9.metrics.runtime_collector import RuntimeCollector
 from hal9.runtime.assembly import build_neuron, build_services
 from hal9.runtime.events import EventBus
 from hal9.runtime.neuron import Neuron
+from hal9.runtime.remote import RemoteRouting
+from hal9.runtime.routing import Router
 from hal9.runtime.service import Service
 from hal9.runtime.signal import Signal, new_id
 from hal9.runtime.topology import Topology
-from hal9.runtime.trace import BranchError, Hop, Trace, TraceResult, TraceStore, hop_fields
+from hal9.runtime.trace import BranchError, TraceResult, TraceStore
 from hal9.runtime.transport import RemoteNeuron, Transport
 
 log = structlog.get_logger("hal9.runtime")
@@ -72,12 +73,8 @@ class Runtime:
         self.neuron_snapshot: tuple[Neuron, ...] = ()
         self._entries: tuple[Neuron, ...] = ()
         self._traces = TraceStore(settings.max_traces, settings.max_path_hops)
-        # Services that override on_trace_finished: the others cost nothing when a request ends.
-        self._trace_observers: tuple[Service, ...] = ()
-        self._send_timeout = settings.send_timeout
-        # Slots for memory stores running in the background (see _remember_later): one bound
-        # for the whole runtime, as the stores share its task group and its one memory writer.
-        self._store_slots = anyio.Semaphore(settings.memory_stores_in_flight)
+        #: What neurons hand their processed signals to: forwarding, results, trace accounting.
+        self.router = Router(self._traces, self.events, settings.send_timeout, settings.memory_stores_in_flight)
         self._task_group: TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
         self.accepting = False
@@ -90,8 +87,9 @@ class Runtime:
         for name, service in build_services(self.config, services).items():
             self.add_service(name, service)
         self.transport: Transport | None = next((s for s in self.services.values() if isinstance(s, Transport)), None)
+        self._remote_routing = RemoteRouting(self.router, self._neurons, lambda: self.accepting)
         if self.transport is not None:
-            self.transport.bind_router(self)
+            self.transport.bind_router(self._remote_routing)
 
         if neurons is None:
             self._build_from_config(self.config.neurons)
@@ -130,6 +128,7 @@ class Runtime:
             layer=spec.layer,
             server_id=spec.server,
             transport=self.transport,
+            routing=self._remote_routing,
             mailbox_capacity=spec.mailbox_capacity or self.config.runtime.mailbox_capacity,
         )
         proxy._attach(self)
@@ -143,7 +142,8 @@ class Runtime:
         self.services[name] = service
         service.on_attached(self)
         if type(service).on_trace_finished is not Service.on_trace_finished:
-            self._trace_observers = (*self._trace_observers, service)
+            # Only these are told when a request ends: the others cost nothing then.
+            self.router.trace_observers = (*self.router.trace_observers, service)
 
     def service(self, name: str) -> Any:
         try:
@@ -158,6 +158,8 @@ class Runtime:
         for target in downstream:
             self.neuron(target)
         self.topology.add(neuron.id)
+        if neuron.concurrency is None:
+            neuron.concurrency = self.config.runtime.neuron_concurrency
         neuron._attach(self)
         self._neurons[neuron.id] = neuron
         self._refresh()
@@ -231,6 +233,7 @@ class Runtime:
                 await service.start()
                 stack.push_async_callback(service.stop)
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            self.router.task_group = self._task_group
             for neuron in (*self.neuron_snapshot, *self._remote.values()):
                 await self._task_group.start(neuron.run, name=f"neuron:{neuron.id}")
         except BaseException:
@@ -265,8 +268,8 @@ class Runtime:
             if exc is None or len(group.exceptions) != 1 or group.exceptions[0] is not exc:
                 raise
         finally:
-            self._task_group = None
-            self._abandon_active("runtime stopped before the request finished")
+            self._task_group = self.router.task_group = None
+            self.router.abandon_active("runtime stopped before the request finished")
             log.info("runtime.stopped")
         raise exc
 
@@ -285,11 +288,6 @@ class Runtime:
             log.warning("runtime.drain_timeout", active_traces=len(self._traces.active))
             self._task_group.cancel_scope.cancel()
         return drained
-
-    def _abandon_active(self, reason: str) -> None:
-        for trace in list(self._traces.active.values()):
-            trace.errors.append(BranchError("runtime", trace.id, "RuntimeNotRunning", reason))
-            self._finish(trace)
 
     # -- requests --------------------------------------------------------------------
 
@@ -321,7 +319,7 @@ class Runtime:
         # One count per entry until every entry was tried, so that an entry that finishes
         # while the next one waits for room cannot end the trace early.
         trace.pending = len(entries)
-        wait = self._send_timeout if timeout is None else timeout
+        wait = self.router.send_timeout if timeout is None else timeout
         refused: Hal9Error | None = None
         accepted = 0
         try:
@@ -347,7 +345,7 @@ class Runtime:
                     )
                 trace.pending -= len(entries) - accepted
                 if trace.pending == 0:
-                    self._finish(trace)
+                    self.router.finish(trace)
         if accepted == 0:
             # Nothing was accepted: the caller gets the error and no trace is kept.
             assert refused is not None
@@ -382,165 +380,7 @@ class Runtime:
     def active_requests(self) -> int:
         return len(self._traces.active)
 
-    # -- routing (called by Neuron._handle) ---------------------------------------------
-
-    async def _remember_later(self, neuron: Neuron, signal: Signal, output: Any, error: Exception | None) -> None:
-        """Start ``neuron.remember`` in the background, holding the signal's trace open until it ends.
-
-        The neuron forwards its output at once instead of waiting for the store to be durable;
-        the trace counts the store as pending, so the request still ends (``ask()`` returns,
-        the result is final, a drain completes) only once it is. At most
-        ``runtime.memory_stores_in_flight`` stores run at once: past that the neuron waits
-        for a slot (backpressure; nothing is dropped).
-        """
-        slots = self._store_slots
-        try:
-            slots.acquire_nowait()
-        except anyio.WouldBlock:
-            await slots.acquire()
-        # Still active: the signal in hand, not yet settled, holds its trace open.
-        trace = self._traces.active.get(signal.trace_id)
-        if trace is not None:
-            trace.pending += 1
-        assert self._task_group is not None  # neuron loops run only inside it
-        self._task_group.start_soon(self._store, neuron, signal, output, error, trace)
-
-    async def _store(
-        self, neuron: Neuron, signal: Signal, output: Any, error: Exception | None, trace: Trace | None
-    ) -> None:
-        try:
-            await neuron._remember(signal, output, error)  # a failure is logged there, never raised
-        finally:
-            self._store_slots.release()
-        # Not reached when cancelled (a shutdown past its drain timeout): the trace stays
-        # open and is abandoned with RuntimeNotRunning, as a cancelled neuron leaves it.
-        if trace is not None and trace.finished_at is None:
-            self._settle(trace)
-
-    async def _forward(self, neuron: Neuron, signal: Signal, output: Any, started_at: float, elapsed: float) -> None:
-        trace = self._traces.active.get(signal.trace_id)
-        if trace is not None:
-            hop = Hop(signal.id, signal.parent_id, neuron.id, neuron.layer, "success", started_at, elapsed)
-            trace.record(hop)
-            if self.events.active:
-                self.events.publish("signal.processed", trace_id=trace.id, **hop_fields(hop))
-        if output is not None:
-            values = output if isinstance(output, list) else (output,)
-            targets = neuron.downstream
-            if targets:
-                for value in values:
-                    for target in targets:
-                        child = signal.child(source=neuron.id, target=target.id, layer=target.layer, content=value)
-                        # The common case, room in the mailbox, costs no coroutine.
-                        if not self._deliver_now(neuron, signal, target, child, trace):
-                            await self._deliver_waiting(neuron, signal, target, child, trace)
-            elif trace is not None:
-                trace.outputs.extend(values)
-        self._settle(trace)
-
-    def _deliver_now(self, neuron: Neuron, signal: Signal, target: Neuron, child: Signal, trace: Trace | None) -> bool:
-        """Deliver if the mailbox has room; False when the sender must wait (nothing done then)."""
-        try:
-            if not target.mailbox.try_put(child):
-                return False
-        except NeuronStopped as exc:
-            self._undeliverable(neuron, target, child, trace, exc)
-            return True
-        self._delivered(neuron, signal, target, child, trace)
-        return True
-
-    async def _deliver_waiting(
-        self, neuron: Neuron, signal: Signal, target: Neuron, child: Signal, trace: Trace | None
-    ) -> None:
-        """Wait up to ``runtime.send_timeout`` for room; the branch fails if none comes.
-
-        The trace cannot end meanwhile: the signal being forwarded is not settled yet.
-        """
-        try:
-            await target.mailbox.put(child, self._send_timeout)
-        except (MailboxFull, NeuronStopped) as exc:
-            self._undeliverable(neuron, target, child, trace, exc)
-            return
-        # put() returns without yielding once it has delivered, so nothing ran in between.
-        self._delivered(neuron, signal, target, child, trace)
-
-    def _undeliverable(
-        self, neuron: Neuron, target: Neuron, child: Signal, trace: Trace | None, exc: MailboxFull | NeuronStopped
-    ) -> None:
-        log.warning("signal.undeliverable", target=target.id, error=str(exc))
-        if trace is not None:
-            self._record_error(trace, neuron.id, child.id, exc)
-
-    def _delivered(self, neuron: Neuron, signal: Signal, target: Neuron, child: Signal, trace: Trace | None) -> None:
-        # Counted before the child can run: the caller has not yielded since delivering it.
-        if trace is not None:
-            trace.pending += 1
-        neuron.stats.forwarded[target.id] += 1
-        if self.events.active:
-            self.events.publish(
-                "signal.forwarded",
-                signal_id=child.id,
-                parent_id=signal.id,
-                trace_id=signal.trace_id,
-                from_neuron=neuron.id,
-                to_neuron=target.id,
-            )
-
-    def _branch_failed(self, neuron: Neuron, signal: Signal, exc: Exception, started_at: float, elapsed: float) -> None:
-        trace = self._traces.active.get(signal.trace_id)
-        if trace is None:
-            return
-        hop = Hop(signal.id, signal.parent_id, neuron.id, neuron.layer, "error", started_at, elapsed)
-        trace.record(hop)
-        if self.events.active:
-            self.events.publish("signal.processed", trace_id=trace.id, **hop_fields(hop))
-        self._record_error(trace, neuron.id, signal.id, exc)
-        self._settle(trace)
-
-    def _record_error(self, trace: Trace, neuron_id: str, signal_id: str, exc: Exception) -> None:
-        error = BranchError(neuron_id, signal_id, type(exc).__name__, str(exc)[:1000])
-        trace.errors.append(error)
-        if self.events.active:
-            self.events.publish(
-                "signal.failed",
-                signal_id=signal_id,
-                trace_id=trace.id,
-                neuron_id=neuron_id,
-                error=error.error,
-                message=error.message,
-            )
-
-    def _settle(self, trace: Trace | None) -> None:
-        """One signal of ``trace`` is fully routed; the trace ends with its last signal."""
-        if trace is None:
-            return
-        trace.pending -= 1
-        if trace.pending == 0:
-            self._finish(trace)
-
-    def _finish(self, trace: Trace) -> None:
-        self._traces.close(trace)
-        if self._trace_observers:
-            self._notify_finished(trace)
-        if self.events.active:
-            self.events.publish(
-                "signal.completed",
-                signal_id=trace.id,
-                trace_id=trace.id,
-                status=trace.status,
-                outputs=trace.outputs,
-                errors=len(trace.errors),
-            )
-
-    def _notify_finished(self, trace: Trace) -> None:
-        result = trace.result()
-        for service in self._trace_observers:
-            try:
-                service.on_trace_finished(result)
-            except Exception:  # an observer's bug must not fail the request that ended
-                log.exception("service.trace_observer_failed", service=service.name)
-
-    # -- remote routing (called by the transport) --------------------------------------
+    # -- distributed mode --------------------------------------------------------------------
 
     @property
     def local_neuron_ids(self) -> tuple[str, ...]:
@@ -551,65 +391,3 @@ class Runtime:
     def remote_neurons(self) -> Mapping[str, str]:
         """Neurons placed on other servers: neuron id -> server id."""
         return {neuron_id: proxy.server_id for neuron_id, proxy in self._remote.items()}
-
-    def accept_remote(self, signal: Signal) -> tuple[Trace, bool]:
-        """Deliver a signal from another server into its target's mailbox, under a trace of its own.
-
-        The trace is keyed by the signal's id (unique across servers), so that a duplicate
-        (the sender retried) finds it and is not delivered twice, and so that the trace's end
-        tells the transport when to send the branch's result back. Never waits: a full
-        mailbox raises at once, and the sender retries (backpressure, not loss).
-
-        Raises:
-            RuntimeNotRunning: not started, or draining.
-            NeuronNotFound: no local neuron has the signal's target id.
-            MailboxFull: no room now.
-            NeuronStopped: the target is stopping.
-        """
-        try:
-            return self._traces.get(signal.id), False
-        except TraceNotFound:
-            pass
-        if not self.accepting:
-            raise RuntimeNotRunning("the runtime is not accepting signals")
-        target = self.neuron(signal.target)
-        local = Signal(
-            signal.id,
-            signal.id,
-            signal.parent_id,
-            signal.source,
-            target.id,
-            target.layer,
-            signal.content,
-            signal.metadata,
-            signal.created_at,
-        )
-        trace = self._traces.open(signal.id, signal.content)
-        trace.pending = 1
-        try:
-            target.mailbox.put_nowait(local)
-        except BaseException:
-            self._traces.active.pop(signal.id, None)
-            raise
-        return trace, True
-
-    def remote_done(
-        self, trace_id: str, outputs: Sequence[Any], errors: Sequence[BranchError], hops: Sequence[Hop]
-    ) -> None:
-        """A branch sent to another server ended there: merge its outputs, errors and hops; settle it."""
-        trace = self._traces.active.get(trace_id)
-        if trace is None:
-            return
-        for hop in hops:
-            trace.record(hop)
-        trace.outputs.extend(outputs)
-        trace.errors.extend(errors)
-        self._settle(trace)
-
-    def remote_failed(self, trace_id: str, neuron_id: str, signal_id: str, exc: Exception) -> None:
-        """A branch sent to another server failed: record why and settle it."""
-        trace = self._traces.active.get(trace_id)
-        if trace is None:
-            return
-        self._record_error(trace, neuron_id, signal_id, exc)
-        self._settle(trace)

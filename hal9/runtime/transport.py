@@ -29,7 +29,7 @@ log = structlog.get_logger("hal9.transport")
 
 
 class RemoteRouter(Protocol):
-    """What a transport calls on the runtime (the :class:`~hal9.runtime.runtime.Runtime` implements it)."""
+    """What a transport calls on the runtime (:class:`~hal9.runtime.remote.RemoteRouting` implements it)."""
 
     @property
     def local_neuron_ids(self) -> tuple[str, ...]:
@@ -103,12 +103,14 @@ class RemoteNeuron(Neuron):
         layer: Layer | str,
         server_id: str,
         transport: Transport,
+        routing: RemoteRouter,
         mailbox_capacity: int = 64,
         restart_backoff: tuple[float, float] = (0.05, 5.0),
     ) -> None:
         super().__init__(id, layer=layer, mailbox_capacity=mailbox_capacity, restart_backoff=restart_backoff)
         self.server_id = server_id
         self.transport = transport
+        self.routing = routing
 
     async def process(self, signal: Signal) -> Any:
         raise TypeError(f"neuron {self.id!r} runs on server {self.server_id!r}, not here")
@@ -134,8 +136,7 @@ class RemoteNeuron(Neuron):
             await self.transport.send(signal, self.server_id)
         except Exception as exc:  # noqa: BLE001 - an undeliverable signal fails its branch, never the loop
             log.warning("signal.remote_failed", target=self.id, server=self.server_id, error=str(exc)[:500])
-            self.runtime.remote_failed(signal.trace_id, self.id, signal.id, exc)
+            self.routing.remote_failed(signal.trace_id, self.id, signal.id, exc)
 
     def _on_crash(self, item: Signal, exc: Exception) -> None:
-        if self._runtime is not None:
-            self._runtime.remote_failed(item.trace_id, self.id, item.id, exc)
+        self.routing.remote_failed(item.trace_id, self.id, item.id, exc)

@@ -41,7 +41,15 @@ async def test_websocket_client_receives_the_events_of_a_request(start_server: S
     for event in events:
         assert isinstance(event["time"], float)
         by_type.setdefault(event["type"], []).append(event)
-    assert set(by_type) == {"signal.submitted", "signal.forwarded", "signal.completed", "neuron.state"}
+    assert set(by_type) == {
+        "signal.submitted",
+        "signal.processed",
+        "signal.forwarded",
+        "signal.completed",
+        "neuron.state",
+    }
+    processed = sorted((e["signal_id"], e["neuron_id"], e["status"]) for e in by_type["signal.processed"])
+    assert processed == sorted((hop["signal_id"], hop["neuron_id"], "success") for hop in result["path"])
 
     [submitted] = by_type["signal.submitted"]
     assert submitted["signal_id"] == signal_id

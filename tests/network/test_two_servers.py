@@ -149,8 +149,8 @@ def test_a_server_that_never_comes_back_fails_its_signals_within_the_configured_
     b = start(servers, tmp_path, "server-b", nats_server, **settings)
     wait_for(lambda: peer_alive(a, "server-b"))
     request = httpx.post(f"{a.url}/api/v1/signals", json={"content": "never done"}, timeout=10).json()["id"]
-    # One signal in process() (a 5 s mock call), the other queued behind it.
-    wait_for(lambda: value(b.scrape(), "hal9_neuron_queue_size", neuron_id="design") == 1)
+    # Both signals at b (each in a 5 s mock call, the design neuron working on several at once).
+    wait_for(lambda: value(b.scrape(), "hal9_network_messages_total", direction="received", type="signal") == 2)
     b.stop(signal.SIGKILL)
     killed = time.monotonic()
     result = wait_for(lambda: finished(a, request), deadline=30)

@@ -28,14 +28,22 @@ async def test_subscriber_receives_submitted_forwarded_state_and_completed_event
     assert [(e["type"], e.get("neuron_id"), e.get("state")) for e in events] == [
         ("signal.submitted", None, None),
         ("neuron.state", "upper", "processing"),
+        ("signal.processed", "upper", None),
         # A neuron stays "processing" until its output is delivered downstream.
         ("signal.forwarded", None, None),
         ("neuron.state", "upper", "idle"),
         ("neuron.state", "lower", "processing"),
+        ("signal.processed", "lower", None),
         ("signal.completed", None, None),
         ("neuron.state", "lower", "idle"),
     ]
-    submitted, forwarded, completed = (e for e in events if e["type"].startswith("signal."))
+    processed = [e for e in events if e["type"] == "signal.processed"]
+    assert [(e["signal_id"], e["parent_id"], e["status"]) for e in processed] == [
+        (hop.signal_id, hop.parent_id, hop.status) for hop in result.path
+    ]
+    submitted, forwarded, completed = (
+        e for e in events if e["type"] in ("signal.submitted", "signal.forwarded", "signal.completed")
+    )
     assert submitted["signal_id"] == submitted["trace_id"] == result.id
     assert submitted["entries"] == ["upper"]
     assert forwarded["trace_id"] == result.id

@@ -343,7 +343,7 @@ async def test_crashed_actor_loop_is_restarted_fails_its_branch_and_keeps_its_ma
 ) -> None:
     gate = Gate("worker", restart_backoff=FAST_BACKOFF)
     rt = Runtime(config(), neurons=[gate])
-    forward = rt._forward
+    forward = rt.router.forward
     crashes = 0
 
     async def forward_crashing_once(*args: Any, **kwargs: Any) -> None:
@@ -353,7 +353,7 @@ async def test_crashed_actor_loop_is_restarted_fails_its_branch_and_keeps_its_ma
             raise RuntimeError("routing broke")
         await forward(*args, **kwargs)
 
-    monkeypatch.setattr(rt, "_forward", forward_crashing_once)
+    monkeypatch.setattr(rt.router, "forward", forward_crashing_once)
     async with rt:
         crashing = await rt.submit("first")
         await gate.entered.wait()

@@ -179,7 +179,7 @@ async def test_remove_during_a_restart_backoff_waits_for_the_restarted_loop_to_d
 ) -> None:
     gate = Gate("flaky", restart_backoff=(0.2, 0.2))  # a window wide enough to remove it in
     rt = Runtime(config(), neurons=[gate])
-    forward = rt._forward
+    forward = rt.router.forward
     crashed = False
 
     async def forward_crashing_once(*args: Any, **kwargs: Any) -> None:
@@ -189,7 +189,7 @@ async def test_remove_during_a_restart_backoff_waits_for_the_restarted_loop_to_d
             raise RuntimeError("routing broke")
         await forward(*args, **kwargs)
 
-    monkeypatch.setattr(rt, "_forward", forward_crashing_once)
+    monkeypatch.setattr(rt.router, "forward", forward_crashing_once)
     async with rt:
         crashing = await rt.submit("crashes")
         await gate.entered.wait()

@@ -1,0 +1,221 @@
+"""Routing: what happens to a signal once a neuron has processed it.
+
+The :class:`Router` is the one object a neuron hands its work to (the runtime gives each
+neuron the same one): it records the hop, forwards the output downstream or keeps it as the
+request's result, records a failed branch, runs memory stores in the background, and ends a
+trace with its last signal. Every request's accounting (``Trace.pending``) changes here
+only, so that a trace ends exactly once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+
+from hal9.errors import MailboxFull, NeuronStopped
+from hal9.runtime.events import EventBus
+from hal9.runtime.neuron import Neuron
+from hal9.runtime.service import Service
+from hal9.runtime.signal import Signal
+from hal9.runtime.trace import BranchError, Hop, Trace, TraceStore, hop_fields
+
+log = structlog.get_logger("hal9.runtime")
+
+
+class Router:
+    """Routes processed signals and keeps each request's trace.
+
+    Args:
+        traces: the active and finished traces.
+        events: where live observers hear of hops, forwards, failures and completions.
+        send_timeout: how long a sender waits for room in a full mailbox before the branch fails.
+        stores_in_flight: memory stores running in the background at once (more wait for a slot).
+    """
+
+    def __init__(self, traces: TraceStore, events: EventBus, send_timeout: float, stores_in_flight: int) -> None:
+        self.traces = traces
+        self.events = events
+        self.send_timeout = send_timeout
+        #: Services told when a request ends (those that override ``on_trace_finished``).
+        self.trace_observers: tuple[Service, ...] = ()
+        #: Where background stores run: the runtime's task group, set while it runs.
+        self.task_group: TaskGroup | None = None
+        # One bound for the whole runtime: the stores share its task group and its one memory writer.
+        self._store_slots = anyio.Semaphore(stores_in_flight)
+
+    # -- what a neuron calls ---------------------------------------------------------------
+
+    async def forward(self, neuron: Neuron, signal: Signal, output: Any, started_at: float, elapsed: float) -> None:
+        """``neuron`` processed ``signal`` into ``output``: record the hop, deliver the output, settle the signal.
+
+        A list is fanned out as one signal per element to every downstream neuron; None ends
+        the branch; at a neuron with no downstream the output becomes part of the result.
+        """
+        trace = self.traces.active.get(signal.trace_id)
+        if trace is not None:
+            hop = Hop(signal.id, signal.parent_id, neuron.id, neuron.layer, "success", started_at, elapsed)
+            trace.record(hop)
+            if self.events.active:
+                self.events.publish("signal.processed", trace_id=trace.id, **hop_fields(hop))
+        if output is not None:
+            values = output if isinstance(output, list) else (output,)
+            targets = neuron.downstream
+            if targets:
+                for value in values:
+                    for target in targets:
+                        child = signal.child(source=neuron.id, target=target.id, layer=target.layer, content=value)
+                        # The common case, room in the mailbox, costs no coroutine.
+                        if not self._deliver_now(neuron, signal, target, child, trace):
+                            await self._deliver_waiting(neuron, signal, target, child, trace)
+            elif trace is not None:
+                trace.outputs.extend(values)
+        self.settle(trace)
+
+    def fail(self, neuron: Neuron, signal: Signal, exc: Exception, started_at: float, elapsed: float) -> None:
+        """``neuron`` failed ``signal`` (its ``process()`` raised, or its loop crashed on it): the branch ends."""
+        trace = self.traces.active.get(signal.trace_id)
+        if trace is None:
+            return
+        hop = Hop(signal.id, signal.parent_id, neuron.id, neuron.layer, "error", started_at, elapsed)
+        trace.record(hop)
+        if self.events.active:
+            self.events.publish("signal.processed", trace_id=trace.id, **hop_fields(hop))
+        self.record_error(trace, neuron.id, signal.id, exc)
+        self.settle(trace)
+
+    async def remember_later(self, neuron: Neuron, signal: Signal, output: Any, error: Exception | None) -> None:
+        """Start ``neuron.remember`` in the background, holding the signal's trace open until it ends.
+
+        The neuron forwards its output at once instead of waiting for the store to be durable;
+        the trace counts the store as pending, so the request still ends (``ask()`` returns,
+        the result is final, a drain completes) only once it is. Past ``stores_in_flight``
+        stores the neuron waits for a slot (backpressure; nothing is dropped).
+        """
+        slots = self._store_slots
+        try:
+            slots.acquire_nowait()
+        except anyio.WouldBlock:
+            await slots.acquire()
+        # Still active: the signal in hand, not yet settled, holds its trace open.
+        trace = self.traces.active.get(signal.trace_id)
+        if trace is not None:
+            trace.pending += 1
+        assert self.task_group is not None  # neuron loops run only inside it
+        self.task_group.start_soon(self._store, neuron, signal, output, error, trace)
+
+    # -- trace accounting --------------------------------------------------------------------
+
+    def record_error(self, trace: Trace, neuron_id: str, signal_id: str, exc: Exception) -> None:
+        error = BranchError(neuron_id, signal_id, type(exc).__name__, str(exc)[:1000])
+        trace.errors.append(error)
+        if self.events.active:
+            self.events.publish(
+                "signal.failed",
+                signal_id=signal_id,
+                trace_id=trace.id,
+                neuron_id=neuron_id,
+                error=error.error,
+                message=error.message,
+            )
+
+    def settle(self, trace: Trace | None) -> None:
+        """One signal of ``trace`` is fully routed; the trace ends with its last signal."""
+        if trace is None:
+            return
+        trace.pending -= 1
+        if trace.pending == 0:
+            self.finish(trace)
+
+    def finish(self, trace: Trace) -> None:
+        """End ``trace``: keep its result, tell the observers and the subscribers."""
+        self.traces.close(trace)
+        if self.trace_observers:
+            self._notify_finished(trace)
+        if self.events.active:
+            self.events.publish(
+                "signal.completed",
+                signal_id=trace.id,
+                trace_id=trace.id,
+                status=trace.status,
+                outputs=trace.outputs,
+                errors=len(trace.errors),
+            )
+
+    def abandon_active(self, reason: str) -> None:
+        """End every trace still running as failed (the runtime stopped before they finished)."""
+        for trace in list(self.traces.active.values()):
+            trace.errors.append(BranchError("runtime", trace.id, "RuntimeNotRunning", reason))
+            self.finish(trace)
+
+    # -- internals -------------------------------------------------------------------------
+
+    async def _store(
+        self, neuron: Neuron, signal: Signal, output: Any, error: Exception | None, trace: Trace | None
+    ) -> None:
+        try:
+            await neuron._remember(signal, output, error)  # a failure is logged there, never raised
+        finally:
+            self._store_slots.release()
+        # Not reached when cancelled (a shutdown past its drain timeout): the trace stays
+        # open and is abandoned with RuntimeNotRunning, as a cancelled neuron leaves it.
+        if trace is not None and trace.finished_at is None:
+            self.settle(trace)
+
+    def _deliver_now(self, neuron: Neuron, signal: Signal, target: Neuron, child: Signal, trace: Trace | None) -> bool:
+        """Deliver if the mailbox has room; False when the sender must wait (nothing done then)."""
+        try:
+            if not target.mailbox.try_put(child):
+                return False
+        except NeuronStopped as exc:
+            self._undeliverable(neuron, target, child, trace, exc)
+            return True
+        self._delivered(neuron, signal, target, child, trace)
+        return True
+
+    async def _deliver_waiting(
+        self, neuron: Neuron, signal: Signal, target: Neuron, child: Signal, trace: Trace | None
+    ) -> None:
+        """Wait up to ``send_timeout`` for room; the branch fails if none comes.
+
+        The trace cannot end meanwhile: the signal being forwarded is not settled yet.
+        """
+        try:
+            await target.mailbox.put(child, self.send_timeout)
+        except (MailboxFull, NeuronStopped) as exc:
+            self._undeliverable(neuron, target, child, trace, exc)
+            return
+        # put() returns without yielding once it has delivered, so nothing ran in between.
+        self._delivered(neuron, signal, target, child, trace)
+
+    def _undeliverable(
+        self, neuron: Neuron, target: Neuron, child: Signal, trace: Trace | None, exc: MailboxFull | NeuronStopped
+    ) -> None:
+        log.warning("signal.undeliverable", target=target.id, error=str(exc))
+        if trace is not None:
+            self.record_error(trace, neuron.id, child.id, exc)
+
+    def _delivered(self, neuron: Neuron, signal: Signal, target: Neuron, child: Signal, trace: Trace | None) -> None:
+        # Counted before the child can run: the caller has not yielded since delivering it.
+        if trace is not None:
+            trace.pending += 1
+        neuron.stats.forwarded[target.id] += 1
+        if self.events.active:
+            self.events.publish(
+                "signal.forwarded",
+                signal_id=child.id,
+                parent_id=signal.id,
+                trace_id=signal.trace_id,
+                from_neuron=neuron.id,
+                to_neuron=target.id,
+            )
+
+    def _notify_finished(self, trace: Trace) -> None:
+        result = trace.result()
+        for service in self.trace_observers:
+            try:
+                service.on_trace_finished(result)
+            except Exception:  # an observer's bug must not fail the request that ended
+                log.exception("service.trace_observer_failed", service=service.name)
