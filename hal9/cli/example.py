@@ -36,7 +36,7 @@ restart_backoff_initial = 0.05
 restart_backoff_max = 5.0
 max_traces = 10000            # finished requests kept for GET /api/v1/signals/{id}
 max_path_hops = 1000          # hops recorded per request
-memory_stores_in_flight = 128  # memory stores running behind the neurons at once; more wait (nothing is dropped)
+memory_stores_in_flight = 128  # requests whose memories are being stored at once; more wait (nothing is dropped)
 neuron_concurrency = 1        # signals a neuron works on at once, unless its class or entry says (LLM neurons: 64)
 
 [llm]

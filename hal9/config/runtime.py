@@ -41,7 +41,7 @@ class RuntimeConfig(Section):
     memory_stores_in_flight: int = Field(
         default=128,
         gt=0,
-        description="memory stores a runtime runs in the background at once; a neuron waits for a free slot",
+        description="memory stores (each one request's memories) a runtime runs at once; more wait for a slot",
     )
 
 

@@ -21,6 +21,7 @@ from hal9.memory.errors import MemoryNotRunning
 from hal9.memory.metrics import EntryCounts, MemoryCollector
 from hal9.memory.plan import ProbeCache
 from hal9.memory.reads import MAX_SEARCH_LIMIT, RECENT, entry_from_row, search_entries
+from hal9.memory.recall import SharedRecall
 from hal9.memory.retention import FORGET, RETENTION_DELETE, Forgetting, Retention
 from hal9.memory.rows import entry_row
 from hal9.memory.touches import AccessTouches
@@ -34,6 +35,7 @@ from hal9.runtime.service import OperationMetrics, Service
 
 if TYPE_CHECKING:
     from hal9.config import Config
+    from hal9.runtime.trace import TraceResult
 
 log = structlog.get_logger("hal9.memory")
 
@@ -71,6 +73,7 @@ class SQLiteMemory(Service):
         self._retention = Retention(self.settings)
         self._forgetting = Forgetting(self._cache, self._probes, self._touches, self.entry_counts)
         self._max_id = 0  # the highest id stored: the span of ids a term's matches cover gives its share
+        self._recalls = SharedRecall(lambda query, limit: self.search(query, limit=limit, match="any"))
         self._writer: GroupCommitWriter | None = None
         self._database: MemoryDatabase | None = None
         self._tasks: TaskGroup | None = None
@@ -337,6 +340,18 @@ class SQLiteMemory(Service):
     def track_neuron(self, neuron_id: str) -> None:
         """Expose ``neuron_id``'s entry count as a series of its own (the runtime's neurons call this)."""
         self.entry_counts.track(neuron_id)
+
+    async def recall(self, query: str, *, trace_id: str, limit: int = 10) -> list[MemoryEntry]:
+        """The entries most relevant to a request, searched once per request and shared down its path.
+
+        The first call for ``trace_id`` searches every neuron's entries for any word of
+        ``query`` (counted as a search); the others, until the request ends, get the same
+        entries. See :class:`~hal9.runtime.memory.RequestRecall`.
+        """
+        return await self._recalls.recall(query, trace_id, limit)
+
+    def on_trace_finished(self, result: TraceResult) -> None:
+        self._recalls.forget(result.id)
 
     def on_neuron_removed(self, neuron_id: str) -> None:
         # Its entries stay; their count joins "other", so no series outlives its neuron.

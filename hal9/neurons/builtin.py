@@ -12,7 +12,7 @@ from hal9.neurons import prompts
 from hal9.neurons.parsing import parse_reply
 from hal9.runtime.layer import Layer
 from hal9.runtime.llm import LLMResponse, ToolResult, Turn
-from hal9.runtime.memory import MemoryEntry
+from hal9.runtime.memory import MemoryEntry, RequestRecall
 from hal9.runtime.neuron import Neuron
 from hal9.runtime.signal import Signal
 from hal9.runtime.tools import Tools
@@ -21,6 +21,8 @@ MAX_DIRECTIVES = 3
 MAX_CONTENT_CHARS = 8_000
 #: What of the signal is used as the memory search query (its first words are the terms anyway).
 MEMORY_QUERY_CHARS = 1_000
+#: Entries a request's shared recall keeps, from which each neuron on its path takes its share.
+SHARED_RECALL_LIMIT = 12
 #: Tool rounds per answer when the tool service does not say.
 DEFAULT_TOOL_ROUNDS = 4
 
@@ -47,19 +49,29 @@ class LLMNeuron(Neuron):
         return str(signal.content)[:MAX_CONTENT_CHARS]
 
     async def recall(self, signal: Signal) -> list[MemoryEntry]:
-        """This neuron's memories most relevant to the signal (BM25 over any of its words).
+        """The memories most relevant to the signal's request (BM25 over any of its words), this neuron's first.
 
-        Only called when the runtime has a memory service. A failing search is logged and
-        gives no memories: the signal is still answered.
+        With a memory that recalls per request (:class:`~hal9.runtime.memory.RequestRecall`,
+        as the built-in one does), the request is searched once, with the words of the first
+        signal of its path that recalls, and every neuron on the path takes its share of the
+        same entries: its own first, then the other neurons'. With any other memory, each
+        signal searches this neuron's entries. Only called when the runtime has a memory
+        service. A failing search is logged and gives no memories: the signal is still answered.
         """
-        if self._memory is None or self.memory_results <= 0:
+        memory = self._memory
+        if memory is None or self.memory_results <= 0:
             return []
         query = str(signal.content)[:MEMORY_QUERY_CHARS]
         try:
-            return await self._memory.search(query, neuron_id=self.id, limit=self.memory_results, match="any")
+            if not isinstance(memory, RequestRecall):
+                return await memory.search(query, neuron_id=self.id, limit=self.memory_results, match="any")
+            shared = await memory.recall(query, trace_id=signal.trace_id, limit=SHARED_RECALL_LIMIT)
         except Exception as exc:  # noqa: BLE001 - recall is an aid; the signal is answered without it
             log.warning("memory.recall_failed", error=type(exc).__name__, detail=str(exc)[:500])
             return []
+        own = [entry for entry in shared if entry.neuron_id == self.id]
+        others = [entry for entry in shared if entry.neuron_id != self.id]
+        return (own + others)[: self.memory_results]
 
     def with_memories(self, prompt: str, memories: list[MemoryEntry]) -> str:
         """The prompt with the memories before it (the request stays last), within ``memory_chars``."""

@@ -101,3 +101,16 @@ class Memory(Protocol):
     async def forget(self, entry_id: int) -> bool:
         """Delete an entry; False if there was none."""
         ...
+
+
+@runtime_checkable
+class RequestRecall(Protocol):
+    """A memory that recalls once per request and shares the result down the request's path."""
+
+    async def recall(self, query: str, *, trace_id: str, limit: int = 10) -> list[MemoryEntry]:
+        """The entries of any neuron most relevant to the request ``trace_id``, most relevant first.
+
+        The first call of a trace searches with its ``query`` (``match="any"``); later calls of
+        the same trace, until it ends, get the same entries without searching again.
+        """
+        ...

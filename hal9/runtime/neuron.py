@@ -33,8 +33,8 @@ class SignalRouter(Protocol):
         """``signal`` failed: its branch ends with ``exc``."""
         ...
 
-    async def remember_later(self, neuron: Neuron, signal: Signal, output: Any, error: Exception | None) -> None:
-        """Run ``neuron.remember`` in the background, the signal's request held open until it ends."""
+    def remember(self, neuron: Neuron, signal: Signal, output: Any, error: Exception | None) -> None:
+        """Keep what ``neuron.memories`` gives for the signal, to store with the rest of its request."""
         ...
 
 
@@ -114,6 +114,7 @@ class Neuron(Actor[Signal]):
         self.stats = NeuronStats(self.id)
         self.downstream: tuple[Neuron, ...] = ()
         self._runtime: NeuronHost | None = None
+        self._router: SignalRouter | None = None
         # The runtime's "memory" service, looked up once when the loop starts (services are
         # fixed by then); None keeps the hot path to one attribute test.
         self._memory: Memory | None = None
@@ -172,18 +173,16 @@ class Neuron(Actor[Signal]):
         if signal is not None and isinstance(learning, Learning):
             learning.note_failure(signal, self.id, error)
 
-    async def remember(self, signal: Signal, output: Any, error: Exception | None) -> None:
-        """Store what a processed signal leaves behind: its task, and its result or error.
+    def memories(self, signal: Signal, output: Any, error: Exception | None) -> list[MemoryRecord]:
+        """What a processed signal leaves behind for memory: its task, and its result or error.
 
         Called by the base class after each signal, only when the runtime has a ``memory``
-        service. It runs in the background while the output is forwarded, so calls for
-        several signals may overlap (at most ``runtime.memory_stores_in_flight`` in the
-        runtime); the signal's trace stays open until it returns, so once a request has
-        finished (``ask()`` returned, a drain completed) its memories are all stored and
-        durable. Override to store something else, or nothing. A failure here is logged and
-        does not fail the signal.
+        service. The records of a whole request are stored together, in one transaction, once
+        its last signal has been routed; the request ends only when they are durable, so once
+        it has finished (``ask()`` returned, a drain completed) its memories are all in the
+        store. Override to keep something else, or nothing (return an empty list). A failure
+        here is logged and does not fail the signal.
         """
-        assert self._memory is not None
         metadata = {"signal_id": signal.id, "trace_id": signal.trace_id, "parent_id": signal.parent_id}
         layer = self.layer.value
         records = [MemoryRecord(_text(signal.content, self.remember_chars), self.id, "task", layer, metadata)]
@@ -192,9 +191,7 @@ class Neuron(Actor[Signal]):
             records.append(MemoryRecord(text, self.id, "error", layer, metadata, importance=0.7))
         elif output is not None:
             records.append(MemoryRecord(_text(output, self.remember_chars), self.id, "result", layer, metadata))
-        records = [record for record in records if record.content.strip()]
-        if records:
-            await self._memory.store_many(records)
+        return [record for record in records if record.content.strip()]
 
     # -- base-class machinery -------------------------------------------------------
 
@@ -210,6 +207,7 @@ class Neuron(Actor[Signal]):
 
     def _attach(self, runtime: NeuronHost) -> None:
         self._runtime = runtime
+        self._router = runtime.router
 
     def _attach_memory(self) -> None:
         memory = self._runtime.services.get("memory") if self._runtime is not None else None
@@ -217,12 +215,6 @@ class Neuron(Actor[Signal]):
         track = getattr(memory, "track_neuron", None)
         if callable(track):
             track(self.id)  # its entry count gets a series of its own
-
-    async def _remember(self, signal: Signal, output: Any, error: Exception | None) -> None:
-        try:
-            await self.remember(signal, output, error)
-        except Exception as exc:  # noqa: BLE001 - memory is an aid: losing one never fails the signal
-            log.warning("memory.remember_failed", error=type(exc).__name__, detail=str(exc)[:500])
 
     def _set_state(self, state: ActorState) -> None:
         if state is not self.state:
@@ -238,7 +230,8 @@ class Neuron(Actor[Signal]):
         await super().run(**kwargs)
 
     async def _handle(self, signal: Signal) -> None:
-        router = self.runtime.router
+        router = self._router
+        assert router is not None  # attached before its loop starts
         self._in_flight += 1
         if self._in_flight == 1:
             self._set_state(ActorState.PROCESSING)
@@ -257,7 +250,7 @@ class Neuron(Actor[Signal]):
                 if self._in_flight == 1:
                     self._set_state(ActorState.ERROR)  # shown before the failure ends the trace
                 if self._memory is not None:
-                    await router.remember_later(self, signal, None, exc)
+                    router.remember(self, signal, None, exc)
                 router.fail(self, signal, exc, started_at, elapsed)
                 return
             finally:
@@ -267,8 +260,7 @@ class Neuron(Actor[Signal]):
             stats.observe(elapsed)
             stats.succeeded += 1
             if self._memory is not None:
-                # In the background: the output goes on now, and the trace waits for the store.
-                await router.remember_later(self, signal, output, None)
+                router.remember(self, signal, output, None)
             # Still "processing" while forwarding: a neuron waiting on a full downstream
             # mailbox is busy, not idle.
             await router.forward(self, signal, output, started_at, elapsed)
@@ -284,8 +276,8 @@ class Neuron(Actor[Signal]):
         return self._in_flight
 
     def _on_crash(self, item: Signal, exc: Exception) -> None:
-        if self._runtime is not None:
-            self._runtime.router.fail(self, item, exc, time.time(), 0.0)
+        if self._router is not None:
+            self._router.fail(self, item, exc, time.time(), 0.0)
 
 
 def _text(value: Any, limit: int) -> str:

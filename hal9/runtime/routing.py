@@ -2,9 +2,9 @@
 
 The :class:`Router` is the one object a neuron hands its work to (the runtime gives each
 neuron the same one): it records the hop, forwards the output downstream or keeps it as the
-request's result, records a failed branch, runs memory stores in the background, and ends a
-trace with its last signal. Every request's accounting (``Trace.pending``) changes here
-only, so that a trace ends exactly once.
+request's result, records a failed branch, stores what the request's neurons left for memory,
+and ends a trace with its last signal. Every request's accounting (``Trace.pending``) changes
+here only, so that a trace ends exactly once.
 """
 
 from __future__ import annotations
@@ -17,12 +17,16 @@ from anyio.abc import TaskGroup
 
 from hal9.errors import MailboxFull, NeuronStopped
 from hal9.runtime.events import EventBus
+from hal9.runtime.memory import Memory, MemoryRecord
 from hal9.runtime.neuron import Neuron
 from hal9.runtime.service import Service
 from hal9.runtime.signal import Signal
 from hal9.runtime.trace import BranchError, Hop, Trace, TraceStore, hop_fields
 
 log = structlog.get_logger("hal9.runtime")
+
+#: Memories a request gathers before they are stored, without waiting for its end (a long request's).
+FLUSH_RECORDS = 256
 
 
 class Router:
@@ -32,7 +36,7 @@ class Router:
         traces: the active and finished traces.
         events: where live observers hear of hops, forwards, failures and completions.
         send_timeout: how long a sender waits for room in a full mailbox before the branch fails.
-        stores_in_flight: memory stores running in the background at once (more wait for a slot).
+        stores_in_flight: memory stores running at once, each one request's memories (more wait for a slot).
     """
 
     def __init__(self, traces: TraceStore, events: EventBus, send_timeout: float, stores_in_flight: int) -> None:
@@ -41,8 +45,10 @@ class Router:
         self.send_timeout = send_timeout
         #: Services told when a request ends (those that override ``on_trace_finished``).
         self.trace_observers: tuple[Service, ...] = ()
-        #: Where background stores run: the runtime's task group, set while it runs.
+        #: Where memory stores run: the runtime's task group, set while it runs.
         self.task_group: TaskGroup | None = None
+        #: The memory that stores what neurons leave behind; set before the neurons start.
+        self.memory: Memory | None = None
         # One bound for the whole runtime: the stores share its task group and its one memory writer.
         self._store_slots = anyio.Semaphore(stores_in_flight)
 
@@ -86,25 +92,31 @@ class Router:
         self.record_error(trace, neuron.id, signal.id, exc)
         self.settle(trace)
 
-    async def remember_later(self, neuron: Neuron, signal: Signal, output: Any, error: Exception | None) -> None:
-        """Start ``neuron.remember`` in the background, holding the signal's trace open until it ends.
+    def remember(self, neuron: Neuron, signal: Signal, output: Any, error: Exception | None) -> None:
+        """Keep what ``neuron.memories()`` gives for ``signal``, to be stored with the rest of its request.
 
-        The neuron forwards its output at once instead of waiting for the store to be durable;
-        the trace counts the store as pending, so the request still ends (``ask()`` returns,
-        the result is final, a drain completes) only once it is. Past ``stores_in_flight``
-        stores the neuron waits for a slot (backpressure; nothing is dropped).
+        Nothing is written per hop: once the request's last signal is routed, its memories are
+        stored in one transaction in the background, and the request ends when they are durable
+        (``ask()`` returns, the result is final, a drain completes only then). A request that
+        gathers :data:`FLUSH_RECORDS` stores what it has so far at once. A failure is logged
+        (``memory.remember_failed``) and fails nothing.
         """
-        slots = self._store_slots
         try:
-            slots.acquire_nowait()
-        except anyio.WouldBlock:
-            await slots.acquire()
+            records = neuron.memories(signal, output, error)
+        except Exception as exc:  # noqa: BLE001 - memory is an aid: losing one never fails the signal
+            log.warning("memory.remember_failed", error=type(exc).__name__, detail=str(exc)[:500])
+            return
+        if not records:
+            return
         # Still active: the signal in hand, not yet settled, holds its trace open.
         trace = self.traces.active.get(signal.trace_id)
-        if trace is not None:
-            trace.pending += 1
-        assert self.task_group is not None  # neuron loops run only inside it
-        self.task_group.start_soon(self._store, neuron, signal, output, error, trace)
+        if trace is None:
+            self._store(list(records), None)
+            return
+        trace.memories.extend(records)
+        if len(trace.memories) >= FLUSH_RECORDS:
+            self._store(trace.memories, trace)
+            trace.memories = []
 
     # -- trace accounting --------------------------------------------------------------------
 
@@ -122,12 +134,16 @@ class Router:
             )
 
     def settle(self, trace: Trace | None) -> None:
-        """One signal of ``trace`` is fully routed; the trace ends with its last signal."""
+        """One signal of ``trace`` is fully routed; the trace ends with its last, once its memories are stored."""
         if trace is None:
             return
         trace.pending -= 1
         if trace.pending == 0:
-            self.finish(trace)
+            if trace.memories:
+                self._store(trace.memories, trace)
+                trace.memories = []
+            else:
+                self.finish(trace)
 
     def finish(self, trace: Trace) -> None:
         """End ``trace``: keep its result, tell the observers and the subscribers."""
@@ -152,17 +168,37 @@ class Router:
 
     # -- internals -------------------------------------------------------------------------
 
-    async def _store(
-        self, neuron: Neuron, signal: Signal, output: Any, error: Exception | None, trace: Trace | None
-    ) -> None:
-        try:
-            await neuron._remember(signal, output, error)  # a failure is logged there, never raised
-        finally:
-            self._store_slots.release()
+    def _store(self, records: list[MemoryRecord], trace: Trace | None) -> None:
+        """Store ``records`` in the background, holding ``trace`` open until they are durable."""
+        if trace is not None:
+            trace.pending += 1
+        assert self.task_group is not None  # neurons run only inside it
+        self.task_group.start_soon(self._store_records, records, trace)
+
+    async def _store_records(self, records: list[MemoryRecord], trace: Trace | None) -> None:
+        memory = self.memory
+        if memory is not None:
+            async with self._store_slots:
+                try:
+                    await memory.store_many(records)
+                except Exception:  # noqa: BLE001 - one refused record must not lose the request's others
+                    await self._store_one_by_one(memory, records)
         # Not reached when cancelled (a shutdown past its drain timeout): the trace stays
         # open and is abandoned with RuntimeNotRunning, as a cancelled neuron leaves it.
         if trace is not None and trace.finished_at is None:
             self.settle(trace)
+
+    async def _store_one_by_one(self, memory: Memory, records: list[MemoryRecord]) -> None:
+        for record in records:
+            try:
+                await memory.store_many((record,))
+            except Exception as exc:  # noqa: BLE001 - memory is an aid: losing one never fails the signal
+                log.warning(
+                    "memory.remember_failed",
+                    neuron_id=record.neuron_id,
+                    error=type(exc).__name__,
+                    detail=str(exc)[:500],
+                )
 
     def _deliver_now(self, neuron: Neuron, signal: Signal, target: Neuron, child: Signal, trace: Trace | None) -> bool:
         """Deliver if the mailbox has room; False when the sender must wait (nothing done then)."""

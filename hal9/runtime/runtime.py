@@ -27,6 +27,7 @@ from hal9.metrics import MetricsRegistry
 from hal9.metrics.runtime_collector import RuntimeCollector
 from hal9.runtime.assembly import build_neuron, build_services
 from hal9.runtime.events import EventBus
+from hal9.runtime.memory import Memory
 from hal9.runtime.neuron import Neuron
 from hal9.runtime.remote import RemoteRouting
 from hal9.runtime.routing import Router
@@ -234,6 +235,8 @@ class Runtime:
                 stack.push_async_callback(service.stop)
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             self.router.task_group = self._task_group
+            memory = self.services.get("memory")
+            self.router.memory = memory if isinstance(memory, Memory) else None
             for neuron in (*self.neuron_snapshot, *self._remote.values()):
                 await self._task_group.start(neuron.run, name=f"neuron:{neuron.id}")
         except BaseException:

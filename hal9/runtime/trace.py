@@ -11,6 +11,7 @@ import anyio
 
 from hal9.errors import TraceNotFound
 from hal9.runtime.layer import Layer
+from hal9.runtime.memory import MemoryRecord
 
 TraceStatus = Literal["pending", "completed", "partial", "failed"]
 
@@ -104,6 +105,8 @@ class Trace:
     hops: list[Hop] = field(default_factory=list)
     hops_dropped: int = 0
     done: anyio.Event = field(default_factory=anyio.Event)
+    # What its neurons left for memory, stored together (see hal9.runtime.routing.Router.remember).
+    memories: list[MemoryRecord] = field(default_factory=list)
 
     @property
     def status(self) -> TraceStatus:

@@ -1,4 +1,4 @@
-"""Memory stores run in the background: the output goes on at once, the trace waits for the store."""
+"""Memory stores: a request's memories stored together after its last hop; the request waits for them."""
 
 from __future__ import annotations
 
@@ -72,17 +72,16 @@ async def test_every_task_result_and_error_of_a_fanned_out_request_is_stored_whe
 
 
 @pytest.mark.anyio
-async def test_the_output_goes_on_before_the_store_and_the_result_is_final_only_once_it_is_durable(
+async def test_a_requests_memories_are_stored_together_after_its_last_hop_and_it_ends_once_they_are_durable(
     db_path: Path,
 ) -> None:
-    memory = HeldMemory(db_path, hold={"first"})
+    memory = HeldMemory(db_path)
     runtime = Runtime(config(), services={"memory": memory}, neurons=[Echo("first"), Echo("second")])
     runtime.connect("first", "second")
     async with runtime:
         request = await runtime.submit("x")
-        # "second" got first's output, answered and stored it while first's store is still held.
-        await memory.until(lambda: memory.stored == ["second"])
-        assert memory.held == 1
+        # Both hops are done, and their memories wait in one store: nothing was written per hop.
+        await memory.until(lambda: memory.held == 1)
         pending = runtime.lookup(request)
         assert pending.outputs == ("x",)
         assert [hop.neuron_id for hop in pending.path] == ["first", "second"]
@@ -93,12 +92,16 @@ async def test_the_output_goes_on_before_the_store_and_the_result_is_final_only_
         memory.release.set()
         result = await runtime.wait(request, timeout=10)
         assert result.status == "completed"
-        assert memory.stored == ["second", "first"]
+        assert memory.stored == ["first"]  # one store, led by the first neuron's records
+        assert memory.commits == 1
         assert await kinds(memory, "first", request) == ["result", "task"]
+        assert await kinds(memory, "second", request) == ["result", "task"]
 
 
 @pytest.mark.anyio
-async def test_past_memory_stores_in_flight_a_neuron_waits_for_a_slot_and_drops_nothing(db_path: Path) -> None:
+async def test_past_memory_stores_in_flight_a_requests_store_waits_for_a_slot_and_drops_nothing(
+    db_path: Path,
+) -> None:
     memory = HeldMemory(db_path)
     echo = Echo("echo")
     runtime = Runtime(config(memory_stores_in_flight=2), services={"memory": memory}, neurons=[echo])
@@ -106,11 +109,11 @@ async def test_past_memory_stores_in_flight_a_neuron_waits_for_a_slot_and_drops_
         requests = [await runtime.submit(f"request {i}") for i in range(3)]
         await memory.until(lambda: memory.held == 2)
         await anyio.wait_all_tasks_blocked()
-        # The third request was processed, but its neuron waits for a store slot before forwarding.
+        # Every signal was processed and the neuron is free; the third store waits for a slot.
         assert echo.processed == 3
-        assert echo.state is ActorState.PROCESSING
+        assert echo.state is ActorState.IDLE
         third = runtime.lookup(requests[2])
-        assert third.outputs == ()
+        assert third.outputs == ("request 2",)
         assert third.status == "pending"
         assert memory.held == 2
 
@@ -124,7 +127,7 @@ async def test_past_memory_stores_in_flight_a_neuron_waits_for_a_slot_and_drops_
 
 
 @pytest.mark.anyio
-async def test_a_failing_store_is_logged_and_its_request_still_completes(db_path: Path) -> None:
+async def test_a_refused_record_is_logged_the_others_are_stored_and_the_request_completes(db_path: Path) -> None:
     # A real refusal of the service: entries longer than 20 characters are invalid.
     memory = SQLiteMemory(db_path, MemoryConfig(max_content_chars=20))
     runtime = Runtime(config(), services={"memory": memory}, neurons=[Fan("fan", ["ok", "bad"]), Boom("boom")])
@@ -136,12 +139,16 @@ async def test_a_failing_store_is_logged_and_its_request_still_completes(db_path
         assert result.outputs == ("a request far longer than the limit.ok",)
         assert [e.error for e in result.errors] == ["ValueError"]
         failures = [entry for entry in logs if entry["event"] == "memory.remember_failed"]
-        # fan's signal, boom's answered one and boom's failed one: each store refused, each logged.
-        assert len(failures) == 3
+        # Every record of this request is too long: each is refused and logged on its own.
+        assert len(failures) == 6
         assert {entry["error"] for entry in failures} == {"InvalidMemoryEntry"}
-        # The next request is served as ever.
-        assert (await runtime.ask("short")).status == "partial"
+        assert {entry["neuron_id"] for entry in failures} == {"fan", "boom"}
         assert await kinds(memory, "boom", result.id) == []
+        # The next request is served as ever; its records that fit are stored, the long error is not.
+        short = await runtime.ask("short")
+        assert short.status == "partial"
+        assert await kinds(memory, "fan", short.id) == ["result", "task"]
+        assert await kinds(memory, "boom", short.id) == ["result", "task", "task"]
 
 
 @pytest.mark.anyio

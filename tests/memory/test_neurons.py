@@ -9,7 +9,7 @@ import pytest
 
 from hal9 import Layer, Neuron, Runtime, Signal
 from hal9.config import MemoryConfig
-from hal9.memory import SQLiteMemory
+from hal9.memory import MemoryRecord, SQLiteMemory
 from hal9.neurons import ImplementationNeuron
 from hal9.testing import scripted_llm
 from tests.support import Boom, Echo, config
@@ -62,7 +62,7 @@ async def test_a_signal_with_no_output_stores_only_its_task(db_path: Path) -> No
 
 
 class Forgetful(Echo):
-    async def remember(self, signal: Signal, output: Any, error: Exception | None) -> None:
+    def memories(self, signal: Signal, output: Any, error: Exception | None) -> list[MemoryRecord]:
         raise RuntimeError("disk on fire")
 
 
