@@ -25,7 +25,7 @@ host = "127.0.0.1"
 port = 8080
 request_timeout = 300.0       # wait=true answers 504 after this (a request is several LLM calls)
 max_content_chars = 100000    # larger requests get 413
-websocket_buffer = 256        # events queued per /ws client before that client is dropped
+websocket_buffer = 256        # events queued per /ws or event-stream client before it is cut off
 retry_after_seconds = 1       # Retry-After of a 503 when the entry mailbox is full
 
 [runtime]

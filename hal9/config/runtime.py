@@ -19,7 +19,9 @@ class ServerConfig(Section):
         default=300.0, gt=0, description="wait=true answers 504 after this; a request makes several LLM calls"
     )
     max_content_chars: int = Field(default=100_000, gt=0)
-    websocket_buffer: int = Field(default=256, gt=0, description="events queued per client before it is dropped")
+    websocket_buffer: int = Field(
+        default=256, gt=0, description="events queued per /ws or event-stream client before it is cut off"
+    )
     retry_after_seconds: int = Field(default=1, ge=1)
 
 

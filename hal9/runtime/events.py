@@ -48,14 +48,30 @@ class Subscription:
         self._closed = True
         self._ready.set()
 
-    async def __aiter__(self) -> AsyncIterator[Event]:
-        while True:
-            while self._queue:
-                yield self._queue.popleft()
+    async def receive(self) -> Event:
+        """The next event, waiting for one if none is queued.
+
+        Cancel-safe: a wait that is cancelled (``anyio.move_on_after`` around it) takes
+        nothing, so the next call still gets the event. Iteration, by contrast, ends for
+        good when cancelled inside its generator.
+
+        Raises:
+            anyio.EndOfStream: the subscription was closed (or cut off) and its queue is empty.
+        """
+        while not self._queue:
             if self._closed:
-                return
+                raise anyio.EndOfStream
             self._ready = anyio.Event()
             await self._ready.wait()
+        return self._queue.popleft()
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        while True:
+            try:
+                event = await self.receive()
+            except anyio.EndOfStream:
+                return
+            yield event
 
 
 class EventBus:

@@ -8,7 +8,18 @@ import hal9
 from hal9.auth import AuthService, Permission
 from hal9.errors import ConfigError
 from hal9.runtime.runtime import Runtime
-from hal9.server import auth_routes, learning, llm, memory, network, neurons, signals, system, websocket
+from hal9.server import (
+    auth_routes,
+    learning,
+    llm,
+    memory,
+    network,
+    neurons,
+    signal_events,
+    signals,
+    system,
+    websocket,
+)
 from hal9.server.auth import check_gated, require
 from hal9.server.errors import install_error_handlers
 from hal9.server.metrics import ConnectionCounts, HTTPMetricsMiddleware
@@ -45,6 +56,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         learning.router, dependencies=[require(Permission.LEARNING_READ, write=Permission.LEARNING_WRITE)]
     )
     app.include_router(websocket.router, dependencies=[require(Permission.EVENTS_READ)])
+    # A request's events as Server-Sent Events: the /ws events of one trace, so gated like /ws.
+    app.include_router(signal_events.router, dependencies=[require(Permission.EVENTS_READ)])
     app.include_router(network.router, dependencies=[require(Permission.NETWORK_READ)])
     app.include_router(auth_routes.router)  # gated route by route: login and refresh are public
     check_gated(app)

@@ -10,8 +10,9 @@ Every ``/api/v1`` route and the ``/ws`` websocket need a :class:`Gate`; ``/healt
     @router.post("/{id}/things", dependencies=[require(Permission.THINGS_WRITE)])
 
 ``create_app`` gates each router this way (signals, neurons, llm, memory, learning,
-network, the websocket); the auth routes are gated route by route (login and refresh are
-public). ``tools:read``/``tools:write`` are defined for a tools API that does not exist yet.
+network, the websocket and a request's event stream); the auth routes are gated route by
+route (login and refresh are public). ``tools:read``/``tools:write`` are defined for a
+tools API that does not exist yet.
 
 :func:`check_gated` (called by ``create_app``) refuses to build an app with an ungated
 ``/api/v1`` route or websocket, so a new router cannot be served open by mistake.

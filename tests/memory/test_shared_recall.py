@@ -35,7 +35,8 @@ async def test_a_request_through_the_default_network_searches_memory_once(tmp_pa
         second = await runtime.ask("Improve the rate limiter for the public HTTP API of the service")
         assert searches(runtime) == 2
         assert len(memory._recalls) == 0  # each request's recall is dropped when it ends
-    assert first.ok and second.ok
+    assert first.ok
+    assert second.ok
     # Seven LLM calls a request (one L4, three L3, three L2), one search.
     assert len(first.path) == len(second.path) == 7
 
