@@ -3,13 +3,14 @@
 aiosqlite runs each call on the connection's thread, so a commit per store costs several
 thread hops and a sync of the WAL for every entry. Here a store puts its rows on a
 bounded queue and waits; the writer takes everything waiting (up to ``batch_size`` rows),
-inserts it with one ``executemany`` and commits once, then wakes each store whose rows
-that commit made durable. While one commit runs, the next batch fills up, so the batch
+inserts it with one statement (the rows as one JSON array) that commits once, then wakes
+each store whose rows that commit made durable. While one commit runs, the next batch fills up, so the batch
 size follows the load: one row when stores are rare, hundreds under many writers.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,9 +27,10 @@ log = structlog.get_logger("hal9.memory")
 #: neuron_id, layer, kind, content, metadata (JSON), importance, created_at (= last_accessed).
 Row = tuple[str, str | None, str, str, str, float, float]
 
-_INSERT = (
+_INSERT_ROWS = (
     "INSERT INTO entries (id, neuron_id, layer, kind, content, metadata, importance, created_at, last_accessed)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6,"
+    " value ->> 7, value ->> 7 FROM json_each(?)"
 )
 _NEXT_ID = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'entries'), 0)"
 
@@ -72,6 +74,8 @@ class GroupCommitWriter:
         self._on_commit = on_commit
         self._take_touches = take_touches
         self.stopped = anyio.Event()
+        #: The id the next row gets; read from the database on the first write.
+        self._next_id: int | None = None
         #: Transactions committed and rows they wrote: commits < rows is group commit at work.
         self.commits = 0
         self.rows = 0
@@ -133,25 +137,39 @@ class GroupCommitWriter:
     async def _write(self, batch: Sequence[WriteRequest]) -> None:
         connection = self._connection
         async with self._lock:
-            await connection.execute("BEGIN IMMEDIATE")
-            try:
-                # Ids are given here, not by SQLite, so the ids of an executemany are known.
-                # AUTOINCREMENT's sequence makes them never reuse the id of a deleted entry.
+            if self._next_id is None:
+                # Read once: this writer is the only one that inserts, so it counts on from here.
                 (row,) = await connection.execute_fetchall(_NEXT_ID)
-                next_id = int(row[0]) + 1
-                params: list[tuple[Any, ...]] = []
-                for request in batch:
-                    request.ids = list(range(next_id, next_id + len(request.rows)))
-                    next_id += len(request.rows)
-                    params.extend((entry_id, *r, r[-1]) for entry_id, r in zip(request.ids, request.rows, strict=True))
-                await connection.executemany(_INSERT, params)
-                touches = self._take_touches()
-                if touches:
-                    await connection.executemany(UPDATE_ACCESS, touches)
-                await connection.execute("COMMIT")
+                self._next_id = int(row[0]) + 1
+            # Ids are given here, not by SQLite, so the ids of the batch are known without reading
+            # them back; AUTOINCREMENT's sequence follows them, so a deleted entry's id never returns.
+            next_id = self._next_id
+            params: list[tuple[Any, ...]] = []
+            for request in batch:
+                request.ids = list(range(next_id, next_id + len(request.rows)))
+                next_id += len(request.rows)
+                params.extend((entry_id, *r) for entry_id, r in zip(request.ids, request.rows, strict=True))
+            # All the rows in one statement (a JSON array): one thread hop, and SQLite's C code
+            # walks the rows instead of a Python loop binding each.
+            rows = (json.dumps(params, ensure_ascii=False),)
+            touches = self._take_touches()
+            try:
+                if not touches:
+                    # One statement is its own transaction (the connection is in autocommit mode).
+                    await connection.execute(_INSERT_ROWS, rows)
+                else:
+                    await connection.execute("BEGIN IMMEDIATE")
+                    try:
+                        await connection.execute(_INSERT_ROWS, rows)
+                        await connection.executemany(UPDATE_ACCESS, touches)
+                        await connection.execute("COMMIT")
+                    except BaseException:
+                        with anyio.CancelScope(shield=True):
+                            await connection.rollback()
+                        raise
             except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await connection.rollback()
+                self._next_id = None  # read it again: something else may have written
                 raise
+            self._next_id = next_id
         self.commits += 1
         self.rows += len(params)
