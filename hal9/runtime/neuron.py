@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
-from collections.abc import Mapping
+from bisect import bisect_left
+from collections.abc import Awaitable, Mapping
 from typing import Any, ClassVar, Protocol
 
 import structlog
 
+from hal9.metrics.buckets import SIGNAL_BUCKETS
 from hal9.metrics.neuron_stats import NeuronStats
 from hal9.runtime.actor import Actor, ActorState
 from hal9.runtime.events import EventBus
@@ -21,12 +23,19 @@ from hal9.runtime.tools import Tools
 
 log = structlog.get_logger("hal9.neuron")
 
+PROCESSING, IDLE = ActorState.PROCESSING, ActorState.IDLE
+
 
 class SignalRouter(Protocol):
     """Where a neuron hands each signal it has processed (:class:`hal9.runtime.routing.Router`)."""
 
-    async def forward(self, neuron: Neuron, signal: Signal, output: Any, started_at: float, elapsed: float) -> None:
-        """``signal`` was processed into ``output``: deliver it downstream, or keep it as a result."""
+    def forward(
+        self, neuron: Neuron, signal: Signal, output: Any, started_at: float, elapsed: float
+    ) -> Awaitable[None] | None:
+        """``signal`` was processed into ``output``: deliver it downstream, or keep it as a result.
+
+        Returns None when that is done, or an awaitable that finishes it (a mailbox was full).
+        """
         ...
 
     def fail(self, neuron: Neuron, signal: Signal, exc: Exception, started_at: float, elapsed: float) -> None:
@@ -115,6 +124,8 @@ class Neuron(Actor[Signal]):
         self.downstream: tuple[Neuron, ...] = ()
         self._runtime: NeuronHost | None = None
         self._router: SignalRouter | None = None
+        # Until attached, an event bus nobody listens to (the state gauge still works).
+        self._events = EventBus()
         # The runtime's "memory" service, looked up once when the loop starts (services are
         # fixed by then); None keeps the hot path to one attribute test.
         self._memory: Memory | None = None
@@ -208,6 +219,7 @@ class Neuron(Actor[Signal]):
     def _attach(self, runtime: NeuronHost) -> None:
         self._runtime = runtime
         self._router = runtime.router
+        self._events = runtime.events
 
     def _attach_memory(self) -> None:
         memory = self._runtime.services.get("memory") if self._runtime is not None else None
@@ -219,9 +231,11 @@ class Neuron(Actor[Signal]):
     def _set_state(self, state: ActorState) -> None:
         if state is not self.state:
             self.state = state
-            runtime = self._runtime
-            if runtime is not None and runtime.events.active:
-                runtime.events.publish("neuron.state", neuron_id=self.id, state=state.value)
+            if self._events.active:
+                self._publish_state()
+
+    def _publish_state(self) -> None:
+        self._events.publish("neuron.state", neuron_id=self.id, state=self.state.value)
 
     async def run(self, **kwargs: Any) -> None:
         # Every log line of this task carries the neuron id.
@@ -233,42 +247,47 @@ class Neuron(Actor[Signal]):
         router = self._router
         assert router is not None  # attached before its loop starts
         self._in_flight += 1
-        if self._in_flight == 1:
-            self._set_state(ActorState.PROCESSING)
-        outcome = ActorState.ERROR  # unless it gets through: a crash leaves the error state too
+        if self._in_flight == 1 and self.state is not PROCESSING:
+            self.state = PROCESSING  # _set_state(), inline: twice a signal
+            if self._events.active:
+                self._publish_state()
+        token = current_signal.set(signal)
+        started_at = time.time()
+        started = time.perf_counter()
         try:
-            token = current_signal.set(signal)
-            started_at = time.time()
-            started = time.perf_counter()
-            try:
-                output = await self.process(signal)
-            except Exception as exc:  # noqa: BLE001 - a failing process() fails its branch, never the loop
-                elapsed = time.perf_counter() - started
-                self.stats.observe(elapsed)
-                self.stats.failed += 1
-                log.warning("signal.failed", error=type(exc).__name__, detail=str(exc)[:500])
-                if self._in_flight == 1:
-                    self._set_state(ActorState.ERROR)  # shown before the failure ends the trace
-                if self._memory is not None:
-                    router.remember(self, signal, None, exc)
-                router.fail(self, signal, exc, started_at, elapsed)
-                return
-            finally:
-                current_signal.reset(token)
+            output = await self.process(signal)
+        except Exception as exc:  # noqa: BLE001 - a failing process() fails its branch, never the loop
             elapsed = time.perf_counter() - started
-            stats = self.stats
-            stats.observe(elapsed)
-            stats.succeeded += 1
-            if self._memory is not None:
-                router.remember(self, signal, output, None)
-            # Still "processing" while forwarding: a neuron waiting on a full downstream
-            # mailbox is busy, not idle.
-            await router.forward(self, signal, output, started_at, elapsed)
-            outcome = ActorState.IDLE
-        finally:
+            self.stats.observe(elapsed)
+            self.stats.failed += 1
+            log.warning("signal.failed", error=type(exc).__name__, detail=str(exc)[:500])
             self._in_flight -= 1
             if self._in_flight == 0:
-                self._set_state(outcome)
+                self._set_state(ActorState.ERROR)  # shown before the failure ends the trace
+            if self._memory is not None:
+                router.remember(self, signal, None, exc)
+            router.fail(self, signal, exc, started_at, elapsed)
+            return
+        finally:
+            current_signal.reset(token)
+        elapsed = time.perf_counter() - started
+        stats = self.stats
+        # stats.observe(), inline: once per hop.
+        stats.duration_buckets[bisect_left(SIGNAL_BUCKETS, elapsed)] += 1
+        stats.duration_sum += elapsed
+        stats.succeeded += 1
+        if self._memory is not None:
+            router.remember(self, signal, output, None)
+        # Still "processing" while forwarding: a neuron waiting on a full downstream
+        # mailbox is busy, not idle. A crash in here is settled by _on_crash.
+        waiting = router.forward(self, signal, output, started_at, elapsed)
+        if waiting is not None:
+            await waiting
+        self._in_flight -= 1
+        if self._in_flight == 0 and self.state is not IDLE:
+            self.state = IDLE
+            if self._events.active:
+                self._publish_state()
 
     @property
     def in_flight(self) -> int:
@@ -276,6 +295,8 @@ class Neuron(Actor[Signal]):
         return self._in_flight
 
     def _on_crash(self, item: Signal, exc: Exception) -> None:
+        # The signal in hand when routing it raised: it is no longer in flight, and it fails.
+        self._in_flight = max(0, self._in_flight - 1)
         if self._router is not None:
             self._router.fail(self, item, exc, time.time(), 0.0)
 

@@ -9,6 +9,8 @@ here only, so that a trace ends exactly once.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
+from itertools import product
 from typing import Any
 
 import anyio
@@ -24,6 +26,8 @@ from hal9.runtime.signal import Signal
 from hal9.runtime.trace import BranchError, Hop, Trace, TraceStore, hop_fields
 
 log = structlog.get_logger("hal9.runtime")
+
+_new_tuple = tuple.__new__
 
 #: Memories a request gathers before they are stored, without waiting for its end (a long request's).
 FLUSH_RECORDS = 256
@@ -41,6 +45,7 @@ class Router:
 
     def __init__(self, traces: TraceStore, events: EventBus, send_timeout: float, stores_in_flight: int) -> None:
         self.traces = traces
+        self._active = traces.active  # the same dict for the store's life, read once per hop
         self.events = events
         self.send_timeout = send_timeout
         #: Services told when a request ends (those that override ``on_trace_finished``).
@@ -54,30 +59,77 @@ class Router:
 
     # -- what a neuron calls ---------------------------------------------------------------
 
-    async def forward(self, neuron: Neuron, signal: Signal, output: Any, started_at: float, elapsed: float) -> None:
+    def forward(
+        self, neuron: Neuron, signal: Signal, output: Any, started_at: float, elapsed: float
+    ) -> Coroutine[Any, Any, None] | None:
         """``neuron`` processed ``signal`` into ``output``: record the hop, deliver the output, settle the signal.
 
         A list is fanned out as one signal per element to every downstream neuron; None ends
         the branch; at a neuron with no downstream the output becomes part of the result.
+
+        Returns:
+            None when everything was delivered at once (the common case costs no coroutine);
+            otherwise a coroutine to await, which waits for room in a full mailbox and
+            delivers the rest.
         """
-        trace = self.traces.active.get(signal.trace_id)
+        trace = self._active.get(signal.trace_id)
         if trace is not None:
-            hop = Hop(signal.id, signal.parent_id, neuron.id, neuron.layer, "success", started_at, elapsed)
-            trace.record(hop)
+            # tuple.__new__ skips the named tuple's generated __new__, a Python-level call per hop.
+            hop = _new_tuple(
+                Hop, (signal.id, signal.parent_id, neuron.id, neuron.layer, "success", started_at, elapsed)
+            )
+            if len(trace.hops) < trace.max_hops:  # trace.record(), inline: once per hop
+                trace.hops.append(hop)
+            else:
+                trace.hops_dropped += 1
             if self.events.active:
                 self.events.publish("signal.processed", trace_id=trace.id, **hop_fields(hop))
         if output is not None:
             values = output if isinstance(output, list) else (output,)
             targets = neuron.downstream
             if targets:
+                done = 0
                 for value in values:
                     for target in targets:
                         child = signal.child(source=neuron.id, target=target.id, layer=target.layer, content=value)
-                        # The common case, room in the mailbox, costs no coroutine.
-                        if not self._deliver_now(neuron, signal, target, child, trace):
-                            await self._deliver_waiting(neuron, signal, target, child, trace)
+                        try:
+                            delivered = target.mailbox.try_put(child)
+                        except NeuronStopped as exc:
+                            self._undeliverable(neuron, target, child, trace, exc)
+                        else:
+                            if not delivered:
+                                rest = list(product(values, targets))[done + 1 :]
+                                return self._forward_waiting(neuron, signal, trace, target, child, rest)
+                            # Room in the mailbox: _delivered(), inline.
+                            if trace is not None:
+                                trace.pending += 1  # before the child can run: nothing yielded since
+                            neuron.stats.forwarded[target.id] += 1
+                            if self.events.active:
+                                self._published_forward(neuron, signal, target, child)
+                        done += 1
             elif trace is not None:
                 trace.outputs.extend(values)
+        if trace is not None:  # settle(), inline
+            trace.pending -= 1
+            if trace.pending == 0:
+                self._last_settled(trace)
+        return None
+
+    async def _forward_waiting(
+        self,
+        neuron: Neuron,
+        signal: Signal,
+        trace: Trace | None,
+        target: Neuron,
+        child: Signal,
+        rest: list[tuple[Any, Neuron]],
+    ) -> None:
+        """The rest of :meth:`forward` from a full mailbox on: wait for room, deliver the others, settle."""
+        await self._deliver_waiting(neuron, signal, target, child, trace)
+        for value, next_target in rest:
+            next_child = signal.child(source=neuron.id, target=next_target.id, layer=next_target.layer, content=value)
+            if not self._deliver_now(neuron, signal, next_target, next_child, trace):
+                await self._deliver_waiting(neuron, signal, next_target, next_child, trace)
         self.settle(trace)
 
     def fail(self, neuron: Neuron, signal: Signal, exc: Exception, started_at: float, elapsed: float) -> None:
@@ -139,11 +191,14 @@ class Router:
             return
         trace.pending -= 1
         if trace.pending == 0:
-            if trace.memories:
-                self._store(trace.memories, trace)
-                trace.memories = []
-            else:
-                self.finish(trace)
+            self._last_settled(trace)
+
+    def _last_settled(self, trace: Trace) -> None:
+        if trace.memories:
+            self._store(trace.memories, trace)
+            trace.memories = []
+        else:
+            self.finish(trace)
 
     def finish(self, trace: Trace) -> None:
         """End ``trace``: keep its result, tell the observers and the subscribers."""
@@ -239,14 +294,17 @@ class Router:
             trace.pending += 1
         neuron.stats.forwarded[target.id] += 1
         if self.events.active:
-            self.events.publish(
-                "signal.forwarded",
-                signal_id=child.id,
-                parent_id=signal.id,
-                trace_id=signal.trace_id,
-                from_neuron=neuron.id,
-                to_neuron=target.id,
-            )
+            self._published_forward(neuron, signal, target, child)
+
+    def _published_forward(self, neuron: Neuron, signal: Signal, target: Neuron, child: Signal) -> None:
+        self.events.publish(
+            "signal.forwarded",
+            signal_id=child.id,
+            parent_id=signal.id,
+            trace_id=signal.trace_id,
+            from_neuron=neuron.id,
+            to_neuron=target.id,
+        )
 
     def _notify_finished(self, trace: Trace) -> None:
         result = trace.result()

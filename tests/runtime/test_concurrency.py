@@ -9,7 +9,7 @@ import pytest
 
 from hal9 import Config, Layer, Neuron, Runtime, Signal
 from hal9.config import NeuronConfig, RuntimeConfig
-from tests.support import FAST_BACKOFF, LLM_ONLY, Echo, config, sample
+from tests.support import FAST_BACKOFF, LLM_ONLY, Echo, Fan, config, sample
 
 
 class Held(Neuron):
@@ -116,7 +116,9 @@ async def test_a_crash_with_signals_in_flight_finishes_them_and_restarts_the_loo
     async def forward_crashing_on_first(neuron: Neuron, signal: Signal, *args: Any) -> None:
         if signal.content == "first":
             raise RuntimeError("routing broke")
-        await forward(neuron, signal, *args)
+        waiting = forward(neuron, signal, *args)
+        if waiting is not None:
+            await waiting
 
     monkeypatch.setattr(rt.router, "forward", forward_crashing_on_first)
     async with rt:
@@ -190,3 +192,22 @@ async def test_concurrency_comes_from_the_entry_then_the_class_then_the_runtime_
 def test_a_concurrency_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Echo("zero", concurrency=0)
+
+
+@pytest.mark.anyio
+async def test_a_fan_out_into_a_full_mailbox_waits_for_room_and_delivers_the_rest_in_order() -> None:
+    fan = Fan("fan", ["a", "b", "c", "d"])
+    held = Held("held", concurrency=1, inside_target=1, mailbox_capacity=1)
+    rt = Runtime(config(send_timeout=10), neurons=[fan, held])
+    rt.connect("fan", "held")
+    async with rt:
+        request = await rt.submit("x")
+        await held.reached.wait()  # "x.a" inside, "x.b" queued: "x.c" waits for room
+        await anyio.wait_all_tasks_blocked()
+        assert (held.queue_size, rt.lookup(request).status) == (1, "pending")
+        held.release.set()
+        result = await rt.wait(request)
+    assert result.status == "completed"
+    assert held.seen == ["x.a", "x.b", "x.c", "x.d"]
+    assert sorted(result.outputs) == ["x.a", "x.b", "x.c", "x.d"]
+    assert sample(rt, "hal9_signals_forwarded_total", from_neuron="fan", to_neuron="held") == 4

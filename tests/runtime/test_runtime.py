@@ -351,7 +351,9 @@ async def test_crashed_actor_loop_is_restarted_fails_its_branch_and_keeps_its_ma
         if crashes == 0:
             crashes += 1
             raise RuntimeError("routing broke")
-        await forward(*args, **kwargs)
+        waiting = forward(*args, **kwargs)
+        if waiting is not None:
+            await waiting
 
     monkeypatch.setattr(rt.router, "forward", forward_crashing_once)
     async with rt:

@@ -187,7 +187,9 @@ async def test_remove_during_a_restart_backoff_waits_for_the_restarted_loop_to_d
         if not crashed:
             crashed = True
             raise RuntimeError("routing broke")
-        await forward(*args, **kwargs)
+        waiting = forward(*args, **kwargs)
+        if waiting is not None:
+            await waiting
 
     monkeypatch.setattr(rt.router, "forward", forward_crashing_once)
     async with rt:
