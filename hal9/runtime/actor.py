@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 import anyio
 import structlog
@@ -134,38 +134,48 @@ class Actor(ABC, Generic[T]):
             self._crash_streak = 0
 
     async def _loop_concurrently(self, concurrency: int) -> None:
-        """Take an item whenever one of ``concurrency`` slots is free; return when closed and all are done.
+        """``concurrency`` workers, each taking the next item when it is free; return when closed and all are done.
+
+        Workers rather than a task per item: taking an item then costs what it costs the
+        one-at-a-time loop.
 
         Raises:
             Exception: the first crash of an item's handling, once every item in hand has finished.
         """
-        mailbox = self.mailbox
-        slots = anyio.Semaphore(concurrency, fast_acquire=True)
         crashes: list[Exception] = []
+        taking: set[anyio.CancelScope] = set()
         async with anyio.create_task_group() as workers:
-            with anyio.CancelScope() as taking:
-                while True:
-                    await slots.acquire()
-                    try:
-                        item = await mailbox.get()
-                    except anyio.EndOfStream:
-                        break
-                    workers.start_soon(self._work, item, slots, crashes, taking)
+            for _ in range(concurrency):
+                workers.start_soon(self._work, crashes, taking)
         if crashes:
             raise crashes[0]
 
-    async def _work(self, item: T, slots: anyio.Semaphore, crashes: list[Exception], taking: anyio.CancelScope) -> None:
-        try:
-            await self._handle(item)
-        except Exception as exc:  # noqa: BLE001 - kept, and raised by the loop once the others finish
-            self._on_crash(item, exc)
-            crashes.append(exc)
-            # Nothing more is taken (a cancelled get() takes nothing); the loop restarts once the rest finish.
-            taking.cancel()
-        else:
+    async def _work(self, crashes: list[Exception], taking: set[anyio.CancelScope]) -> None:
+        """One worker: take an item, handle it, again, until the mailbox ends or an item's handling crashes."""
+        mailbox = self.mailbox
+        while not crashes:
+            item: T | None = None
+            got = False
+            with anyio.CancelScope() as scope:
+                taking.add(scope)
+                try:
+                    item = await mailbox.get()
+                    got = True
+                except anyio.EndOfStream:
+                    return
+                finally:
+                    taking.discard(scope)
+            if not got:
+                return  # cancelled by a crash elsewhere: a cancelled get() took nothing
+            try:
+                await self._handle(cast(T, item))
+            except Exception as exc:  # noqa: BLE001 - kept, and raised by the loop once the others finish
+                self._on_crash(cast(T, item), exc)
+                crashes.append(exc)
+                for other in taking:  # the others finish what they hold, and take nothing more
+                    other.cancel()
+                return
             self._crash_streak = 0
-        finally:
-            slots.release()
 
     async def wait_stopped(self) -> None:
         """Wait until the loop has returned (after :meth:`close` and a drain, or a cancel)."""
