@@ -36,9 +36,9 @@ class Actor(ABC, Generic[T]):
     lives here. The mailbox belongs to the actor, not to its loop, so a restart loses
     nothing that was queued.
 
-    Up to ``concurrency`` items are handled at once, each in a task of its own; an item is
-    taken from the mailbox only when a slot is free, so the mailbox stays the one bound on
-    what waits. With ``concurrency = 1`` items are handled one after another, in order.
+    Up to ``concurrency`` items are handled at once, by as many workers reading the mailbox;
+    a worker takes an item only when it is free, so the mailbox stays the one bound on what
+    waits. With ``concurrency = 1`` items are handled one after another, in order.
     A crash of one item's handling stops the taking of new items; the items already in
     hand are finished, then the loop restarts.
 

@@ -14,7 +14,7 @@ T = TypeVar("T")
 
 
 class Mailbox(Generic[T]):
-    """A bounded FIFO between any number of senders and one actor.
+    """A bounded FIFO between any number of senders and one actor's receivers (its workers, in order of asking).
 
     Senders take one of ``capacity`` slots from a semaphore; the receiver takes one queued
     item from a second semaphore. Why not ``await stream.send()`` on a memory object stream

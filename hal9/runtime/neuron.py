@@ -97,7 +97,7 @@ class Neuron(Actor[Signal]):
 
     layer: Layer = Layer.L2
     prompt: str = ""
-    #: What :meth:`remember` keeps of a task or result, at most (the rest of a huge input is not worth it).
+    #: What :meth:`memories` keeps of a task or result, at most (the rest of a huge input is not worth it).
     remember_chars: ClassVar[int] = 4_000
     #: Labels of the neuron's state gauge, exported so the collector need not recompute them.
     states: ClassVar[tuple[ActorState, ...]] = tuple(ActorState)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import anyio
 import pytest
 
 from hal9 import LLM, Config, Layer, MockLLM, Runtime
@@ -179,3 +180,27 @@ async def test_a_scripted_tool_use_turn_then_a_final_reply_with_the_tool_result(
     assert (final.text, final.tool_uses, final.stop_reason) == ("It says: sunny", (), "end_turn")
     assert llm.calls[-1].history == tuple(history)
     assert llm.calls[-1].tools == ("web_fetch",)
+
+
+@pytest.mark.anyio
+async def test_with_a_latency_the_mock_holds_one_of_llm_max_concurrency_slots_per_call() -> None:
+    settings = LLMConfig(mode="mock", max_concurrency=2, mock=MockLLMConfig(latency_seconds=0.01))
+    mock = MockLLM.from_config(Config(llm=settings))
+    most_borrowed = most_waiting = 0
+    done = anyio.Event()
+
+    async def calls() -> None:
+        async with anyio.create_task_group() as tg:
+            for _ in range(5):
+                tg.start_soon(lambda: mock.complete(system="s", prompt="p", layer=Layer.L2))
+        done.set()
+
+    async with mock, anyio.create_task_group() as tg:
+        tg.start_soon(calls)
+        while not done.is_set():  # what the limiter holds, at every turn of the loop until all are answered
+            statistics = mock.limiter.statistics()
+            most_borrowed = max(most_borrowed, statistics.borrowed_tokens)
+            most_waiting = max(most_waiting, statistics.tasks_waiting)
+            await anyio.lowlevel.checkpoint()
+    assert (most_borrowed, most_waiting) == (2, 3)  # two in their latency, three waiting for a slot
+    assert mock.metrics.sample(CALLS, {"mode": "mock", "model": "mock-claude", "status": "success"}) == 5
