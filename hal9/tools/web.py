@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+#: RFC 8215's local-use NAT64 prefix: where the IPv4 address sits depends on the operator's
+#: prefix length, so none of it is reachable unless ``allowed_networks`` says so.
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+#: IPv4-compatible addresses, ``::a.b.c.d`` (deprecated, but still parsed and routed by some stacks),
+#: and IPv4-translated ones, ``::ffff:0:a.b.c.d`` (SIIT): both carry the IPv4 address in the last 32 bits.
+_LAST_32_BITS_IPV4 = (ipaddress.ip_network("::/96"), ipaddress.ip_network("::ffff:0:0:0/96"))
 _REDIRECTS = (301, 302, 303, 307, 308)
 MAX_URL_CHARS = 8192
 
@@ -40,16 +46,19 @@ async def resolve(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-def _unwrap(address: IPAddress) -> IPAddress:
-    """The IPv4 address an IPv6 one carries (mapped, NAT64, 6to4), else itself."""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return address.ipv4_mapped
-        if address in _NAT64:
-            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if address.sixtofour is not None:
-            return address.sixtofour
-    return address
+def _embedded(address: IPAddress) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses an IPv6 one carries: mapped, compatible, translated, NAT64, 6to4, Teredo (both)."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return ()
+    if address.ipv4_mapped is not None:
+        return (address.ipv4_mapped,)
+    if address in _NAT64 or any(address in network for network in _LAST_32_BITS_IPV4):
+        return (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF),)
+    if address.sixtofour is not None:
+        return (address.sixtofour,)
+    if address.teredo is not None:
+        return address.teredo
+    return ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +109,11 @@ class WebFetcher:
         """Whether a connection to ``address`` may be made."""
         if any(address in network for network in self.allowed_networks if network.version == address.version):
             return True
-        inner = _unwrap(address)
-        if inner is not address and not self.allowed(inner):
+        embedded = _embedded(address)
+        if embedded:
+            # An IPv6 spelling of an IPv4 address is judged by that address, never by its own.
+            return all(self.allowed(inner) for inner in embedded)
+        if address in _NAT64_LOCAL:
             return False
         return address.is_global and not address.is_multicast
 
