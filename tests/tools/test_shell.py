@@ -144,7 +144,9 @@ async def test_output_is_cut_at_the_cap_and_the_command_stopped(root: Path) -> N
 async def test_a_command_over_its_time_kills_its_whole_process_group(tmp_path: Path) -> None:
     """A grandchild the command started in the background is killed with it."""
     root = tmp_path / "root"
-    bin_dir = install(root, "spawner", "#!/bin/sh\nsleep 60 &\necho $! > child.pid\necho started\nwait\n")
+    # A forked subshell, not a program: a confined command may execute nothing but itself.
+    spawner = "#!/bin/sh\n( while :; do :; done ) &\necho $! > child.pid\necho started\nwait\n"
+    bin_dir = install(root, "spawner", spawner)
     sandbox = ShellSandbox(root, ["spawner"], timeout=0.5, max_output_bytes=1000, search_path=f"{bin_dir}:{SAFE_PATH}")
     with pytest.raises(ToolError, match="ran out of time"):
         await sandbox.run(["spawner"])
