@@ -213,6 +213,11 @@ def isolate_network() -> bool:
     return True
 
 
+def can_forbid_sockets() -> bool:
+    """Whether :func:`forbid_sockets` knows this architecture (the kernel's seccomp is taken as given)."""
+    return sys.platform.startswith("linux") and platform.machine() in _SOCKET_SYSCALL
+
+
 def forbid_sockets() -> None:
     """A seccomp filter: ``socket()`` fails with EACCES, for every address family.
 

@@ -4,12 +4,14 @@ Checks on the argv come first, always: the command must be a bare name on the al
 (and never a shell, a wrapper or a network client); an argument that names a path outside
 the root (absolute, ``..``, ``~``, a symlink leading out) is refused; flags that make an
 allowed command run other programs (``find -exec``, ``tar --to-command``, ``sort
---compress-program``...) are refused. All of these are ``forbidden_command``. Where the
-kernel has Landlock (``tools.shell_landlock``), the command is then also confined by the
-operating system (:mod:`hal9.tools.landlock`): it can read and run the system's programs,
-use only the root, and open no TCP connection, whatever its arguments make it do. The child
-gets a scrubbed environment, the root as cwd and HOME, its own process group (killed whole
-at the time limit) and capped output.
+--compress-program``...) are refused. All of these are ``forbidden_command``. The command
+is then confined by the kernel (:mod:`hal9.tools.landlock`), whatever its arguments make it
+do: it can read the system's programs, use only the root, execute nothing but its own
+program, and open no socket. Where the kernel cannot confine (no Landlock, or no socket
+filter for the architecture) the shell refuses to run, unless the configuration accepts
+unconfined commands (``tools.shell_landlock = "off"``): a deny-list of flags cannot hold a
+boundary on its own. The child gets a scrubbed environment, the root as cwd and HOME, its
+own process group (killed whole at the time limit) and capped output.
 """
 
 from __future__ import annotations
@@ -112,8 +114,9 @@ class ShellSandbox:
         timeout: seconds before the whole process group is killed.
         max_output_bytes: kept of stdout and of stderr each.
         search_path: where commands are looked up (the child's PATH too).
-        landlock: confine with Landlock where the kernel has it (auto), always (required: refuse
-            to run where it is missing), or never (off: the argument checks only).
+        landlock: confine by the kernel and refuse to run where it cannot (auto, or its older
+            name required), or never (off: the configuration accepts unconfined commands,
+            with the argument checks only).
         protected: folders inside the root that arguments may not name (HAL9's data folder;
             a recursive command run on a parent folder still walks through it).
     """
@@ -139,8 +142,8 @@ class ShellSandbox:
 
     @property
     def confined(self) -> bool:
-        """Whether commands run under Landlock."""
-        return self.landlock != "off" and landlock_abi() > 0
+        """Whether commands run confined by the kernel (Landlock, and a socket filter for this architecture)."""
+        return self.landlock != "off" and landlock_abi() > 0 and landlock.can_forbid_sockets()
 
     def check(self, argv: Sequence[str]) -> str:
         """The executable ``argv`` runs, or a violation; nothing is run.
@@ -222,8 +225,11 @@ class ShellSandbox:
             # The launcher confines itself, then execs the command: -I -S, so no user site or
             # environment variable changes what runs before the confinement.
             command = [sys.executable, "-I", "-S", LANDLOCK_SCRIPT, str(self.root), "--", *command]
-        elif self.landlock == "required":
-            raise ToolError("tools.shell_landlock is 'required' but this kernel has no Landlock")
+        elif self.landlock != "off":
+            raise ToolError(
+                "this machine cannot confine commands (no Landlock, or no socket filter for its architecture), "
+                'so the shell does not run them; tools.shell_landlock = "off" accepts unconfined commands'
+            )
         process = await anyio.open_process(
             command,
             stdin=subprocess.DEVNULL,

@@ -240,13 +240,19 @@ async def test_landlock_confines_what_a_command_does_beyond_its_arguments(tmp_pa
 
 
 @pytest.mark.anyio
-async def test_required_landlock_refuses_to_run_where_the_kernel_has_none(
+async def test_without_confinement_the_shell_refuses_to_run_unless_the_config_accepts_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(shell, "landlock_abi", lambda: 0)
     sandbox = ShellSandbox(tmp_path, ["echo"], timeout=5, max_output_bytes=100, landlock="required")
-    with pytest.raises(ToolError, match="no Landlock"):
+    with pytest.raises(ToolError, match="cannot confine"):
         await sandbox.run(["echo", "hi"])
-    fallback = ShellSandbox(tmp_path, ["echo"], timeout=5, max_output_bytes=100, landlock="auto")
-    assert not fallback.confined
-    assert (await fallback.run(["echo", "hi"])).stdout == "hi\n"
+    # No confinement, no shell by default: auto refuses too.
+    default = ShellSandbox(tmp_path, ["echo"], timeout=5, max_output_bytes=100, landlock="auto")
+    assert not default.confined
+    with pytest.raises(ToolError, match="cannot confine"):
+        await default.run(["echo", "hi"])
+    assert not (tmp_path / "hi").exists()
+    # Only a configuration that says so runs commands unconfined.
+    accepted = ShellSandbox(tmp_path, ["echo"], timeout=5, max_output_bytes=100, landlock="off")
+    assert (await accepted.run(["echo", "hi"])).stdout == "hi\n"
