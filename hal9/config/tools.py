@@ -26,6 +26,18 @@ NEVER_ALLOWED_COMMANDS: frozenset[str] = frozenset(
 )
 
 
+#: Commands that can run other programs or write anywhere through their own scripts and flags
+#: (sed ``e``/``w``, awk ``system()``, tar ``--to-command``, ``find -exec``, git hooks...): only
+#: the kernel's confinement holds them, so they are refused on an allow list run unconfined.
+RUNS_OTHER_PROGRAMS: frozenset[str] = frozenset(
+    {
+        *("sed", "awk", "gawk", "mawk", "nawk", "tar", "find", "make", "git", "perl", "python", "python3"),
+        *("ruby", "node", "lua", "php", "tclsh", "ed", "vi", "vim", "emacs", "less", "more", "man", "zip"),
+        *("sort", "parallel", "rpm", "dpkg", "apt", "pip", "npm", "cpio", "m4"),
+    }
+)
+
+
 class LayerTools(Section):
     """What one layer's neurons may use: tools (built-in names or external server names), commands, hosts."""
 
@@ -88,7 +100,10 @@ class ToolsConfig(Section):
     shell_max_output_bytes: int = Field(default=65_536, gt=0, description="stdout and stderr each")
     shell_landlock: Literal["auto", "required", "off"] = Field(
         default="auto",
-        description="confine commands with Landlock: where the kernel has it (auto), always (required), never",
+        description=(
+            "confine commands by the kernel and refuse to run them where it cannot (auto; required is the same), "
+            "or accept unconfined commands (off)"
+        ),
     )
     web_timeout: float = Field(default=10.0, gt=0)
     web_max_bytes: int = Field(default=1_000_000, gt=0)
@@ -114,6 +129,19 @@ class ToolsConfig(Section):
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name) or name in BUILTIN_TOOLS:
                 raise ValueError(f"{name!r}: a server name is 1-64 letters, digits, '_', '.', '-', not a built-in tool")
         return servers
+
+    @model_validator(mode="after")
+    def _confined_where_commands_run_others(self) -> ToolsConfig:
+        if self.shell_landlock != "off":
+            return self
+        for where, policy in [*((f"layers.{k}", v) for k, v in self.layers.items()), ("mcp", self.mcp)]:
+            risky = sorted(set(policy.commands) & RUNS_OTHER_PROGRAMS)
+            if risky:
+                raise ValueError(
+                    f"{where}.commands: {risky} can run other programs or write anywhere; with "
+                    'tools.shell_landlock = "off" nothing but their arguments is checked, so they need confinement'
+                )
+        return self
 
     @model_validator(mode="after")
     def _known_tools(self) -> ToolsConfig:

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from hal9 import Layer
-from hal9.config import LayerTools
+from hal9.config import LayerTools, ToolsConfig
 from hal9.tools import ToolError, shell
 from hal9.tools.shell import SAFE_PATH, ShellSandbox, landlock_abi
 from tests.tools.helpers import invocations, tool_service, violations
@@ -256,3 +256,13 @@ async def test_without_confinement_the_shell_refuses_to_run_unless_the_config_ac
     # Only a configuration that says so runs commands unconfined.
     accepted = ShellSandbox(tmp_path, ["echo"], timeout=5, max_output_bytes=100, landlock="off")
     assert (await accepted.run(["echo", "hi"])).stdout == "hi\n"
+
+
+def test_a_config_that_runs_commands_unconfined_cannot_allow_programs_that_run_others() -> None:
+    wide = LayerTools(tools=("shell",), commands=("ls", "sed", "tar"))
+    assert ToolsConfig(layers={Layer.L2: wide}).shell_landlock == "auto"  # confined: allowed
+    with pytest.raises(ValueError, match=r"layers\.L2\.commands: \['sed', 'tar'\] can run other programs"):
+        ToolsConfig(layers={Layer.L2: wide}, shell_landlock="off")
+    with pytest.raises(ValueError, match=r"mcp\.commands"):
+        ToolsConfig(mcp=LayerTools(tools=("shell",), commands=("find",)), shell_landlock="off")
+    assert ToolsConfig(layers={Layer.L2: LayerTools(tools=("shell",), commands=("ls", "cat"))}, shell_landlock="off")
