@@ -124,12 +124,18 @@ def test_a_confined_command_still_does_its_own_work(root: Path) -> None:
 
 
 def test_nothing_outside_the_root_is_read_not_the_servers_environment(tmp_path: Path, root: Path) -> None:
+    (tmp_path / "list").write_text(f"{tmp_path / 'secret.txt'}\0")
     for argv in (
         ("cat", "../secret.txt"),
         ("cat", f"/proc/{os.getpid()}/environ"),
         ("grep", "-r", "secret", ".."),
         ("mawk", "{ print }", str(tmp_path / "secret.txt")),
         ("sed", "-n", "r ../secret.txt", "f.txt"),
+        # Glued short options and abbreviated long options that the argument checks once missed.
+        ("date", "-uf../secret.txt"),
+        ("date", f"-uf{tmp_path / 'secret.txt'}"),
+        ("wc", "--files0=../list"),
+        ("grep", "--deref", "secret", ".."),
     ):
         result = confined(root, *argv)
         assert SECRET not in result.stdout, argv
