@@ -1,127 +1,119 @@
-"""MCP client sessions owned by long-lived tasks: the built-in server in memory, external servers.
+"""MCP clients owned by long-lived tasks: the built-in server in process, external servers.
 
-A session's context (the SDK's task groups, a stdio child process) must be entered and left
-in one task. Each :class:`Link` runs its session in a task of the tool service's group,
-started on first use, and hands the session to callers from any task. A session that fails
-is logged and dropped; the next call opens a new one.
+A client's context (the SDK's task groups, a stdio child process) must be entered and left
+in one task. Each :class:`Link` runs its :class:`mcp.Client` in a task of the tool service's
+group, started on first use, and hands the client to callers from any task. A client that
+fails is logged and dropped; the next call opens a new one.
+
+The SDK's ``Client`` negotiates the protocol era on entry (``mode="auto"``): it probes
+``server/discover`` and falls back to the ``initialize`` handshake for servers that predate
+2026-07-28, so older external servers keep working. The built-in server is reached in process.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
-from mcp import ClientSession, StdioServerParameters, types
-from mcp.client.stdio import get_default_environment, stdio_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.server.fastmcp import FastMCP
-from mcp.shared.exceptions import McpError
-from mcp.shared.memory import create_connected_server_and_client_session
+from mcp import Client, MCPError, StdioServerParameters, types
+from mcp.client.stdio import get_default_environment
+from mcp.server.mcpserver import MCPServer
 
 from hal9.config import ExternalToolServer
 from hal9.tools.errors import ToolError
 
 log = structlog.get_logger("hal9.tools")
 
-Opener = Callable[[], AbstractAsyncContextManager[ClientSession]]
+#: Builds a new, not yet entered client (a ``Client`` is entered once).
+Opener = Callable[[], Client]
 #: The Messages API's rule for tool names.
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_TOOLS_PER_SERVER = 128
 MAX_LIST_PAGES = 16
 
 
-def in_memory(server: FastMCP) -> Opener:
-    """A session with ``server`` over the SDK's in-memory transport."""
+def in_memory(server: MCPServer) -> Opener:
+    """A client of ``server`` in this process (the SDK calls its handlers directly, no transport)."""
 
-    def open_session() -> AbstractAsyncContextManager[ClientSession]:
-        return create_connected_server_and_client_session(server)
+    def open_client() -> Client:
+        return Client(server)
 
-    return open_session
+    return open_client
 
 
 def external(settings: ExternalToolServer) -> Opener:
-    """A session with an external server: a stdio child process, or streamable HTTP."""
-
-    @asynccontextmanager
-    async def open_session() -> AsyncIterator[ClientSession]:
-        if settings.url is not None:
-            async with (
-                streamable_http_client(settings.url) as (read, write, _session_id),
-                ClientSession(read, write) as session,
-            ):
-                await session.initialize()
-                yield session
-            return
+    """A client of an external server: a stdio child process, or streamable HTTP."""
+    target: str | StdioServerParameters
+    if settings.url is not None:
+        target = settings.url
+    else:
         command, *args = settings.command
         # The SDK's default environment (PATH, HOME, USER...) plus the configured variables:
         # no API key of ours reaches the child.
-        parameters = StdioServerParameters(
-            command=command, args=args, env={**get_default_environment(), **settings.env}
-        )
-        async with stdio_client(parameters) as (read, write), ClientSession(read, write) as session:
-            await session.initialize()
-            yield session
+        target = StdioServerParameters(command=command, args=args, env={**get_default_environment(), **settings.env})
 
-    return open_session
+    def open_client() -> Client:
+        return Client(target)
+
+    return open_client
 
 
 class Link:
-    """One MCP server as a client sees it: its session (opened on demand) and its tools.
+    """One MCP server as a client sees it: its client (connected on demand) and its tools.
 
     Args:
         name: the server's name, for logs.
-        opener: opens an initialized session.
-        connect_timeout: seconds to open it and list its tools.
+        opener: builds a client; entering it connects and negotiates.
+        connect_timeout: seconds to connect and list the server's tools.
     """
 
     def __init__(self, name: str, opener: Opener, connect_timeout: float) -> None:
         self.name = name
         self._opener = opener
         self._connect_timeout = connect_timeout
-        self.session: ClientSession | None = None
+        self.client: Client | None = None
         self.tools: tuple[types.Tool, ...] = ()
         self._lock = anyio.Lock()
         self._scope: anyio.CancelScope | None = None
 
-    def discard(self, session: ClientSession) -> None:
-        """Close ``session`` (its transport broke) if it is still the open one; the next call reconnects."""
-        if self.session is session and self._scope is not None:
-            self.session = None
+    def discard(self, client: Client) -> None:
+        """Close ``client`` (its transport broke) if it is still the open one; the next call reconnects."""
+        if self.client is client and self._scope is not None:
+            self.client = None
             self._scope.cancel()
 
-    async def get(self, tasks: TaskGroup) -> ClientSession:
-        """The open session, opening it in a task of ``tasks`` if there is none.
+    async def get(self, tasks: TaskGroup) -> Client:
+        """The connected client, connecting it in a task of ``tasks`` if there is none.
 
         Raises:
             ToolError: the server could not be reached or initialized in time.
         """
         async with self._lock:
-            if self.session is None:
+            if self.client is None:
                 try:
                     with anyio.fail_after(self._connect_timeout):
-                        self.session = await tasks.start(self._own, name=f"mcp:{self.name}")
+                        self.client = await tasks.start(self._own, name=f"mcp:{self.name}")
                 except TimeoutError:
                     raise ToolError(
                         f"MCP server {self.name!r} did not answer within {self._connect_timeout:g}s"
                     ) from None
                 except Exception as exc:  # noqa: BLE001 - the SDK's and the transport's errors alike: the caller gets a message
                     raise ToolError(f"cannot connect to MCP server {self.name!r}: {_describe(exc)}") from None
-            return self.session
+            return self.client
 
-    async def _own(self, *, task_status: TaskStatus[ClientSession]) -> None:
-        started: ClientSession | None = None
+    async def _own(self, *, task_status: TaskStatus[Client]) -> None:
+        started: Client | None = None
         with anyio.CancelScope() as scope:
             self._scope = scope
             try:
-                async with self._opener() as session:
-                    self.tools = await _list_tools(session)
-                    started = session
-                    task_status.started(session)
+                async with self._opener() as client:
+                    self.tools = await _list_tools(client)
+                    started = client
+                    task_status.started(client)
                     await anyio.sleep_forever()
             except Exception as exc:
                 if started is None:
@@ -130,26 +122,26 @@ class Link:
                 # never reach it (it would cancel the runtime). The next call reconnects.
                 log.warning("tools.server_lost", server=self.name, error=_describe(exc))
             finally:
-                if started is not None and self.session is started:
-                    self.session = None
+                if started is not None and self.client is started:
+                    self.client = None
         if scope.cancelled_caught:
             log.warning("tools.server_lost", server=self.name, error="the connection broke")
 
 
 def is_disconnect(exc: BaseException) -> bool:
-    """Whether a call failed because the session's transport is gone (the server exited, the stream closed)."""
-    if isinstance(exc, McpError):
-        return exc.error.code == types.CONNECTION_CLOSED
+    """Whether a call failed because the client's transport is gone (the server exited, the stream closed)."""
+    if isinstance(exc, MCPError):
+        return exc.code == types.CONNECTION_CLOSED
     return isinstance(exc, anyio.ClosedResourceError | anyio.BrokenResourceError | anyio.EndOfStream)
 
 
-async def _list_tools(session: ClientSession) -> tuple[types.Tool, ...]:
+async def _list_tools(client: Client) -> tuple[types.Tool, ...]:
     tools: list[types.Tool] = []
     cursor: str | None = None
     for _ in range(MAX_LIST_PAGES):
-        page = await session.list_tools(cursor=cursor) if cursor else await session.list_tools()
+        page = await client.list_tools(cursor=cursor)
         tools.extend(page.tools)
-        cursor = page.nextCursor
+        cursor = page.next_cursor
         if not cursor or len(tools) >= MAX_TOOLS_PER_SERVER:
             break
     return tuple(tools[:MAX_TOOLS_PER_SERVER])

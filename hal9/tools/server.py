@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Annotated
 
 import structlog
-from mcp.server.fastmcp import FastMCP
-from mcp.server.fastmcp.exceptions import ToolError as MCPToolError
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError as MCPToolError
 from pydantic import Field
 
+import hal9
 from hal9.config import LayerTools, ToolsConfig
 from hal9.tools.errors import SandboxViolation, ToolError, ViolationType
 from hal9.tools.files import FileSandbox
@@ -86,13 +87,13 @@ class Sandbox:
         )
 
 
-def build_server(sandbox: Sandbox, tools: tuple[str, ...], on_violation: ViolationHook) -> FastMCP:
-    """A FastMCP server offering ``tools`` (built-in names) through ``sandbox``.
+def build_server(sandbox: Sandbox, tools: tuple[str, ...], on_violation: ViolationHook) -> MCPServer:
+    """An MCP server offering ``tools`` (built-in names) through ``sandbox``.
 
     Every refusal becomes a tool error for the caller, a ``tools.violation`` warning and a
     call of ``on_violation``.
     """
-    server = FastMCP(f"hal9-{sandbox.name}", log_level="WARNING")
+    server = MCPServer(f"hal9-{sandbox.name}", version=hal9.__version__, log_level="WARNING")
 
     def refused(tool: str, violation: SandboxViolation) -> MCPToolError:
         log.warning(

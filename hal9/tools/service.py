@@ -105,12 +105,12 @@ class ToolService(Service):
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the task group the sessions will live in (entered here, left in :meth:`stop`)."""
+        """Open the task group the clients will live in (entered here, left in :meth:`stop`)."""
         self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
         await self._background.enter()
 
     async def stop(self) -> None:
-        """Close every session (stdio servers are ended) and the task group."""
+        """Close every client (stdio servers are ended) and the task group."""
         await self._background.leave()
         self._definitions.clear()
 
@@ -195,22 +195,22 @@ class ToolService(Service):
         else:
             return ToolOutput(f"unknown tool {name[:100]!r}", is_error=True)
         try:
-            session = await link.get(self._running())
+            client = await link.get(self._running())
         except ToolError as exc:
             return ToolOutput(str(exc), is_error=True)
         try:
             with anyio.fail_after(self.settings.call_timeout):
                 async with self.limiter:
-                    result = await session.call_tool(name, dict(arguments))
+                    result = await client.call_tool(name, dict(arguments))
         except TimeoutError:
             return ToolOutput(f"{name} took longer than {self.settings.call_timeout:g}s", is_error=True)
         except Exception as exc:  # noqa: BLE001 - a transport or protocol failure is this call's error, not the neuron's
             from hal9.tools.links import is_disconnect
 
             if is_disconnect(exc):
-                link.discard(session)  # the server is gone: the next call starts or reaches it again
+                link.discard(client)  # the server is gone: the next call starts or reaches it again
             return ToolOutput(f"{name} failed: {type(exc).__name__}: {str(exc)[:500]}", is_error=True)
-        return ToolOutput(self._text(result), is_error=bool(result.isError))
+        return ToolOutput(self._text(result), is_error=result.is_error)
 
     def _text(self, result: types.CallToolResult) -> str:
         # Text blocks as they are; images, audio and resources named (the model gets text only).
@@ -273,4 +273,4 @@ class ToolService(Service):
 
 
 def _spec(tool: types.Tool) -> ToolSpec:
-    return ToolSpec(name=tool.name, description=tool.description or tool.name, input_schema=tool.inputSchema)
+    return ToolSpec(name=tool.name, description=tool.description or tool.name, input_schema=tool.input_schema)

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Annotated
 
 import structlog
-from mcp.server.fastmcp import FastMCP
-from mcp.server.fastmcp.exceptions import ToolError as MCPToolError
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError as MCPToolError
 from pydantic import Field
 
 from hal9.config import Config
@@ -33,7 +33,7 @@ ASK_DESCRIPTION = (
 )
 
 
-def build_stdio_server(config: Config, runtime: Runtime, root: Path) -> FastMCP:
+def build_stdio_server(config: Config, runtime: Runtime, root: Path) -> MCPServer:
     """The server ``hal9 mcp`` runs: the granted built-in tools in ``root``, and ``ask`` on ``runtime``."""
     violations = runtime.metrics.counter(
         fam.MCP_SECURITY_VIOLATIONS.name, fam.MCP_SECURITY_VIOLATIONS.help, fam.MCP_SECURITY_VIOLATIONS.labels
@@ -67,7 +67,8 @@ def build_stdio_server(config: Config, runtime: Runtime, root: Path) -> FastMCP:
 
 async def serve_stdio(config: Config, root: Path) -> int:
     """Run the runtime and serve MCP on stdin/stdout until the client closes them."""
-    # The SDK logs every request at info level: at HAL9's level that would be one line per call.
+    # The SDK logs every failed tool call at info level: at HAL9's level that would be a second
+    # line for each refusal (already logged as tools.violation) and each error the client gets.
     logging.getLogger("mcp").setLevel(max(logging.WARNING, logging.getLogger().level))
     async with Runtime(config) as runtime:
         server = build_stdio_server(config, runtime, root)

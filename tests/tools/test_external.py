@@ -1,4 +1,4 @@
-"""External MCP servers named in config: mcp-server-time (from PyPI) over stdio, a FastMCP server over HTTP."""
+"""External MCP servers named in config: mcp-server-time (from PyPI) over stdio, an MCPServer over HTTP."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 import uvicorn
-from mcp.server.fastmcp import FastMCP
+from mcp.server.mcpserver import MCPServer
 
 from hal9 import Config, Layer
 from hal9.config import ExternalToolServer, LayerTools, MockReply, MockToolUse, ToolsConfig
@@ -95,8 +95,8 @@ def test_a_layer_may_only_name_known_tools_and_servers() -> None:
 
 @asynccontextmanager
 async def http_mcp_server() -> AsyncIterator[str]:
-    """A FastMCP server with one tool, served over streamable HTTP on 127.0.0.1."""
-    remote = FastMCP("remote", log_level="WARNING")
+    """An MCPServer with one tool, served over streamable HTTP on 127.0.0.1."""
+    remote = MCPServer("remote", log_level="WARNING")
 
     async def add(a: int, b: int) -> str:
         return str(a + b)
@@ -137,9 +137,9 @@ async def test_a_streamable_http_server_named_by_url_serves_its_tools(tmp_path: 
 
 DYING_SERVER = """
 import os
-from mcp.server.fastmcp import FastMCP
+from mcp.server.mcpserver import MCPServer
 
-app = FastMCP("dying", log_level="WARNING")
+app = MCPServer("dying", log_level="WARNING")
 
 
 @app.tool()
@@ -176,3 +176,66 @@ async def test_a_server_that_exits_is_started_again_on_the_next_call(tmp_path: P
     assert second.text != first.text  # a new process answers
     assert invocations(tools, "pid", "success") == 2
     assert invocations(tools, "die", "error") == 1
+
+
+#: A server of the initialize-handshake era written against no SDK: JSON-RPC lines on stdio, 2025-06-18,
+#: no ``server/discover``. It notes each method it is sent in the file named by its argument.
+HANDSHAKE_ERA_SERVER = """
+import json
+import sys
+
+TOOLS = [
+    {
+        "name": "shout",
+        "description": "The text in capitals",
+        "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+    }
+]
+
+
+def answer(request, result=None, error=None):
+    reply = {"jsonrpc": "2.0", "id": request["id"]}
+    reply.update({"error": error} if error else {"result": result})
+    print(json.dumps(reply), flush=True)
+
+
+for line in sys.stdin:
+    request = json.loads(line)
+    method = request.get("method")
+    with open(sys.argv[1], "a") as seen:
+        seen.write(f"{method}\\n")
+    if "id" not in request:
+        continue  # a notification
+    if method == "initialize":
+        info = {"name": "handshake-era", "version": "1.0"}
+        answer(request, {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}}, "serverInfo": info})
+    elif method == "tools/list":
+        answer(request, {"tools": TOOLS})
+    elif method == "tools/call":
+        text = request["params"].get("arguments", {}).get("text", "")
+        answer(request, {"content": [{"type": "text", "text": text.upper() or "no text"}], "isError": not text})
+    else:
+        answer(request, error={"code": -32601, "message": "Method not found"})
+"""
+
+
+@pytest.mark.anyio
+async def test_a_server_of_the_handshake_era_is_reached_with_initialize(tmp_path: Path) -> None:
+    """The client probes for the 2026 era, and a server that predates it is spoken to as before."""
+    script = tmp_path / "handshake_era.py"
+    script.write_text(HANDSHAKE_ERA_SERVER)
+    seen = tmp_path / "methods.txt"
+    server = ExternalToolServer(command=(sys.executable, str(script), str(seen)))
+    settings = ToolsConfig(servers={"old": server}, layers={Layer.L2: LayerTools(tools=("old",))})
+    async with ToolService(settings, root=tmp_path) as tools:
+        offered = await tools.definitions(Layer.L2)
+        shouted = await tools.call("shout", {"text": "hello"}, layer=Layer.L2)
+        empty = await tools.call("shout", {"text": ""}, layer=Layer.L2)
+    assert [tool.name for tool in offered] == ["shout"]
+    assert (shouted.text, shouted.is_error) == ("HELLO", False)
+    assert (empty.text, empty.is_error) == ("no text", True)
+    methods = seen.read_text().split()
+    assert methods[:3] == ["server/discover", "initialize", "notifications/initialized"]
+    assert methods.count("tools/call") == 2
+    assert invocations(tools, "shout", "success") == 1
+    assert invocations(tools, "shout", "error") == 1

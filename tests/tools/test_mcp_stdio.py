@@ -1,4 +1,8 @@
-"""`python -m hal9 mcp` driven by the mcp SDK's own client over stdio: every tool listed and called."""
+"""`python -m hal9 mcp` driven by the mcp SDK's own client over stdio: every tool listed and called.
+
+Once per protocol era: the ``initialize`` handshake (2025-11-25 and before, what most MCP hosts send) and
+the 2026-07-28 ``server/discover`` era the SDK's client negotiates by default.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from mcp import ClientSession, StdioServerParameters, types
-from mcp.client.stdio import get_default_environment, stdio_client
+from mcp import Client, StdioServerParameters, types
+from mcp.client.stdio import get_default_environment
+from mcp.types.version import LATEST_HANDSHAKE_VERSION, LATEST_MODERN_VERSION
 
 pytestmark = pytest.mark.slow
 
@@ -27,8 +32,8 @@ commands = ["echo", "ls"]
 
 
 @asynccontextmanager
-async def hal9_mcp(folder: Path) -> AsyncIterator[ClientSession]:
-    """A session with `python -m hal9 mcp` started in ``folder`` (its sandbox root)."""
+async def hal9_mcp(folder: Path, mode: str) -> AsyncIterator[Client]:
+    """A client of `python -m hal9 mcp` started in ``folder`` (its sandbox root), connected in ``mode``."""
     (folder / "hal9.toml").write_text(CONFIG)
     parameters = StdioServerParameters(
         command=sys.executable,
@@ -36,9 +41,8 @@ async def hal9_mcp(folder: Path) -> AsyncIterator[ClientSession]:
         cwd=folder,
         env={**get_default_environment(), "HAL9_LOGGING__LEVEL": "warning"},
     )
-    async with stdio_client(parameters) as (read, write), ClientSession(read, write) as session:
-        await session.initialize()
-        yield session
+    async with Client(parameters, mode=mode) as client:
+        yield client
 
 
 def text(result: types.CallToolResult) -> str:
@@ -46,44 +50,47 @@ def text(result: types.CallToolResult) -> str:
 
 
 @pytest.mark.anyio
-async def test_an_mcp_client_lists_and_calls_every_tool_over_stdio(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("mode", "version"), [("legacy", LATEST_HANDSHAKE_VERSION), ("auto", LATEST_MODERN_VERSION)])
+async def test_an_mcp_client_lists_and_calls_every_tool_over_stdio(tmp_path: Path, mode: str, version: str) -> None:
     (tmp_path / "outside.txt").write_text("outside")
     folder = tmp_path / "work"
     (folder / "hal9-data").mkdir(parents=True)
     (folder / "hal9-data" / "hal9.db").write_text("the runtime's own database")
-    async with hal9_mcp(folder) as session:
-        listed = await session.list_tools()
-        written = await session.call_tool("file_write", {"path": "docs/a.txt", "content": "from the client"})
-        read = await session.call_tool("file_read", {"path": "docs/a.txt"})
-        escape = await session.call_tool("file_read", {"path": "../outside.txt"})
-        echo = await session.call_tool("shell", {"argv": ["echo", "hello", "mcp"]})
-        shell = await session.call_tool("shell", {"argv": ["sh", "-c", "id"]})
-        fetch = await session.call_tool("web_fetch", {"url": "http://169.254.169.254/latest/meta-data/"})
-        asked = await session.call_tool("ask", {"question": "Build a todo app"})
-        bad = await session.call_tool("file_read", {})
-        own_data = await session.call_tool("file_write", {"path": "hal9-data/hal9.db", "content": "gone"})
-        own_data_shell = await session.call_tool("shell", {"argv": ["ls", "hal9-data"]})
+    async with hal9_mcp(folder, mode) as client:
+        negotiated = client.protocol_version
+        listed = await client.list_tools()
+        written = await client.call_tool("file_write", {"path": "docs/a.txt", "content": "from the client"})
+        read = await client.call_tool("file_read", {"path": "docs/a.txt"})
+        escape = await client.call_tool("file_read", {"path": "../outside.txt"})
+        echo = await client.call_tool("shell", {"argv": ["echo", "hello", "mcp"]})
+        shell = await client.call_tool("shell", {"argv": ["sh", "-c", "id"]})
+        fetch = await client.call_tool("web_fetch", {"url": "http://169.254.169.254/latest/meta-data/"})
+        asked = await client.call_tool("ask", {"question": "Build a todo app"})
+        bad = await client.call_tool("file_read", {})
+        own_data = await client.call_tool("file_write", {"path": "hal9-data/hal9.db", "content": "gone"})
+        own_data_shell = await client.call_tool("shell", {"argv": ["ls", "hal9-data"]})
 
+    assert negotiated == version
     assert sorted(tool.name for tool in listed.tools) == ["ask", "file_read", "file_write", "shell", "web_fetch"]
-    assert not written.isError
+    assert not written.is_error
     assert (folder / "docs" / "a.txt").read_text() == "from the client"
-    assert (read.isError, text(read)) == (False, "from the client")
-    assert escape.isError
+    assert (read.is_error, text(read)) == (False, "from the client")
+    assert escape.is_error
     assert "path_traversal" in text(escape)
-    assert not echo.isError
+    assert not echo.is_error
     assert "hello mcp" in text(echo)
-    assert shell.isError
+    assert shell.is_error
     assert "forbidden_command" in text(shell)
-    assert fetch.isError
+    assert fetch.is_error
     assert "forbidden_host" in text(fetch)
-    assert not asked.isError
+    assert not asked.is_error
     answer = json.loads(text(asked))
     assert answer["status"] == "completed"
     assert answer["outputs"]
     assert all(output.startswith("Implemented:") for output in answer["outputs"])
-    assert bad.isError  # a missing argument is the client's error, and the server goes on
-    assert own_data.isError
+    assert bad.is_error  # a missing argument is the client's error, and the server goes on
+    assert own_data.is_error
     assert "data folder" in text(own_data)
     assert (folder / "hal9-data" / "hal9.db").read_text() == "the runtime's own database"
-    assert own_data_shell.isError
+    assert own_data_shell.is_error
     assert "data folder" in text(own_data_shell)

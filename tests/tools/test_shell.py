@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import anyio
+import psutil
 import pytest
 
 from hal9 import Layer
@@ -161,6 +162,23 @@ async def test_a_command_over_its_time_kills_its_whole_process_group(tmp_path: P
             await anyio.wait_readable(pidfd)
     finally:
         os.close(pidfd)
+
+
+@pytest.mark.anyio
+async def test_a_call_over_the_call_timeout_is_an_error_and_its_command_is_stopped(root: Path) -> None:
+    """The service's end-to-end limit, below the shell's own, ends the call and the command with it."""
+    async with tool_service(root, call_timeout=0.5, shell_timeout=30) as service:
+        with anyio.fail_after(10):
+            slow = await service.call("shell", {"argv": ["sleep", "29"]}, layer=L2)
+        left = [child.cmdline() for child in psutil.Process().children(recursive=True)]
+        after = await service.call("shell", {"argv": ["echo", "still", "served"]}, layer=L2)
+    assert slow.is_error
+    assert "took longer than 0.5s" in slow.text
+    assert not any("sleep" in " ".join(cmdline) for cmdline in left)
+    assert not after.is_error
+    assert "still served" in after.text
+    assert invocations(service, "shell", "error") == 1
+    assert invocations(service, "shell", "success") == 1
 
 
 def test_a_config_cannot_allow_a_shell_or_a_path() -> None:
