@@ -2,7 +2,10 @@
 
 Library code only calls ``structlog.get_logger()``; the CLI (the application) calls
 :func:`configure_logging` once. Standard-library loggers (uvicorn's) are routed through
-the same processors, so every line has one format.
+the same processors, so every line has one format, and every line, whatever its logger or
+level, is scrubbed of credentials last (:mod:`hal9.redaction`): uvicorn logs a refused
+WebSocket handshake with its query string, and at debug level its handshake headers.
+Tracebacks never show local variables (they can hold API keys and request payloads).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import Processor
 
+from hal9.redaction import redact_rendered
 from hal9.runtime.signal import current_signal
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -57,7 +61,8 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
         )
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer()
+        # Not rich's traceback, which shows each frame's locals.
+        renderer = structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
     numeric = _LEVELS[level]
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -69,7 +74,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer, redact_rendered],
         )
     )
     root = logging.getLogger()

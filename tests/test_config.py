@@ -200,3 +200,15 @@ def test_missing_file_and_invalid_toml_are_config_errors(tmp_path: Path) -> None
         load_config(tmp_path / "absent.toml", environ={})
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(write(tmp_path, "[server\nport = 1"), environ={})
+
+
+def test_forwarded_allow_ips_are_addresses_or_networks_from_the_file_or_the_environment(tmp_path: Path) -> None:
+    assert Config().server.forwarded_allow_ips == ()  # no proxy is trusted by default
+    path = write(tmp_path, '[server]\nforwarded_allow_ips = ["127.0.0.1", "::1", "127.0.0.0/8"]\n')
+    assert load_config(path, environ={}).server.forwarded_allow_ips == ("127.0.0.1", "::1", "127.0.0.0/8")
+    from_env = load_config(environ={"HAL9_SERVER__FORWARDED_ALLOW_IPS": "127.0.0.1, ::1"})
+    assert from_env.server.forwarded_allow_ips == ("127.0.0.1", "::1")
+    for bad in ('["*"]', '["proxy.internal"]', '["127.0.0.1/40"]'):
+        with pytest.raises(ConfigError) as error:
+            load_config(write(tmp_path, f"[server]\nforwarded_allow_ips = {bad}\n"), environ={})
+        assert error_keys(error.value) == ["server.forwarded_allow_ips"]

@@ -37,6 +37,7 @@ from hal9.auth.tokens import TokenCodec, load_signing_key
 from hal9.config import AuthConfig
 from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
+from hal9.runtime.private_files import check_data_dir
 from hal9.runtime.service import Service
 
 if TYPE_CHECKING:
@@ -119,9 +120,15 @@ class AuthService(Service):
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the tables, load (or create) the signing key and the active keys."""
+        """Check the data folder, load (or create) the signing key, open the tables, load the active keys.
+
+        Raises:
+            ConfigError: the folder of the database is not private (:func:`~hal9.runtime.private_files.check_data_dir`),
+                checked before a key is read from it or written into it.
+        """
         if self._metrics is None:
             self.bind_metrics(MetricsRegistry("unbound"))
+        await anyio.to_thread.run_sync(check_data_dir, self.store.path.parent)
         s = self.settings
         configured = s.secret_key.get_secret_value() if s.secret_key is not None else None
         signing_key = await anyio.to_thread.run_sync(load_signing_key, configured, self.key_file)
@@ -187,7 +194,8 @@ class AuthService(Service):
             return await self._issue_pair(user, uuid.uuid4().hex)
 
     async def refresh(self, refresh_token: str) -> TokenPair:
-        """Spend a refresh token for a new pair. A token spent before revokes its whole family.
+        """Spend a refresh token for a new pair. A token spent before revokes its whole session:
+        its refresh tokens and the access tokens it issued (they carry its id), from the next request on.
 
         Raises:
             NotAuthenticated: invalid, expired, an access token, spent, revoked, or its user is disabled.
@@ -195,7 +203,7 @@ class AuthService(Service):
         async with self.measure(operation="refresh"):
             claims = self._require_codec().decode(refresh_token, "refresh")
             assert claims.family is not None
-            outcome = await self.store.spend_refresh(claims.jti, claims.family)
+            outcome = await self.store.spend_refresh(claims.jti, claims.family, self._session_until())
             if outcome == "reused":
                 log.warning("auth.refresh_reused", user_id=claims.user_id)
                 raise NotAuthenticated("the refresh token was used before; its session is revoked, log in again")
@@ -203,7 +211,7 @@ class AuthService(Service):
                 raise NotAuthenticated("the refresh token is revoked")
             user = await self.store.user(claims.user_id)
             if user is None or not user.active:
-                await self.store.revoke_family(claims.family)
+                await self.store.revoke_family(claims.family, self._session_until())
                 raise NotAuthenticated("the user is disabled")
             self.state.saw(f"user:{user.id}")
             return await self._issue_pair(user, claims.family)
@@ -218,11 +226,12 @@ class AuthService(Service):
                 if str(claims.user_id) != principal.id or principal.kind != "user":
                     raise NotAuthenticated("the refresh token belongs to another session")
                 assert claims.family is not None
-                await self.store.revoke_family(claims.family)
+                await self.store.revoke_family(claims.family, self._session_until())
 
     async def _issue_pair(self, user: User, family: str) -> TokenPair:
         codec = self._require_codec()
-        access, _ = codec.issue("access", user.id, user.role)
+        # The access token names its session too, so revoking the session ends it (authenticate()).
+        access, _ = codec.issue("access", user.id, user.role, family=family)
         refresh, claims = codec.issue("refresh", user.id, user.role, family=family)
         await self.store.add_refresh(claims.jti, family, user.id, claims.expires_at)
         self._issued.labels("access").inc()
@@ -245,7 +254,8 @@ class AuthService(Service):
             if api_keys.looks_like_key(bearer):
                 return await self._by_key(bearer)
             claims = self._require_codec().decode(bearer, "access")
-            user = await self.store.user_for_access(claims.user_id, claims.jti)
+            # Tokens issued before access tokens named their session have no family: only their jti is checked.
+            user = await self.store.user_for_access(claims.user_id, claims.jti, claims.family)
             if user is None:
                 raise NotAuthenticated("the token is revoked or its user is disabled")
             self.state.saw(f"user:{user.id}")
@@ -346,6 +356,10 @@ class AuthService(Service):
             del self.state.keys[key_id]
             with contextlib.suppress(KeyError):  # _track_key made the series; a removal must not fail a revoke
                 self._usage.remove(key_id)
+
+    def _session_until(self) -> float:
+        """When the access tokens a session issued up to now have all expired: its revocation may be forgotten."""
+        return time.time() + self._require_codec().lifetimes["access"]
 
     def _require_codec(self) -> TokenCodec:
         if self._codec is None:

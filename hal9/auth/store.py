@@ -52,7 +52,14 @@ CREATE TABLE IF NOT EXISTS auth_refresh_tokens (
 );
 CREATE INDEX IF NOT EXISTS auth_refresh_tokens_family ON auth_refresh_tokens (family);
 CREATE TABLE IF NOT EXISTS auth_revoked_access (jti TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS auth_revoked_sessions (family TEXT PRIMARY KEY, expires_at REAL NOT NULL);
 """
+#: A session (a refresh token family) ended by reuse, logout or a disabled user: kept until the
+#: last access token it can have issued has expired, and read with every access token's check.
+_REVOKE_SESSION = (
+    "INSERT INTO auth_revoked_sessions (family, expires_at) VALUES (?, ?) "
+    "ON CONFLICT (family) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)"
+)
 #: ``last_used_at`` of a key is written at most this often (a busy key would otherwise write on every request).
 LAST_USED_RESOLUTION_SECONDS = 60.0
 
@@ -121,6 +128,7 @@ class AuthStore:
             now = time.time()
             connection.execute("DELETE FROM auth_refresh_tokens WHERE expires_at < ?", (now,))
             connection.execute("DELETE FROM auth_revoked_access WHERE expires_at < ?", (now,))
+            connection.execute("DELETE FROM auth_revoked_sessions WHERE expires_at < ?", (now,))
 
     async def close(self) -> None:
         await self._db.close()
@@ -181,14 +189,16 @@ class AuthStore:
 
         return await self._call(update)
 
-    async def user_for_access(self, user_id: int, jti: str) -> User | None:
-        """The user of an access token if it is still good: the user is active and the token not logged out."""
+    async def user_for_access(self, user_id: int, jti: str, family: str | None) -> User | None:
+        """The user of an access token if it is still good: the user is active, the token not logged
+        out and its session (``family``) not revoked. One query, two primary-key probes."""
 
         def check(c: sqlite3.Connection) -> User | None:
             row = c.execute(
                 "SELECT id, username, role, active, created_at FROM auth_users WHERE id = ? AND active = 1 "
-                "AND NOT EXISTS (SELECT 1 FROM auth_revoked_access WHERE jti = ?)",
-                (user_id, jti),
+                "AND NOT EXISTS (SELECT 1 FROM auth_revoked_access WHERE jti = ?) "
+                "AND NOT EXISTS (SELECT 1 FROM auth_revoked_sessions WHERE family = ?)",
+                (user_id, jti, family),
             ).fetchone()
             return None if row is None else _user(row)
 
@@ -279,8 +289,13 @@ class AuthStore:
             )
         )
 
-    async def spend_refresh(self, jti: str, family: str) -> RefreshOutcome:
-        """Mark a refresh token used. A token used before revokes its whole family ("reused")."""
+    async def spend_refresh(self, jti: str, family: str, session_until: float) -> RefreshOutcome:
+        """Mark a refresh token used. A token used before revokes its whole session ("reused").
+
+        The session's refresh tokens are revoked and the session itself is recorded as revoked
+        until ``session_until`` (when the last access token it issued expires), in the same
+        transaction, so its access tokens are refused from the next request on.
+        """
 
         def spend(c: sqlite3.Connection) -> RefreshOutcome:
             now = time.time()
@@ -297,6 +312,7 @@ class AuthStore:
                         "UPDATE auth_refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL",
                         (now, family),
                     )
+                    c.execute(_REVOKE_SESSION, (family, session_until))
                     return "reused"
                 if revoked_at is not None:
                     return "revoked"
@@ -305,13 +321,19 @@ class AuthStore:
 
         return await self._call(spend)
 
-    async def revoke_family(self, family: str) -> None:
-        await self._call(
-            lambda c: c.execute(
-                "UPDATE auth_refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL",
-                (time.time(), family),
-            )
-        )
+    async def revoke_family(self, family: str, session_until: float) -> None:
+        """End a session: its refresh tokens, and its access tokens until ``session_until``."""
+
+        def revoke(c: sqlite3.Connection) -> None:
+            with c:
+                c.execute("BEGIN IMMEDIATE")
+                c.execute(
+                    "UPDATE auth_refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL",
+                    (time.time(), family),
+                )
+                c.execute(_REVOKE_SESSION, (family, session_until))
+
+        await self._call(revoke)
 
     async def revoke_access(self, jti: str, expires_at: float) -> None:
         await self._call(

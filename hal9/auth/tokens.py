@@ -57,7 +57,7 @@ class TokenCodec:
         self.lifetimes = lifetimes
 
     def issue(self, type_: TokenType, user_id: int, role: Role, family: str | None = None) -> tuple[str, Claims]:
-        """A signed token and its claims (``family`` is set on refresh tokens)."""
+        """A signed token and its claims; ``family`` (claim ``fam``) names the session, on both kinds of token."""
         now = int(time.time())
         claims = Claims(user_id, role, uuid.uuid4().hex, type_, now, now + self.lifetimes[type_], family)
         payload: dict[str, Any] = {
@@ -123,7 +123,7 @@ def load_signing_key(configured: str | None, path: Path) -> str:
         return configured
     try:
         # O_EXCL: two processes starting at once never both write a key.
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         mode = path.stat().st_mode

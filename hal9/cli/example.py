@@ -27,6 +27,8 @@ request_timeout = 300.0       # wait=true answers 504 after this (a request is s
 max_content_chars = 100000    # larger requests get 413
 websocket_buffer = 256        # events queued per /ws or event-stream client before it is cut off
 retry_after_seconds = 1       # Retry-After of a 503 when the entry mailbox is full
+forwarded_allow_ips = []      # reverse proxies whose X-Forwarded-For is believed, e.g. ["10.0.0.5", "10.1.0.0/16"];
+                              # none by default: the login limit and the logs count the connecting address
 
 [runtime]
 mailbox_capacity = 64         # signals queued per neuron

@@ -1,9 +1,22 @@
-"""``python -m hal9 serve``: the runtime and its HTTP server until SIGTERM or SIGINT."""
+"""``python -m hal9 serve``: the runtime and its HTTP server until SIGTERM or SIGINT.
+
+What the server trusts and keeps is decided here, before anything is served:
+
+- The process runs with umask 077 (as PostgreSQL's server does), and ``data_dir`` must be
+  private (:func:`~hal9.runtime.private_files.check_data_dir`): whatever the server creates
+  there, the database, its WAL files, the signing key, the tools' workspace, is its user's alone.
+- uvicorn believes ``X-Forwarded-For``/``-Proto`` only from ``server.forwarded_allow_ips``
+  (none by default; uvicorn's own default trusts 127.0.0.1, which let any local client pick
+  the address the login limiter counts).
+- uvicorn's access log is off (the HTTP metrics count requests), and its other lines go
+  through :func:`~hal9.logging.configure_logging`, which scrubs credentials from every line.
+"""
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import signal
 import socket
 import sys
@@ -16,9 +29,13 @@ import structlog
 from hal9.config import Config, load_config
 from hal9.errors import ConfigError
 from hal9.logging import configure_logging
+from hal9.runtime.private_files import check_data_dir
 
 if TYPE_CHECKING:
     pass
+
+#: Files and folders the server creates are readable and writable by its user only.
+PRIVATE_UMASK = 0o077
 
 log = structlog.get_logger("hal9.cli")
 
@@ -66,7 +83,6 @@ async def serve(config: Config, stop: _StopRequest) -> int:
     from hal9.runtime.runtime import Runtime
     from hal9.server import create_app
 
-    config.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         sock = _bind(config.server.host, config.server.port)
     except OSError as exc:
@@ -83,6 +99,10 @@ async def serve(config: Config, stop: _StopRequest) -> int:
                     app,
                     log_config=None,
                     access_log=False,
+                    # Only the configured proxies may say who the client is (uvicorn trusts 127.0.0.1
+                    # by default, or $FORWARDED_ALLOW_IPS): the login limiter counts that address.
+                    proxy_headers=bool(config.server.forwarded_allow_ips),
+                    forwarded_allow_ips=list(config.server.forwarded_allow_ips),
                     lifespan="off",
                     timeout_graceful_shutdown=int(config.runtime.drain_timeout) or 1,
                 )
@@ -144,6 +164,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # Before any thread or file exists: every file the server makes is private (docstring above).
+    os.umask(PRIVATE_UMASK)
+    check_data_dir(config.data_dir)  # ConfigError: refused, and main() prints why
     configure_logging(config.logging.level, config.logging.format)
     stop = _StopRequest()
     stop.install()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import ipaddress
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from hal9.config.section import Section
 from hal9.runtime.layer import Layer
@@ -23,6 +24,31 @@ class ServerConfig(Section):
         default=256, gt=0, description="events queued per /ws or event-stream client before it is cut off"
     )
     retry_after_seconds: int = Field(default=1, ge=1)
+    forwarded_allow_ips: tuple[str, ...] = Field(
+        default=(),
+        description="proxies (addresses or CIDR networks) whose X-Forwarded-For/-Proto are believed; "
+        "none by default, so the login limiter and the logs see the connecting peer",
+    )
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        """``HAL9_SERVER__FORWARDED_ALLOW_IPS=10.0.0.1,10.1.0.0/16``: a comma-separated string is a list."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _networks(cls, proxies: tuple[str, ...]) -> tuple[str, ...]:
+        # Addresses and networks only: uvicorn would also take "*" (trust every peer), which
+        # would let any client choose the address the login limiter counts.
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or network (CIDR)") from None
+        return proxies
 
 
 class RuntimeConfig(Section):

@@ -8,8 +8,10 @@ from typing import Any, Self
 
 import aiosqlite
 import anyio
+import anyio.to_thread
 
 from hal9.memory.schema import migrate
+from hal9.runtime.private_files import prepare_database
 
 #: Reads map the file (up to this much) rather than copy pages into a private cache: a search
 #: touches doclist pages all over a large index, and each copy was a system call.
@@ -36,15 +38,18 @@ class MemoryDatabase:
 
     @classmethod
     async def open(cls, path: Path, synchronous: str) -> Self:
-        """Open the file (it is created; its folder must exist), migrate it and count its entries.
+        """Open the file (it is created, mode 0600), migrate it and count its entries.
 
         Both connections are in autocommit mode and the file in WAL mode; the read connection
-        is query-only. If anything fails, nothing is left open.
+        is query-only. If anything fails, nothing is left open. The file is prepared first
+        (:func:`~hal9.runtime.private_files.prepare_database`): its folder must not be writable
+        by others, and SQLite then gives the WAL files the database's private mode.
 
         Args:
             path: the database file.
             synchronous: the write connection's ``PRAGMA synchronous`` (``full`` or ``normal``).
         """
+        await anyio.to_thread.run_sync(prepare_database, path)
         write = await aiosqlite.connect(path, isolation_level=None)
         try:
             await write.execute("PRAGMA journal_mode = WAL")

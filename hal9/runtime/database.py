@@ -4,7 +4,8 @@ For the runtime's small tables in ``data_dir/hal9.db`` (the LLM spend ledger, th
 tables): each call runs in a worker thread (``anyio.to_thread``) through a limiter of one,
 so the event loop never waits on the disk and each call is atomic with respect to the
 others. WAL mode, so a reader elsewhere never blocks a write here. (The memory service,
-with its group commits and full-text search, has a connection of its own.)
+with its group commits and full-text search, has a connection of its own.) The file and
+its WAL files are private to the user (:mod:`hal9.runtime.private_files`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
+from hal9.runtime.private_files import prepare_database
+
 T = TypeVar("T")
 
 
@@ -24,7 +27,7 @@ class Database:
     """A SQLite file opened with :meth:`open` and closed with :meth:`close`.
 
     Args:
-        path: the SQLite file; its folder is created if missing.
+        path: the SQLite file; its folder is created (mode 0700) if missing, the file with mode 0600.
         not_open: the error a call made before :meth:`open` (or after :meth:`close`) raises.
         busy_timeout: seconds a call waits for another process's write lock.
     """
@@ -45,11 +48,12 @@ class Database:
         """Connect, switch to WAL and run ``setup`` (the schema) in the worker thread.
 
         Raises:
+            ConfigError: the folder or the file is not private (:func:`~hal9.runtime.private_files.prepare_database`).
             Whatever ``setup`` raises (the connection is closed then).
         """
 
         def connect() -> sqlite3.Connection:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            prepare_database(self.path)
             connection = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=self._busy_timeout
             )

@@ -18,6 +18,13 @@ tools API that does not exist yet.
 ``/api/v1`` route or websocket, so a new router cannot be served open by mistake.
 Roles and permissions are one table in :mod:`hal9.auth.permissions`.
 
+Credentials come in headers: ``Authorization: Bearer <token or API key>`` or ``X-API-Key``.
+A WebSocket client that cannot set headers (a browser) offers two subprotocols instead,
+``hal9.events`` and ``hal9.bearer.<token or API key>``; the server answers with
+``hal9.events``, never echoing the one that carries the secret. Credentials in the query
+string (``?api_key=``, ``?token=``, ``?access_token=``) are refused with a 401 even beside
+valid headers: query strings end up in proxy and server logs.
+
 When auth is disabled (loopback only), every caller is :data:`~hal9.auth.ANONYMOUS`, an
 admin. ``/metrics`` is open unless ``auth.metrics_token`` is set; then it needs
 ``Authorization: Bearer <metrics_token>``, the way Prometheus' scrape config sends one.
@@ -28,6 +35,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterator
 from typing import Annotated
+from urllib.parse import parse_qsl
 
 from fastapi import Depends, FastAPI, params
 from fastapi.dependencies.models import Dependant
@@ -41,6 +49,12 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Routes under these prefixes must be gated.
 GATED_PREFIXES = ("/api/v1", "/ws")
 _BEARER = "bearer "
+#: The subprotocol of ``/ws``: the one the server accepts (and echoes) when a client offers it.
+EVENTS_SUBPROTOCOL = "hal9.events"
+#: A ``/ws`` subprotocol offered beside ``hal9.events`` that carries a credential: ``hal9.bearer.<token>``.
+CREDENTIAL_SUBPROTOCOL = "hal9.bearer."
+#: Query parameters that would carry a credential: refused, never read.
+CREDENTIAL_QUERY_PARAMETERS = frozenset({"api_key", "apikey", "token", "access_token", "refresh_token"})
 
 
 def auth_service(connection: HTTPConnection) -> AuthService | None:
@@ -52,8 +66,10 @@ def auth_service(connection: HTTPConnection) -> AuthService | None:
 async def current_principal(connection: HTTPConnection) -> Principal:
     """Authenticate the request once (cached on its state) from its bearer token or X-API-Key.
 
+    A websocket without either may carry its credential in a ``hal9.bearer.<token>`` subprotocol.
+
     Raises:
-        NotAuthenticated: missing, invalid, expired or revoked credentials (401).
+        NotAuthenticated: missing, invalid, expired or revoked credentials, or credentials in the query (401).
     """
     cached: Principal | None = getattr(connection.state, "principal", None)
     if cached is not None:
@@ -62,9 +78,59 @@ async def current_principal(connection: HTTPConnection) -> Principal:
     if service is None:
         principal = ANONYMOUS
     else:
-        principal = await service.authenticate(bearer_token(connection), connection.headers.get("x-api-key"))
+        refuse_query_credentials(connection)
+        bearer, api_key = bearer_token(connection), connection.headers.get("x-api-key")
+        if bearer is None and api_key is None and connection.scope["type"] == "websocket":
+            bearer = subprotocol_credential(connection)
+        principal = await service.authenticate(bearer, api_key)
     connection.state.principal = principal
     return principal
+
+
+def refuse_query_credentials(connection: HTTPConnection) -> None:
+    """Refuse a request whose query string has a credential parameter, even beside good headers.
+
+    A query string is logged by proxies and load balancers (HAL9's own logs drop it), so a
+    client sending its key there should learn at once, not after it has leaked everywhere.
+
+    Raises:
+        NotAuthenticated: naming where credentials go instead.
+    """
+    query: bytes = connection.scope.get("query_string", b"")
+    if not query:  # nearly every request: nothing to parse
+        return
+    names = {name.lower() for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)}
+    if names & CREDENTIAL_QUERY_PARAMETERS:
+        raise NotAuthenticated(
+            "credentials are not accepted in the query string (it ends up in logs): send "
+            "'Authorization: Bearer <token>' or 'X-API-Key', or on /ws the subprotocols "
+            f"'{EVENTS_SUBPROTOCOL}' and '{CREDENTIAL_SUBPROTOCOL}<token>'"
+        )
+
+
+def subprotocol_credential(connection: HTTPConnection) -> str | None:
+    """The token of a websocket's ``hal9.bearer.<token>`` subprotocol, or None if it offers none.
+
+    The server must answer with one of the offered subprotocols (RFC 6455; browsers fail the
+    connection otherwise) and must not echo the secret, so ``hal9.events`` has to be offered too.
+
+    Raises:
+        NotAuthenticated: several credential subprotocols, or one without ``hal9.events``.
+    """
+    offered: list[str] = connection.scope.get("subprotocols") or []
+    tokens = [
+        protocol[len(CREDENTIAL_SUBPROTOCOL) :] for protocol in offered if protocol.startswith(CREDENTIAL_SUBPROTOCOL)
+    ]
+    if not tokens:
+        return None
+    if len(tokens) > 1:
+        raise NotAuthenticated(f"offer one '{CREDENTIAL_SUBPROTOCOL}<token>' subprotocol, not {len(tokens)}")
+    if EVENTS_SUBPROTOCOL not in offered:
+        raise NotAuthenticated(
+            f"a '{CREDENTIAL_SUBPROTOCOL}<token>' subprotocol needs '{EVENTS_SUBPROTOCOL}' offered with it: "
+            "the server answers with that one and never echoes the token"
+        )
+    return tokens[0]
 
 
 def bearer_token(connection: HTTPConnection) -> str | None:

@@ -2,6 +2,11 @@
 
 Each client has a bounded buffer. A client that falls behind is disconnected (close
 code 1013, try again later): the runtime never waits for a slow reader.
+
+Credentials come as on every route (``Authorization: Bearer``, ``X-API-Key``), or, from a
+client that cannot set headers, in the subprotocols ``hal9.events, hal9.bearer.<token>``
+(:mod:`hal9.server.auth`). A client that offers ``hal9.events`` gets it back as the
+accepted subprotocol, as RFC 6455 requires; the credential subprotocol is never echoed.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import structlog
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from hal9.runtime.events import Subscription
+from hal9.server.auth import EVENTS_SUBPROTOCOL
 from hal9.server.metrics import ConnectionCounts
 
 router = APIRouter()
@@ -27,7 +33,8 @@ TRY_AGAIN_LATER = 1013
 async def events(websocket: WebSocket) -> None:
     runtime = websocket.app.state.runtime
     counts: ConnectionCounts = websocket.app.state.connection_counts
-    await websocket.accept()
+    offered: list[str] = websocket.scope.get("subprotocols") or []
+    await websocket.accept(subprotocol=EVENTS_SUBPROTOCOL if EVENTS_SUBPROTOCOL in offered else None)
     counts.websockets += 1
     subscription = runtime.events.subscribe(buffer=runtime.config.server.websocket_buffer)
     try:

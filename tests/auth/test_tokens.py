@@ -11,10 +11,10 @@ from typing import Any
 import jwt
 import pytest
 
-from hal9.auth import AuthError, AuthService, Role
+from hal9.auth import AuthError, AuthService, NotAuthenticated, Role
 from hal9.config import AuthConfig
 from tests.auth.conftest import OpenAuthApi
-from tests.auth.helpers import FAST_HASHING, AuthApi, bearer
+from tests.auth.helpers import FAST_HASHING, PASSWORD, AuthApi, bearer
 
 pytestmark = pytest.mark.anyio
 
@@ -131,6 +131,53 @@ async def test_refresh_rotates_and_reuse_revokes_the_whole_family(api: AuthApi) 
         )
     ).json()
     assert (await api.client.post("/api/v1/auth/refresh", json={"refresh_token": other["refresh_token"]})).is_success
+
+
+async def test_reuse_ends_the_sessions_access_tokens_from_the_next_request_on(api: AuthApi) -> None:
+    """A reused refresh token revokes every token of its session, the access tokens it issued included."""
+    first = await api.user("vic", Role.VIEWER)
+    rotated = (await api.client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})).json()
+    other = (
+        await api.client.post("/api/v1/auth/login", json={"username": "vic", "password": PASSWORD})
+    ).json()  # another session of the same user
+    for tokens in (first, rotated, other):
+        assert (await api.client.get("/api/v1/neurons", headers=bearer(tokens["access_token"]))).status_code == 200
+
+    reuse = await api.client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert reuse.status_code == 401
+
+    # Both access tokens of the session stop at once (not when they expire, 15 minutes later) ...
+    assert await refused(api, first["access_token"]) == "the token is revoked or its user is disabled"
+    assert (
+        await refused(api, rotated["access_token"], "/api/v1/auth/me") == "the token is revoked or its user is disabled"
+    )
+    # ... and the other session goes on.
+    assert (await api.client.get("/api/v1/neurons", headers=bearer(other["access_token"]))).status_code == 200
+    assert (await api.client.post("/api/v1/auth/refresh", json={"refresh_token": other["refresh_token"]})).is_success
+
+
+async def test_a_revoked_session_stays_revoked_across_a_restart_and_is_forgotten_once_expired(
+    tmp_path: Path,
+) -> None:
+    service = AuthService(
+        tmp_path / "data" / "hal9.db",
+        AuthConfig(
+            **FAST_HASHING,
+        ),
+    )
+    async with service:
+        await service.create_user("vic", PASSWORD, Role.VIEWER)
+        pair = await service.login("vic", PASSWORD)
+        await service.refresh(pair.refresh_token)
+        with pytest.raises(NotAuthenticated, match="used before"):
+            await service.refresh(pair.refresh_token)
+    async with service:  # a restart: the revocation is in the database, not in memory
+        with pytest.raises(NotAuthenticated, match="revoked"):
+            await service.authenticate(pair.access_token)
+        await service.store._call(lambda c: c.execute("UPDATE auth_revoked_sessions SET expires_at = 0"))
+    async with service:  # an expired revocation is purged at start: its access tokens have expired too
+        rows = await service.store._call(lambda c: c.execute("SELECT COUNT(*) FROM auth_revoked_sessions").fetchone())
+        assert rows == (0,)
 
 
 async def test_logout_revokes_the_access_token_and_the_session(api: AuthApi) -> None:
