@@ -28,6 +28,7 @@ from hal9.runtime.llm import ToolSpec
 from hal9.runtime.service import OperationMetrics, Service
 from hal9.runtime.tools import ToolOutput
 from hal9.tools.errors import ToolError, ViolationType
+from hal9.tools.placement import refuse_roots_around
 from hal9.tools.web import Resolver, resolve
 
 if TYPE_CHECKING:
@@ -99,7 +100,12 @@ class ToolService(Service):
     def from_config(cls, config: Config) -> Self:
         settings = config.tools
         root = settings.root if settings.root is not None else config.data_dir / WORKSPACE
-        # The workspace lives in data_dir by default; a root around data_dir must still not reach it.
+        roots = {"tools.root": root}
+        roots.update(
+            {f"tools.layers.{layer}.root": policy.root for layer, policy in settings.layers.items() if policy.root}
+        )
+        refuse_roots_around(config.data_dir, roots)
+        # The workspace lives in data_dir by default, beside the database, never around it.
         return cls(settings, root=root, protected=(config.data_dir,))
 
     # -- lifecycle -------------------------------------------------------------------------

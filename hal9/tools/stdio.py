@@ -23,6 +23,7 @@ from hal9.errors import Hal9Error
 from hal9.metrics import families as fam
 from hal9.runtime.runtime import Runtime
 from hal9.tools.errors import ViolationType
+from hal9.tools.placement import data_dir_outside
 from hal9.tools.server import Sandbox, build_server
 
 log = structlog.get_logger("hal9.tools")
@@ -66,12 +67,24 @@ def build_stdio_server(config: Config, runtime: Runtime, root: Path) -> MCPServe
 
 
 async def serve_stdio(config: Config, root: Path) -> int:
-    """Run the runtime and serve MCP on stdin/stdout until the client closes them."""
+    """Run the runtime and serve MCP on stdin/stdout until the client closes them.
+
+    The data folder stays outside ``root``: a default one that would fall inside moves to the
+    XDG state folder (``~/.local/state/hal9``); a configured one inside is refused.
+
+    Raises:
+        ConfigError: the configured data folder lies inside ``root``.
+    """
+    data_dir = data_dir_outside(root, config.data_dir, chosen="data_dir" in config.model_fields_set)
+    if data_dir != config.data_dir:
+        config = config.model_copy(update={"data_dir": data_dir})
     # The SDK logs every failed tool call at info level: at HAL9's level that would be a second
     # line for each refusal (already logged as tools.violation) and each error the client gets.
     logging.getLogger("mcp").setLevel(max(logging.WARNING, logging.getLogger().level))
     async with Runtime(config) as runtime:
         server = build_stdio_server(config, runtime, root)
-        log.info("mcp.serving", root=str(root), tools=[*config.tools.mcp.tools, "ask"])
+        log.info(
+            "mcp.serving", root=str(root), data_dir=str(data_dir.resolve()), tools=[*config.tools.mcp.tools, "ask"]
+        )
         await server.run_stdio_async()
     return 0

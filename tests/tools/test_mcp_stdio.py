@@ -20,7 +20,7 @@ from mcp.types.version import LATEST_HANDSHAKE_VERSION, LATEST_MODERN_VERSION
 pytestmark = pytest.mark.slow
 
 CONFIG = """\
-services = { llm = "hal9.llm:LLMService" }
+services = { llm = "hal9.llm:LLMService", memory = "hal9.memory:SQLiteMemory" }
 
 [llm]
 mode = "mock"
@@ -32,14 +32,18 @@ commands = ["echo", "ls"]
 
 
 @asynccontextmanager
-async def hal9_mcp(folder: Path, mode: str) -> AsyncIterator[Client]:
-    """A client of `python -m hal9 mcp` started in ``folder`` (its sandbox root), connected in ``mode``."""
+async def hal9_mcp(folder: Path, mode: str, state: Path) -> AsyncIterator[Client]:
+    """A client of `python -m hal9 mcp` started in ``folder`` (its sandbox root), connected in ``mode``.
+
+    ``state`` is its XDG state home, where its data goes (never below the folder it serves).
+    """
     (folder / "hal9.toml").write_text(CONFIG)
+    environment = {"HAL9_LOGGING__LEVEL": "warning", "XDG_STATE_HOME": str(state)}
     parameters = StdioServerParameters(
         command=sys.executable,
         args=["-m", "hal9", "mcp", "--config", "hal9.toml"],
         cwd=folder,
-        env={**get_default_environment(), "HAL9_LOGGING__LEVEL": "warning"},
+        env={**get_default_environment(), **environment},
     )
     async with Client(parameters, mode=mode) as client:
         yield client
@@ -54,9 +58,8 @@ def text(result: types.CallToolResult) -> str:
 async def test_an_mcp_client_lists_and_calls_every_tool_over_stdio(tmp_path: Path, mode: str, version: str) -> None:
     (tmp_path / "outside.txt").write_text("outside")
     folder = tmp_path / "work"
-    (folder / "hal9-data").mkdir(parents=True)
-    (folder / "hal9-data" / "hal9.db").write_text("the runtime's own database")
-    async with hal9_mcp(folder, mode) as client:
+    folder.mkdir()
+    async with hal9_mcp(folder, mode, tmp_path / "state") as client:
         negotiated = client.protocol_version
         listed = await client.list_tools()
         written = await client.call_tool("file_write", {"path": "docs/a.txt", "content": "from the client"})
@@ -67,8 +70,8 @@ async def test_an_mcp_client_lists_and_calls_every_tool_over_stdio(tmp_path: Pat
         fetch = await client.call_tool("web_fetch", {"url": "http://169.254.169.254/latest/meta-data/"})
         asked = await client.call_tool("ask", {"question": "Build a todo app"})
         bad = await client.call_tool("file_read", {})
-        own_data = await client.call_tool("file_write", {"path": "hal9-data/hal9.db", "content": "gone"})
-        own_data_shell = await client.call_tool("shell", {"argv": ["ls", "hal9-data"]})
+        own_data = await client.call_tool("file_read", {"path": "../state/hal9/hal9.db"})
+        own_data_shell = await client.call_tool("shell", {"argv": ["ls", "-R"]})
 
     assert negotiated == version
     assert sorted(tool.name for tool in listed.tools) == ["ask", "file_read", "file_write", "shell", "web_fetch"]
@@ -89,8 +92,10 @@ async def test_an_mcp_client_lists_and_calls_every_tool_over_stdio(tmp_path: Pat
     assert answer["outputs"]
     assert all(output.startswith("Implemented:") for output in answer["outputs"])
     assert bad.is_error  # a missing argument is the client's error, and the server goes on
+    # Its data went to the XDG state folder, not into the folder it serves, where no tool reaches it.
+    assert (tmp_path / "state" / "hal9" / "hal9.db").exists()
+    assert not (folder / "hal9-data").exists()
     assert own_data.is_error
-    assert "data folder" in text(own_data)
-    assert (folder / "hal9-data" / "hal9.db").read_text() == "the runtime's own database"
-    assert own_data_shell.is_error
-    assert "data folder" in text(own_data_shell)
+    assert "path_traversal" in text(own_data)
+    assert not own_data_shell.is_error
+    assert "hal9.db" not in text(own_data_shell)

@@ -24,6 +24,7 @@ def config(root: Path) -> Config:
     return Config.model_validate(
         {
             "server_id": "test",
+            "data_dir": str(root.parent / "data"),  # beside the tool root, never inside it
             "auth": {"enabled": False},  # the scrape is what is tested here; auth has tests of its own
             "services": {"llm": "hal9.llm:LLMService", "tools": "hal9.tools:ToolService"},
             "llm": {
@@ -45,8 +46,9 @@ def config(root: Path) -> Config:
 
 @pytest.mark.anyio
 async def test_the_tools_families_are_scraped_with_the_contracts_names_types_and_labels(tmp_path: Path) -> None:
-    (tmp_path / "plan.txt").write_text("the plan")
-    async with Runtime(config(tmp_path)) as rt:
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "plan.txt").write_text("the plan")
+    async with Runtime(config(tmp_path / "root")) as rt:
         result = await rt.ask("Build a todo app")
         tools = rt.service("tools")
         await tools.call("file_write", {"path": "../escape.txt", "content": "x"}, layer=Layer.L2)
