@@ -35,6 +35,7 @@ from anyio.abc import ByteReceiveStream, Process
 from hal9.config import NEVER_ALLOWED_COMMANDS
 from hal9.tools import landlock
 from hal9.tools.errors import SandboxViolation, ToolError
+from hal9.tools.flags import FlagRefused, check_flags
 
 LANDLOCK_SCRIPT = str(Path(landlock.__file__).resolve())
 MAX_ARGS = 64
@@ -164,6 +165,12 @@ class ShellSandbox:
             raise _forbidden(f"{command[:100]!r} is not on this layer's allow list (allowed: {allowed})")
         for arg in argv[1:]:
             self._check_argument(command, arg)
+        if self.landlock == "off":
+            # Unconfined, nothing but the arguments stands in the way: every flag must be on the command's list.
+            try:
+                check_flags(command, argv[1:])
+            except FlagRefused as exc:
+                raise _forbidden(str(exc)) from None
         if command in ("sed", "awk", "gawk") or _INTERPRETERS.match(command):
             self._check_script(command, argv[1:])
         executable = shutil.which(command, path=self.search_path)
