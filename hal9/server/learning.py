@@ -7,13 +7,24 @@ from typing import Annotated, Any, Literal, Self
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hal9.learning import FeedbackTooEarly, LearningService, NeuronReport, PatternType
+from hal9.learning import LearningService, NeuronReport, PatternType
 from hal9.learning.feedback import MAX_COMMENT_CHARS
+from hal9.server.body import JSONRoute
 from hal9.server.deps import RuntimeDep
+from hal9.server.schemas import RequestBody
 
-router = APIRouter(tags=["learning"])
+router = APIRouter(tags=["learning"], route_class=JSONRoute)
 
-_NO_LEARNING: dict[int | str, dict[str, Any]] = {503: {"description": "the runtime has no learning service"}}
+_NO_LEARNING: dict[int | str, dict[str, Any]] = {
+    503: {"description": "the runtime has no learning service, or it is stopping"}
+}
+#: In the OpenAPI description: exactly one of ``score`` and ``success``, and not null (null is "not given").
+_ONE_VERDICT: dict[str, Any] = {
+    "oneOf": [
+        {"required": ["score"], "properties": {"score": {"type": "number"}}},
+        {"required": ["success"], "properties": {"success": {"type": "boolean"}}},
+    ]
+}
 
 
 def get_learning(runtime: RuntimeDep) -> LearningService:
@@ -28,11 +39,11 @@ def get_learning(runtime: RuntimeDep) -> LearningService:
 LearningDep = Annotated[LearningService, Depends(get_learning)]
 
 
-class FeedbackRequest(BaseModel):
-    """How good a request's result was: a ``score`` from 0 to 1, or ``success`` true or false."""
+class FeedbackRequest(RequestBody):
+    """How good a request's result was: a ``score`` from 0 to 1, or ``success`` true or false (not both)."""
 
-    # Strict: true is not a score of 1, nor "0.5" a number.
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # Strict (RequestBody): true is not a score of 1, nor "0.5" a number.
+    model_config = ConfigDict(json_schema_extra=_ONE_VERDICT)
 
     score: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False, description="0 useless .. 1 right")
     success: bool | None = Field(default=None, description="true counts as score 1, false as 0")
@@ -134,14 +145,15 @@ class NeuronLearningView(BaseModel):
 @router.post(
     "/api/v1/signals/{signal_id}/feedback",
     response_model=FeedbackView,
-    responses={404: {}, 409: {"description": "the request has not finished"}, 422: {}, **_NO_LEARNING},
+    responses={
+        404: {"description": "no request with this id (unknown, or no longer kept)"},
+        409: {"description": "the request has not finished"},
+        **_NO_LEARNING,
+    },
 )
 async def give_feedback(signal_id: str, body: FeedbackRequest, learning: LearningDep) -> FeedbackView:
     """Feedback on a finished request: its error walks back along the request's path (one learning cycle)."""
-    try:
-        receipt = learning.feedback(signal_id, score=body.value, comment=body.comment)
-    except FeedbackTooEarly as exc:
-        raise HTTPException(409, str(exc)) from None
+    receipt = learning.feedback(signal_id, score=body.value, comment=body.comment)
     return FeedbackView(
         signal_id=receipt.signal_id,
         score=receipt.score,
@@ -154,7 +166,9 @@ async def give_feedback(signal_id: str, body: FeedbackRequest, learning: Learnin
 
 
 @router.get(
-    "/api/v1/neurons/{neuron_id}/learning", response_model=NeuronLearningView, responses={404: {}, **_NO_LEARNING}
+    "/api/v1/neurons/{neuron_id}/learning",
+    response_model=NeuronLearningView,
+    responses={404: {"description": "no neuron with this id"}, **_NO_LEARNING},
 )
 async def neuron_learning(neuron_id: str, learning: LearningDep) -> NeuronLearningView:
     """A neuron's gradient, effectiveness, patterns, lessons with their status, and the current evaluation."""

@@ -5,20 +5,25 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from hal9.memory.errors import InvalidMemoryEntry
+from hal9.memory.rows import MAX_METADATA_CHARS, MAX_NEURON_ID_CHARS
 from hal9.runtime.layer import Layer
 from hal9.runtime.memory import Memory, MemoryEntry, MemoryKind
+from hal9.server.body import JSONRoute
 from hal9.server.deps import RuntimeDep
+from hal9.server.encoding import scrub
+from hal9.server.schemas import RequestBody
 
-router = APIRouter(prefix="/api/v1/memory", tags=["memory"])
+router = APIRouter(prefix="/api/v1/memory", tags=["memory"], route_class=JSONRoute)
 
 #: Most results one search returns, and the longest query read (a query is cut to its first terms anyway).
 MAX_LIMIT = 100
 MAX_QUERY_CHARS = 1_000
 _ID_MAX = 2**63 - 1  # SQLite's integer range
-_NO_MEMORY: dict[int | str, dict[str, Any]] = {503: {"description": "the runtime has no memory service"}}
+_NO_MEMORY: dict[int | str, dict[str, Any]] = {
+    503: {"description": "the runtime has no memory service, or it is stopping"}
+}
 
 
 def get_memory(runtime: RuntimeDep) -> Memory:
@@ -32,16 +37,21 @@ def get_memory(runtime: RuntimeDep) -> Memory:
 MemoryDep = Annotated[Memory, Depends(get_memory)]
 
 
-class StoreRequest(BaseModel):
+class StoreRequest(RequestBody):
     """An entry to store."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    content: str = Field(min_length=1, description="the text; searchable")
-    neuron_id: str = Field(default="api", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+    content: str = Field(
+        min_length=1,
+        pattern=r"\S",
+        description="the text, searchable: at least one character that is not white space "
+        "(over memory.max_content_chars characters: 413)",
+    )
+    neuron_id: str = Field(default="api", pattern=rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NEURON_ID_CHARS - 1}}}$")
     kind: MemoryKind = "signal"
-    layer: Layer | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    layer: Layer | None = Field(default=None, strict=False)
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description=f"any JSON object, at most {MAX_METADATA_CHARS} characters as JSON (else 422)"
+    )
     importance: float = Field(default=0.5, ge=0, le=1, allow_inf_nan=False)
 
 
@@ -64,13 +74,15 @@ class EntryView(BaseModel):
 
     @classmethod
     def of(cls, entry: MemoryEntry) -> EntryView:
+        """The view of a stored entry; text it holds that JSON cannot carry (a lone surrogate, stored
+        before the write path refused them) is scrubbed, so that reading it never fails."""
         return cls(
             id=entry.id,
-            neuron_id=entry.neuron_id,
+            neuron_id=scrub(entry.neuron_id),
             layer=entry.layer,
             kind=entry.kind,
-            content=entry.content,
-            metadata=dict(entry.metadata),
+            content=scrub(entry.content),
+            metadata=scrub(dict(entry.metadata)),
             importance=entry.importance,
             created_at=entry.created_at,
             last_accessed=entry.last_accessed,
@@ -79,23 +91,28 @@ class EntryView(BaseModel):
         )
 
 
-@router.post("", status_code=201, response_model=StoredView, responses={413: {}, 422: {}, **_NO_MEMORY})
+@router.post(
+    "",
+    status_code=201,
+    response_model=StoredView,
+    responses={
+        413: {"description": "content over memory.max_content_chars characters, or a body larger than that allows"},
+        **_NO_MEMORY,
+    },
+)
 async def store_entry(body: StoreRequest, memory: MemoryDep, runtime: RuntimeDep) -> StoredView:
-    """Store an entry; answers once it is durable, with its id."""
+    """Store an entry; answers once it is durable, with its id. The memory service's refusal is a 422."""
     limit = runtime.config.memory.max_content_chars
     if len(body.content) > limit:
         raise HTTPException(413, f"content has {len(body.content)} characters; the limit is {limit}")
-    try:
-        entry_id = await memory.store(
-            body.content,
-            neuron_id=body.neuron_id,
-            kind=body.kind,
-            layer=body.layer.value if body.layer is not None else None,
-            metadata=body.metadata,
-            importance=body.importance,
-        )
-    except InvalidMemoryEntry as exc:
-        raise HTTPException(422, str(exc)) from None
+    entry_id = await memory.store(
+        body.content,
+        neuron_id=body.neuron_id,
+        kind=body.kind,
+        layer=body.layer.value if body.layer is not None else None,
+        metadata=body.metadata,
+        importance=body.importance,
+    )
     return StoredView(id=entry_id)
 
 
@@ -115,7 +132,9 @@ async def search_entries(
     return [EntryView.of(entry) for entry in found]
 
 
-@router.get("/{entry_id}", response_model=EntryView, responses={404: {}, **_NO_MEMORY})
+@router.get(
+    "/{entry_id}", response_model=EntryView, responses={404: {"description": "no entry with this id"}, **_NO_MEMORY}
+)
 async def get_entry(entry_id: Annotated[int, Path(ge=1, le=_ID_MAX)], memory: MemoryDep) -> EntryView:
     """One entry by id."""
     entry = await memory.retrieve(entry_id)

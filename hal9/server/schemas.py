@@ -9,15 +9,34 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hal9.runtime.neuron import Neuron
 from hal9.runtime.trace import TraceResult
+from hal9.server.encoding import scrub
 
 
-class SignalRequest(BaseModel):
+class RequestBody(BaseModel):
+    """Base of every request body: strict, so a value is what the OpenAPI description says it is.
+
+    ``true`` is not a number, nor ``0`` or ``"yes"`` a boolean, nor ``"0.5"`` a number; an
+    integer is a number. Unknown fields are refused. An enum field takes its value's text:
+    give it ``Field(strict=False)``, since strict pydantic wants an enum member there.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ErrorMessage(BaseModel):
+    """The body of an error answer: what went wrong (a 422 may carry a list instead, see hal9.server.errors)."""
+
+    detail: str
+
+
+class SignalRequest(RequestBody):
     """A request for the network."""
 
-    model_config = ConfigDict(extra="forbid")
-
     content: str = Field(min_length=1, description="the request text")
-    wait: bool = Field(default=False, description="answer with the result (200) instead of at once (202)")
+    wait: bool = Field(
+        default=False,
+        description="answer with the result (200; 502 or 503 when it failed, 504 past the timeout), not at once (202)",
+    )
 
 
 class HopView(BaseModel):
@@ -116,8 +135,9 @@ class NeuronView(BaseModel):
 
 
 def _jsonable(value: Any) -> Any:
-    """Outputs are whatever neurons returned; what JSON cannot carry is sent as its text."""
+    """Outputs are whatever neurons returned: what JSON cannot carry is sent as its text, or scrubbed
+    (:func:`~hal9.server.encoding.scrub`: a lone surrogate becomes U+FFFD, a number that is not finite null)."""
     try:
-        return jsonable_encoder(value)
+        return scrub(jsonable_encoder(value))
     except (TypeError, ValueError):
-        return str(value)
+        return scrub(str(value))

@@ -5,26 +5,75 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
+from hal9.runtime.trace import TraceResult
+from hal9.server.body import JSONRoute
 from hal9.server.deps import RuntimeDep
+from hal9.server.encoding import SafeJSONResponse
 from hal9.server.schemas import AcceptedView, SignalRequest, SignalView
 
-router = APIRouter(prefix="/api/v1/signals", tags=["signals"])
+router = APIRouter(prefix="/api/v1/signals", tags=["signals"], route_class=JSONRoute)
 
-_BUSY: dict[int | str, dict[str, Any]] = {
-    503: {"description": "the entry neuron's mailbox stayed full; retry after Retry-After seconds"}
+#: The error a branch ends with when the server stops before the request finished.
+STOPPED = "RuntimeNotRunning"
+
+_SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": SignalView, "description": "with `wait`: the result, completed or partial"},
+    413: {"description": "content over server.max_content_chars characters, or a body larger than the server accepts"},
+    421: {"description": "distributed mode: no neuron of this server takes requests; send it to another server"},
+    502: {
+        "model": SignalView,
+        "description": "with `wait`: the request failed (the LLM, a peer server or a neuron); `errors` says which",
+    },
+    503: {
+        "description": (
+            "the entry neuron's mailbox stayed full, or the server is stopping (then, with `wait`, the body is "
+            "the unfinished request's SignalView); retry after Retry-After seconds"
+        ),
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/ErrorMessage"},
+                        {"$ref": "#/components/schemas/SignalView"},
+                    ]
+                }
+            }
+        },
+    },
+    504: {"model": AcceptedView, "description": "with `wait`: no result within server.request_timeout"},
 }
 
 
-@router.post(
-    "",
-    status_code=202,
-    response_model=AcceptedView,
-    responses={200: {"model": SignalView}, 413: {}, 504: {"model": AcceptedView}, **_BUSY},
-)
-async def submit_signal(body: SignalRequest, runtime: RuntimeDep) -> JSONResponse:
-    """Send a request. With ``wait`` the answer is the result (or 504 past the timeout)."""
+def result_status(result: TraceResult) -> int:
+    """The HTTP status of a finished request's result, for ``wait: true``.
+
+    - 200: completed, or partial (some branches produced a result; ``errors`` names the others).
+    - 503: failed because the server stopped before it finished (a branch ended with
+      ``RuntimeNotRunning``): the request was fine, retry it (on this server once it is back,
+      or on another).
+    - 502: failed otherwise. The API is a gateway in front of the network of neurons, and
+      the network produced no result: the LLM failed it (``LLM*`` errors, a budget refused
+      the call), a peer server did (``PeerUnavailable``, ``RemoteRejected``), or a neuron's
+      own code raised. 422 would blame the request's content, which none of these shows,
+      and 500 would blame this server, which answered correctly; ``errors`` names the cause.
+    """
+    if result.status != "failed":
+        return 200
+    if any(error.error == STOPPED for error in result.errors):
+        return 503
+    return 502
+
+
+@router.post("", status_code=202, response_model=AcceptedView, responses=_SUBMIT_RESPONSES)
+async def submit_signal(body: SignalRequest, runtime: RuntimeDep) -> Response:
+    """Send a request: 202 with its id at once, or with ``wait`` the result (see ``result_status``).
+
+    With ``wait``: 200 with the result when it completed or partly completed, 502 with the
+    same body when it failed, 503 when the server stopped before it finished, 504 past
+    ``server.request_timeout`` (the request goes on; poll the Location).
+    """
     settings = runtime.config.server
     if len(body.content) > settings.max_content_chars:
         raise HTTPException(
@@ -33,17 +82,19 @@ async def submit_signal(body: SignalRequest, runtime: RuntimeDep) -> JSONRespons
     request_id = await runtime.submit(body.content)
     location = {"Location": f"/api/v1/signals/{request_id}"}
     if not body.wait:
-        return JSONResponse(AcceptedView(id=request_id).model_dump(), status_code=202, headers=location)
+        return SafeJSONResponse(AcceptedView(id=request_id).model_dump(), status_code=202, headers=location)
     try:
         result = await runtime.wait(request_id, timeout=settings.request_timeout)
     except TimeoutError:
         pending = AcceptedView(id=request_id).model_dump()
         pending["detail"] = f"no result within {settings.request_timeout:g}s; poll the Location"
-        return JSONResponse(pending, status_code=504, headers=location)
-    return JSONResponse(SignalView.of(result).model_dump(mode="json"), status_code=200, headers=location)
+        return SafeJSONResponse(pending, status_code=504, headers=location)
+    status = result_status(result)
+    headers = {**location, "Retry-After": str(settings.retry_after_seconds)} if status == 503 else location
+    return SafeJSONResponse(SignalView.of(result).model_dump(mode="json"), status_code=status, headers=headers)
 
 
-@router.get("/{signal_id}", response_model=SignalView, responses={404: {}})
+@router.get("/{signal_id}", response_model=SignalView, responses={404: {"description": "no request with this id"}})
 async def get_signal(signal_id: str, runtime: RuntimeDep) -> SignalView:
     """A request's status, result, timings and path through the neurons."""
     return SignalView.of(runtime.lookup(signal_id))

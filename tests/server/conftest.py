@@ -10,6 +10,7 @@ import pytest
 
 from hal9 import Config, Neuron, Runtime
 from hal9.server import create_app
+from tests.auth.conftest import open_auth_api  # noqa: F401 (runtime with auth on and an admin key, shared)
 from tests.server.helpers import Api, OpenApi, make_config
 
 

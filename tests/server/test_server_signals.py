@@ -257,7 +257,7 @@ async def test_failing_neuron_gives_partial_or_failed_naming_it_and_the_next_req
     assert {hop["status"] for hop in body["path"] if hop["neuron_id"] == "picky"} == {"success", "error"}
 
     failed = await api.client.post(SIGNALS, json={"content": "boom", "wait": True})
-    assert failed.status_code == 200
+    assert failed.status_code == 502  # a failure has a failure's status (hal9.server.signals.result_status)
     assert failed.json()["status"] == "failed"
     assert failed.json()["outputs"] == []
     assert [e["neuron_id"] for e in failed.json()["errors"]] == ["picky"]

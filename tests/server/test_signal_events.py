@@ -63,9 +63,12 @@ class Served:
     planner: Planner
     client: httpx.AsyncClient
 
-    async def submit(self, content: str, *, wait: bool = False, headers: dict[str, str] | None = None) -> str:
+    async def submit(
+        self, content: str, *, wait: bool = False, headers: dict[str, str] | None = None, status: int | None = None
+    ) -> str:
+        """Submit; the answer must have ``status`` (by default 200 with ``wait``, else 202)."""
         response = await self.client.post(SIGNALS, json={"content": content, "wait": wait}, headers=headers)
-        assert response.status_code == (200 if wait else 202), response.text
+        assert response.status_code == (status or (200 if wait else 202)), response.text
         request_id: str = response.json()["id"]
         return request_id
 
@@ -198,7 +201,7 @@ async def test_a_failed_branch_is_replayed_as_signal_failed(monkeypatch: pytest.
     async with serve() as served:
         served.planner.release.set()
         monkeypatch.setattr(served.runtime.neuron("builder"), "process", refuse)
-        request_id = await served.submit("api", wait=True)
+        request_id = await served.submit("api", wait=True, status=502)  # failed: a neuron raised
         async with served.client.stream("GET", f"{SIGNALS}/{request_id}/events") as response:
             received = [frame async for frame in frames(response.aiter_lines())]
 
