@@ -11,6 +11,8 @@ import time
 import aiosqlite
 import anyio
 
+from hal9.memory.database import transaction
+
 #: Access bookkeeping waiting to be written; beyond it, further accesses are not recorded until a flush.
 MAX_PENDING_TOUCHES = 10_000
 
@@ -49,11 +51,5 @@ class AccessTouches:
             return
         async with lock:
             touches = self.take()
-            await connection.execute("BEGIN IMMEDIATE")
-            try:
+            async with transaction(connection):
                 await connection.executemany(UPDATE_ACCESS, touches)
-                await connection.execute("COMMIT")
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await connection.rollback()
-                raise

@@ -20,6 +20,7 @@ import anyio
 import structlog
 from anyio.abc import TaskStatus
 
+from hal9.memory.database import transaction
 from hal9.memory.touches import UPDATE_ACCESS
 
 log = structlog.get_logger("hal9.memory")
@@ -158,15 +159,9 @@ class GroupCommitWriter:
                     # One statement is its own transaction (the connection is in autocommit mode).
                     await connection.execute(_INSERT_ROWS, rows)
                 else:
-                    await connection.execute("BEGIN IMMEDIATE")
-                    try:
+                    async with transaction(connection):
                         await connection.execute(_INSERT_ROWS, rows)
                         await connection.executemany(UPDATE_ACCESS, touches)
-                        await connection.execute("COMMIT")
-                    except BaseException:
-                        with anyio.CancelScope(shield=True):
-                            await connection.rollback()
-                        raise
             except BaseException:
                 self._next_id = None  # read it again: something else may have written
                 raise
