@@ -40,7 +40,7 @@ def looks_like_key(token: str) -> bool:
 
 def parse(token: str) -> tuple[str, str] | None:
     """``(key_id, secret)`` of a well-formed key, else None."""
-    match = _KEY.match(token)
+    match = _KEY.fullmatch(token)
     return (match.group(1), match.group(2)) if match else None
 
 

@@ -178,7 +178,7 @@ class AuthService(Service):
                 self._attempts.labels("login", "failure").inc()
                 log.warning("auth.login_limited", retry_after=wait)
                 raise TooManyAttempts(wait)
-            found = await self.store.user_for_login(username) if USERNAME.match(username) else None
+            found = await self.store.user_for_login(username) if USERNAME.fullmatch(username) else None
             good = await self._require_passwords().verify(found[1] if found else None, password)
             if found is None or not good or not found[0].active:
                 self._by_user.fail(user_key)
@@ -294,7 +294,7 @@ class AuthService(Service):
             InvalidAuthInput: a bad username or a password shorter than ``password_min_length``.
             AuthConflict: the name is taken (names are case-insensitive).
         """
-        if not USERNAME.match(username):
+        if not USERNAME.fullmatch(username):
             raise InvalidAuthInput("a username is 1-64 letters, digits and _ . @ -, starting with a letter or digit")
         if not self.settings.password_min_length <= len(password) <= MAX_PASSWORD_CHARS:
             raise InvalidAuthInput(
@@ -321,7 +321,7 @@ class AuthService(Service):
         Raises:
             InvalidAuthInput: a bad name or a non-positive lifetime.
         """
-        if not KEY_NAME.match(name):
+        if not KEY_NAME.fullmatch(name):
             raise InvalidAuthInput("a key name is 1-64 letters, digits, spaces and _ . @ -")
         if expires_in is not None and expires_in <= 0:
             raise InvalidAuthInput("a key's lifetime must be positive")

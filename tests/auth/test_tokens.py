@@ -12,6 +12,8 @@ import jwt
 import pytest
 
 from hal9.auth import AuthError, AuthService, NotAuthenticated, Role
+from hal9.auth.keys import parse as parse_api_key
+from hal9.auth.service import KEY_NAME, USERNAME
 from hal9.config import AuthConfig
 from tests.auth.conftest import OpenAuthApi
 from tests.auth.helpers import FAST_HASHING, PASSWORD, AuthApi, bearer
@@ -236,3 +238,14 @@ async def test_a_key_file_others_can_read_is_refused(tmp_path: Path) -> None:
     path.chmod(0o600)
     async with service:
         assert await service.users() == []
+
+
+def test_names_and_keys_with_a_trailing_newline_do_not_match_their_patterns() -> None:
+    """Python's ``$`` also matches before a final newline: the whole text must match."""
+    assert USERNAME.fullmatch("alice")
+    assert not USERNAME.fullmatch("alice\n")
+    assert KEY_NAME.fullmatch("ci key")
+    assert not KEY_NAME.fullmatch("ci key\n")
+    key = "hal9_0123456789ab_" + "A" * 43
+    assert parse_api_key(key) == ("0123456789ab", "A" * 43)
+    assert parse_api_key(key + "\n") is None
