@@ -25,16 +25,18 @@ class Subscription:
     once) never would close it.
     """
 
-    def __init__(self, bus: EventBus, buffer: int) -> None:
+    def __init__(self, bus: EventBus, buffer: int, trace_id: str | None = None) -> None:
         self._bus = bus
         self._buffer = buffer
+        #: Only events of this trace are queued (None: every event): others never fill the buffer.
+        self.trace_id = trace_id
         self._queue: deque[Event] = deque()
         self._ready = anyio.Event()
         self._closed = False
         self.overflowed = False
 
     def offer(self, event: Event) -> None:
-        if self._closed:
+        if self._closed or (self.trace_id is not None and event.get("trace_id") != self.trace_id):
             return
         if len(self._queue) >= self._buffer:
             self.overflowed = True
@@ -82,8 +84,9 @@ class EventBus:
         #: Whether anyone listens: a plain attribute, read several times per hop.
         self.active = False
 
-    def subscribe(self, buffer: int = 256) -> Subscription:
-        subscription = Subscription(self, buffer)
+    def subscribe(self, buffer: int = 256, *, trace_id: str | None = None) -> Subscription:
+        """A new subscription: to every event, or with ``trace_id`` to that trace's events only."""
+        subscription = Subscription(self, buffer, trace_id)
         self._subscribers = [*self._subscribers, subscription]
         self.active = True
         return subscription

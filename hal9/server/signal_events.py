@@ -93,7 +93,7 @@ class EventStream(StreamingResponse):
 async def signal_events(signal_id: str, runtime: RuntimeDep) -> EventStream:
     """Follow a request: its events as Server-Sent Events (a replay first, then live), then its result."""
     # Subscribe, then snapshot, with no await in between: every later event is in the subscription.
-    subscription = runtime.events.subscribe(buffer=runtime.config.server.websocket_buffer)
+    subscription = runtime.events.subscribe(buffer=runtime.config.server.websocket_buffer, trace_id=signal_id)
     try:
         snapshot = runtime.lookup(signal_id)
     except TraceNotFound:

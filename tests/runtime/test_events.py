@@ -135,3 +135,18 @@ async def test_reader_waiting_for_events_gets_them_as_they_are_published() -> No
             await rt.ask("x")
     assert seen[0] == "signal.submitted"
     assert "signal.completed" in seen
+
+
+@pytest.mark.anyio
+async def test_a_subscription_to_one_trace_gets_only_its_events_and_other_traffic_never_fills_it() -> None:
+    async with two_neurons() as rt:
+        mine = await rt.submit("mine")
+        subscription = rt.events.subscribe(buffer=4, trace_id=mine)
+        others = [await rt.submit(f"other {i}") for i in range(10)]  # dozens of events, none of them its
+        for request in (mine, *others):
+            await rt.wait(request)
+        subscription.close()
+        events = [event async for event in subscription]
+    assert not subscription.overflowed
+    assert events
+    assert {event["trace_id"] for event in events} == {mine}
