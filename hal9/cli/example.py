@@ -125,7 +125,7 @@ max_prompt_chars = 1200       # ... and all of them together
 history = 20                  # lessons (any status) kept per neuron for GET /api/v1/neurons/{id}/learning
 write_with_llm = true         # the neuron's LLM writes lessons (through the budget); false: a rule does
 [tools]                       # MCP tools: built-in file_read, file_write, shell, web_fetch, and external servers
-# root = "hal9-data/workspace"  # the sandbox folder (default: data_dir/workspace)
+# root = "hal9-data-workspace"  # the sandbox folder (default: beside data_dir, never inside)
 max_rounds = 4                # tool_use rounds per neuron answer
 call_timeout = 60.0           # seconds per tool call, end to end
 max_result_chars = 20000      # tool output sent back to the model

@@ -81,7 +81,9 @@ class ExternalToolServer(Section):
 class ToolsConfig(Section):
     """The tool service (``hal9.tools:ToolService``): the built-in MCP tools, external servers, the sandbox."""
 
-    root: Path | None = Field(default=None, description="the sandbox folder; default data_dir/workspace")
+    root: Path | None = Field(
+        default=None, description="the sandbox folder; default <data_dir>-workspace, beside the data folder"
+    )
     layers: dict[Layer, LayerTools] = Field(
         default_factory=dict, description="per layer; a layer not listed (by default: every layer) gets no tools"
     )

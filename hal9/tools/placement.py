@@ -1,11 +1,11 @@
-"""Where HAL9's data folder may be with respect to a tool root: never inside it.
+"""Where HAL9's data folder may be with respect to a tool root: apart, neither inside the other.
 
 The data folder holds the database (password and key hashes, sessions, every memory) and the
 JWT signing key. A tool root that contains it puts those files within reach of every command
 and file tool of that root: a recursive ``grep`` walks into it, and the kernel's confinement
-allows the whole root. A root inside the data folder (the default workspace,
-``data_dir/workspace``) is fine: the confinement and the path checks keep a command below its
-root, and the database lies beside it, not below it.
+allows the whole root. A root inside it keeps tools' files among the server's own, one
+misplaced ``..`` or symlink from them. So the default workspace is a sibling of the data
+folder, ``<data_dir>-workspace``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,14 @@ def inside(path: Path, folder: Path) -> bool:
     return real == container or real.startswith(container.rstrip(os.sep) + os.sep)
 
 
+def default_workspace(data_dir: Path) -> Path:
+    """The tool root when the configuration names none: ``<data_dir>-workspace``, beside the data folder."""
+    folder = Path(os.path.abspath(data_dir))
+    return folder.with_name(f"{folder.name}-workspace")
+
+
 def refuse_roots_around(data_dir: Path, roots: Mapping[str, Path]) -> None:
-    """Refuse a tool root that contains the data folder.
+    """Refuse a tool root that contains the data folder, or lies inside it.
 
     Args:
         data_dir: HAL9's data folder.
@@ -42,6 +48,12 @@ def refuse_roots_around(data_dir: Path, roots: Mapping[str, Path]) -> None:
                 f"{setting} = {str(root)!r} contains HAL9's data folder {str(Path(data_dir).resolve())!r}, "
                 "whose database and signing key every command of that root could then read: "
                 "choose a root that does not contain it, or move data_dir out of it"
+            )
+        if inside(root, data_dir):
+            raise ConfigError(
+                f"{setting} = {str(root)!r} lies inside HAL9's data folder {str(Path(data_dir).resolve())!r}: "
+                "keep the tools' files apart from the server's own (the default is beside it, "
+                f"{str(default_workspace(data_dir))!r})"
             )
 
 

@@ -28,7 +28,7 @@ from hal9.runtime.llm import ToolSpec
 from hal9.runtime.service import OperationMetrics, Service
 from hal9.runtime.tools import ToolOutput
 from hal9.tools.errors import ToolError, ViolationType
-from hal9.tools.placement import refuse_roots_around
+from hal9.tools.placement import default_workspace, refuse_roots_around
 from hal9.tools.web import Resolver, resolve
 
 if TYPE_CHECKING:
@@ -42,7 +42,6 @@ log = structlog.get_logger("hal9.tools")
 
 TOOL_OPERATIONS = OperationMetrics(fam.MCP_TOOL_INVOCATIONS, fam.MCP_TOOL_DURATION)
 OTHER = "other"
-WORKSPACE = "workspace"
 #: External tool names that get a label of their own; more fall into ``other``.
 MAX_EXTERNAL_LABELS = 64
 #: The series that exist at zero from the start: the contract's violation types where they can occur
@@ -67,7 +66,7 @@ class ToolService(Service):
 
     Args:
         settings: the ``[tools]`` configuration.
-        root: the sandbox folder of layers that set none (``tools.root``, else data_dir/workspace).
+        root: the sandbox folder of layers that set none (``tools.root``, else ``<data_dir>-workspace``).
         resolver: how web_fetch resolves host names (tests give their own).
         protected: folders the file tools may not touch even inside a root (``data_dir`` from config).
     """
@@ -99,13 +98,12 @@ class ToolService(Service):
     @classmethod
     def from_config(cls, config: Config) -> Self:
         settings = config.tools
-        root = settings.root if settings.root is not None else config.data_dir / WORKSPACE
+        root = settings.root if settings.root is not None else default_workspace(config.data_dir)
         roots = {"tools.root": root}
         roots.update(
             {f"tools.layers.{layer}.root": policy.root for layer, policy in settings.layers.items() if policy.root}
         )
         refuse_roots_around(config.data_dir, roots)
-        # The workspace lives in data_dir by default, beside the database, never around it.
         return cls(settings, root=root, protected=(config.data_dir,))
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -176,10 +176,10 @@ async def test_the_root_is_created_on_the_first_write(tmp_path: Path) -> None:
     assert oct(os.stat(root / "x.txt").st_mode & 0o777) == "0o644"
 
 
-def test_the_service_is_built_from_config_with_its_workspace_under_data_dir(tmp_path: Path) -> None:
+def test_the_service_is_built_from_config_with_its_workspace_beside_data_dir(tmp_path: Path) -> None:
     from hal9 import Config
 
     service = ToolService.from_config(Config(data_dir=tmp_path / "data"))
-    assert service.root == tmp_path / "data" / "workspace"
+    assert service.root == tmp_path / "data-workspace"
     assert service.permitted(Layer.L2) == ()  # no layer gets tools unless the config grants them
     assert service.permitted(Layer.L4) == ()

@@ -89,5 +89,5 @@ async def test_an_unused_tool_service_builds_nothing_and_exposes_zero_series(tmp
     async with Runtime(settings) as rt:
         assert (await rt.ask("Build a todo app")).ok
     assert all(call.tools == () for call in rt.service("llm").calls)
-    assert not (tmp_path / "data" / "workspace").exists()
+    assert not (tmp_path / "data-workspace").exists()
     assert rt.metrics.sample("hal9_mcp_tool_invocations_total", {"tool": "shell", "status": "success"}) == 0

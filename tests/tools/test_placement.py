@@ -27,9 +27,15 @@ def test_a_tool_root_that_contains_the_data_folder_is_refused_naming_both(tmp_pa
         ToolService.from_config(Config(data_dir=data_dir, tools=ToolsConfig(root=data_dir)))
 
 
+def test_a_tool_root_inside_the_data_folder_is_refused(tmp_path: Path) -> None:
+    data_dir = tmp_path / "hal9-data"
+    with pytest.raises(ConfigError, match="lies inside HAL9's data folder"):
+        ToolService.from_config(Config(data_dir=data_dir, tools=ToolsConfig(root=data_dir / "workspace")))
+
+
 def test_the_default_workspace_and_a_root_beside_the_data_folder_are_accepted(tmp_path: Path) -> None:
     data_dir = tmp_path / "hal9-data"
-    assert ToolService.from_config(Config(data_dir=data_dir)).root == data_dir / "workspace"
+    assert ToolService.from_config(Config(data_dir=data_dir)).root == tmp_path / "hal9-data-workspace"
     beside = ToolService.from_config(Config(data_dir=data_dir, tools=ToolsConfig(root=tmp_path / "work")))
     assert beside.root == tmp_path / "work"
 
