@@ -105,7 +105,7 @@ class Router:
                                 trace.pending += 1  # before the child can run: nothing yielded since
                             neuron.stats.forwarded[target.id] += 1
                             if self.events.active:
-                                self._published_forward(neuron, signal, target, child)
+                                self._publish_forward(neuron, signal, target, child)
                         done += 1
             elif trace is not None:
                 trace.outputs.extend(values)
@@ -294,9 +294,9 @@ class Router:
             trace.pending += 1
         neuron.stats.forwarded[target.id] += 1
         if self.events.active:
-            self._published_forward(neuron, signal, target, child)
+            self._publish_forward(neuron, signal, target, child)
 
-    def _published_forward(self, neuron: Neuron, signal: Signal, target: Neuron, child: Signal) -> None:
+    def _publish_forward(self, neuron: Neuron, signal: Signal, target: Neuron, child: Signal) -> None:
         self.events.publish(
             "signal.forwarded",
             signal_id=child.id,
