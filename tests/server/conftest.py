@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import httpx
 import pytest
@@ -36,6 +37,20 @@ async def open_api() -> AsyncIterator[OpenApi]:
             return Api(runtime, client)
 
         yield open_
+
+
+#: Every service that adds JSON routes: the LLM (mock), memory and learning.
+FULL_SERVICES = {
+    "llm": "hal9.llm:MockLLM",
+    "memory": "hal9.memory:SQLiteMemory",
+    "learning": "hal9.learning:LearningService",
+}
+
+
+@pytest.fixture
+async def full_api(open_api: OpenApi, tmp_path: Path) -> Api:
+    """The default network with memory and learning, so that every JSON route is there."""
+    return await open_api(make_config(data_dir=str(tmp_path / "data"), services=FULL_SERVICES))
 
 
 @pytest.fixture

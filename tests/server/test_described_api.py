@@ -18,20 +18,10 @@ import pytest
 from hal9.auth.service import KEY_NAME, USERNAME
 from tests.auth.conftest import OpenAuthApi
 from tests.auth.helpers import AuthApi
+from tests.server.conftest import FULL_SERVICES
 from tests.server.helpers import Api, OpenApi, make_config
 
 pytestmark = pytest.mark.anyio
-
-SERVICES = {
-    "llm": "hal9.llm:MockLLM",
-    "memory": "hal9.memory:SQLiteMemory",
-    "learning": "hal9.learning:LearningService",
-}
-
-
-@pytest.fixture
-async def full_api(open_api: OpenApi, tmp_path: Path) -> Api:
-    return await open_api(make_config(data_dir=str(tmp_path / "data"), services=SERVICES))
 
 
 async def document(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -159,7 +149,7 @@ async def test_score_and_success_are_described_as_exclusive_and_refused_together
 async def test_limits_from_the_configuration_are_described(open_api: OpenApi, tmp_path: Path) -> None:
     config = make_config(
         data_dir=str(tmp_path / "data"),
-        services=SERVICES,
+        services=FULL_SERVICES,
         server={"max_content_chars": 50},
         memory={"max_content_chars": 70},
     )

@@ -9,27 +9,15 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hal9.server.errors import validation_item
 from tests.auth.conftest import OpenAuthApi
-from tests.server.helpers import Api, OpenApi, make_config
+from tests.server.helpers import Api
 
 JSON = {"content-type": "application/json"}
-SERVICES = {
-    "llm": "hal9.llm:MockLLM",
-    "memory": "hal9.memory:SQLiteMemory",
-    "learning": "hal9.learning:LearningService",
-}
-
-
-@pytest.fixture
-async def full_api(open_api: OpenApi, tmp_path: Path) -> Api:
-    """The default network with memory and learning, so that every JSON route is there."""
-    return await open_api(make_config(data_dir=str(tmp_path / "data"), services=SERVICES))
 
 
 def assert_refused(response: Any, kind: str, loc: list[Any]) -> None:
