@@ -11,6 +11,7 @@ import anyio
 
 from hal9.cli.accounts import cmd_keys, cmd_users
 from hal9.cli.example import EXAMPLE_CONFIG
+from hal9.cli.memory import cmd_memory
 from hal9.cli.serve import cmd_serve, is_loopback, load
 from hal9.errors import Hal9Error
 from hal9.logging import configure_logging
@@ -116,6 +117,12 @@ def _parser() -> argparse.ArgumentParser:
     keys_commands.add_parser("list", help="list the API keys (never their secrets)")
     keys_commands.add_parser("revoke", help="revoke an API key by its id").add_argument("key_id")
     keys_cmd.set_defaults(handler=cmd_keys)
+
+    memory_cmd = commands.add_parser("memory", help="look after the memory database (in data_dir/hal9.db)")
+    memory_cmd.add_argument("--config", help="a TOML file (default: built-in defaults)")
+    memory_commands = memory_cmd.add_subparsers(dest="memory_command", required=True)
+    memory_commands.add_parser("reindex", help="rebuild the search index from the stored entries (server stopped)")
+    memory_cmd.set_defaults(handler=cmd_memory)
 
     mcp_cmd = commands.add_parser(
         "mcp", help="serve the built-in tools and the neuron network (tool 'ask') to an MCP client over stdio"

@@ -88,11 +88,13 @@ batch_size = 256              # most entries one commit writes (concurrent store
 queue_size = 4096             # stores waiting for the writer before senders wait
 synchronous = "full"          # full: a stored entry survives power loss; normal: a process crash
 retention_max_age_seconds = 2592000.0  # 30 days unused ...
-retention_min_importance = 0.5         # ... and less important than this: removed
+retention_min_importance = 0.75        # ... and less important than this: removed (lessons are 0.9)
 retention_interval_seconds = 600.0
-retention_batch = 1000        # most entries one retention run removes
+retention_batch = 1000        # entries one retention statement removes (a run repeats it)
 stats_interval_seconds = 5.0  # how often the database size is re-read for /metrics
-search_candidates = 1000      # K: a search too costly to rank in full ranks its newest K matches
+max_entries = 1000000         # past it the least important, then longest unused, are evicted
+max_bytes = 2147483648        # the same for the database file's bytes in use (2 GiB)
+index_refresh_seconds = 1.0   # new entries reach the search index (and recall) within this
 
 [logging]
 level = "info"                # debug, info, warning, error

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import anyio
 import structlog
 
+from hal9.cli.allocator import limit_malloc_arenas
 from hal9.config import Config, load_config
 from hal9.errors import ConfigError
 from hal9.logging import configure_logging
@@ -164,8 +165,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    # Before any thread or file exists: every file the server makes is private (docstring above).
+    # Before any thread or file exists: every file the server makes is private (docstring above),
+    # and threads share a few malloc arenas.
     os.umask(PRIVATE_UMASK)
+    limit_malloc_arenas()
     check_data_dir(config.data_dir)  # ConfigError: refused, and main() prints why
     configure_logging(config.logging.level, config.logging.format)
     stop = _StopRequest()

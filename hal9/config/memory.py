@@ -22,12 +22,30 @@ class MemoryConfig(Section):
     retention_max_age_seconds: float = Field(
         default=30 * 86400, gt=0, description="entries unused this long are removed if unimportant"
     )
-    retention_min_importance: float = Field(default=0.5, ge=0, le=1, description="entries at or above are kept")
+    retention_min_importance: float = Field(
+        default=0.75,
+        ge=0,
+        le=1,
+        description="entries below it age out (the neurons' own, at 0.5, do); at or above are kept (lessons: 0.9)",
+    )
     retention_interval_seconds: float = Field(default=600.0, gt=0)
-    retention_batch: int = Field(default=1000, gt=0, description="most entries one retention run removes")
+    retention_batch: int = Field(
+        default=1000, gt=0, description="entries one retention statement removes; a run repeats it until none qualify"
+    )
     stats_interval_seconds: float = Field(default=5.0, gt=0, description="how often the file sizes are re-read")
-    search_candidates: int = Field(
-        default=1000,
+    max_entries: int = Field(
+        default=1_000_000,
         gt=0,
-        description="K: a search whose full ranking costs too much ranks the newest K matches (its work scales with K)",
+        description="most entries kept; past it the least important, then longest unused, are evicted (never lessons)",
+    )
+    max_bytes: int = Field(
+        default=2 * 1024**3,
+        gt=0,
+        description="most bytes of the database file in use; past it entries are evicted as for max_entries",
+    )
+    index_refresh_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="new entries reach the search index within this; a search through the API sees them at once",
     )

@@ -20,7 +20,10 @@ READ_MMAP_BYTES = 1 << 30
 
 
 class MemoryDatabase:
-    """The two connections to one file: one writes, one only reads, so a search never waits for a commit.
+    """The connections to one file: one writes, two only read, so a search never waits for a commit.
+
+    :attr:`read` serves searches and reads; :attr:`feed` is the search index feeder's, so its
+    reads of new entries never queue behind (or hold up) a search.
 
     Every write transaction on :attr:`write` holds :attr:`lock` (the group-commit writer's,
     forget's, retention's, the access counts').
@@ -31,9 +34,14 @@ class MemoryDatabase:
     """
 
     def __init__(
-        self, write: aiosqlite.Connection, read: aiosqlite.Connection, counts: dict[str, int], max_id: int
+        self,
+        write: aiosqlite.Connection,
+        read: aiosqlite.Connection,
+        feed: aiosqlite.Connection,
+        counts: dict[str, int],
+        max_id: int,
     ) -> None:
-        self.write, self.read = write, read
+        self.write, self.read, self.feed = write, read, feed
         self.lock = anyio.Lock()
         self.counts, self.max_id = counts, max_id
 
@@ -57,22 +65,26 @@ class MemoryDatabase:
             await write.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             await write.execute("PRAGMA busy_timeout = 5000")
             await migrate(write)
-            read = await aiosqlite.connect(path, isolation_level=None)
+            read = await _reader(path)
         except BaseException:
             await write.close()
             raise
         try:
-            await read.execute("PRAGMA busy_timeout = 5000")
-            await read.execute("PRAGMA query_only = ON")
-            await read.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
-            counts = await read.execute_fetchall("SELECT neuron_id, count(*) FROM entries GROUP BY neuron_id")
-            (highest,) = await read.execute_fetchall("SELECT coalesce(max(id), 0) FROM entries")
+            feed = await _reader(path)
         except BaseException:
             await read.close()
             await write.close()
             raise
+        try:
+            counts = await read.execute_fetchall("SELECT neuron_id, count(*) FROM entries GROUP BY neuron_id")
+            (highest,) = await read.execute_fetchall("SELECT coalesce(max(id), 0) FROM entries")
+        except BaseException:
+            await feed.close()
+            await read.close()
+            await write.close()
+            raise
         by_neuron = {str(neuron_id): int(count) for neuron_id, count in counts}
-        return cls(write, read, by_neuron, int(highest[0]))
+        return cls(write, read, feed, by_neuron, int(highest[0]))
 
     async def delete(self, sql: str, params: Sequence[Any]) -> list[tuple[int, str]]:
         """Run one ``DELETE ... RETURNING id, neuron_id`` under the lock; the rows it deleted."""
@@ -82,11 +94,25 @@ class MemoryDatabase:
         return [(entry_id, neuron_id) for entry_id, neuron_id in rows]
 
     async def close(self) -> None:
-        """Close both connections."""
+        """Close the connections."""
         try:
+            await self.feed.close()
             await self.read.close()
         finally:
             await self.write.close()
+
+
+async def _reader(path: Path) -> aiosqlite.Connection:
+    """A query-only connection that maps the file."""
+    connection = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await connection.execute("PRAGMA busy_timeout = 5000")
+        await connection.execute("PRAGMA query_only = ON")
+        await connection.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
 
 
 @asynccontextmanager

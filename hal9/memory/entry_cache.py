@@ -53,6 +53,10 @@ class EntryCache:
         self.touches.touch(entry_id)
         return entry
 
+    def peek(self, entry_id: int) -> MemoryEntry | None:
+        """The cached entry, if any, without counting an access or a hit (a search's read-back)."""
+        return self.entries.get(entry_id)
+
     def deleted(self, entry_ids: list[int]) -> None:
         """Entries were deleted: drop them, and keep a read that raced the delete from caching its entry."""
         if entry_ids:

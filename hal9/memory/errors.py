@@ -11,3 +11,7 @@ class InvalidMemoryEntry(Hal9Error, ValueError):
 
 class MemoryNotRunning(Hal9Error):
     """The memory service is not started (or is stopping) and takes no operations."""
+
+
+class MemoryIndexBusy(Hal9Error):
+    """Another process holds the search index's writer: one process at a time uses a memory database."""

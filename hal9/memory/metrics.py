@@ -29,6 +29,8 @@ class EntryCounts:
     def __init__(self) -> None:
         self.by_neuron: dict[str, int] = {}
         self.labels: dict[str, int] = {OTHER: 0}
+        #: Entries in all.
+        self.total = 0
 
     def track(self, neuron_id: str) -> None:
         """Give ``neuron_id`` its own series (at zero if it has no entries yet)."""
@@ -44,6 +46,7 @@ class EntryCounts:
             self.labels[OTHER] += self.labels.pop(neuron_id)
 
     def add(self, neuron_id: str, delta: int) -> None:
+        self.total += delta
         self.by_neuron[neuron_id] = self.by_neuron.get(neuron_id, 0) + delta
         if self.by_neuron[neuron_id] <= 0:
             del self.by_neuron[neuron_id]
@@ -54,6 +57,7 @@ class EntryCounts:
         tracked = [label for label in self.labels if label != OTHER]
         self.by_neuron = {}
         self.labels = {OTHER: 0}
+        self.total = 0
         for neuron_id in tracked:
             self.track(neuron_id)
         for neuron_id, count in counts.items():

@@ -1,17 +1,20 @@
-"""Reading entries: the SQL of retrieve, recent and search, and running a search's plan (:mod:`hal9.memory.plan`)."""
+"""Reading entries: the SQL of retrieve and recent, and a search: the index's ranking, read back from the store."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
+from functools import partial
 from typing import Any, Literal
 
 import aiosqlite
+import anyio
+import anyio.to_thread
 
-from hal9.memory.plan import Frequency, ProbeCache, SearchPlan, plan_search, units, without_probes
-from hal9.memory.query import Term, expression, terms
-from hal9.runtime.memory import MemoryEntry, MemoryKind
+from hal9.memory.index import Filters, SearchIndex
+from hal9.memory.query import terms
+from hal9.runtime.memory import MemoryEntry
 
 MAX_SEARCH_LIMIT = 1000
 
@@ -25,43 +28,8 @@ RECENT = (
     f"SELECT {COLUMNS} FROM entries e WHERE e.neuron_id = ?"  # noqa: S608 - constant columns only
     " ORDER BY e.created_at DESC, e.id DESC LIMIT ?"
 )
-_FILTERS = ("e.neuron_id = ?", "e.kind = ?", "e.created_at >= ?", "e.created_at < ?")
-_JOIN = " JOIN entries e ON e.id = entries_fts.rowid"
-#: A unit's newest ``depth`` postings: how many there are and the oldest's rowid (FTS5 walks newest first).
-_FREQUENCY = (
-    "SELECT ?, count(*), coalesce(min(rowid), 0) FROM"
-    " (SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT ?)"
-)
-#: The matches of an expression at or above a rowid (the filters' clauses are appended).
-_MATCHES = "SELECT entries_fts.rowid AS r FROM entries_fts{join} WHERE entries_fts MATCH ? AND entries_fts.rowid >= ?"
-#: The window: its newest K matches (``w``, one walk newest first), ranked by BM25 over the scored
-#: terms from the oldest of them up; the ``+`` keeps the IN a filter on each row, not a list of
-#: lookups FTS5 would run one by one.
-_WINDOW = (
-    "WITH w AS MATERIALIZED ({matches} ORDER BY entries_fts.rowid DESC LIMIT ?)"  # noqa: S608 - constants only
-    f" SELECT {COLUMNS}, x.s FROM (SELECT entries_fts.rowid AS r, bm25(entries_fts) AS s FROM entries_fts"
-    " WHERE entries_fts.rowid >= (SELECT coalesce(min(r), ?) FROM w) AND entries_fts MATCH ?{also}"
-    " ORDER BY s, r LIMIT ?) x JOIN entries e ON e.id = x.r ORDER BY x.s, e.id"
-)
-#: A window whose floor is known: the matches at or above it, ranked.
-_RANKED_FROM = (
-    f"SELECT {COLUMNS}, x.s FROM (SELECT entries_fts.rowid AS r, bm25(entries_fts) AS s FROM entries_fts"  # noqa: S608 - constants only
-    " WHERE entries_fts MATCH ? AND entries_fts.rowid >= ? ORDER BY s, r LIMIT ?) x"
-    " JOIN entries e ON e.id = x.r ORDER BY x.s, e.id"
-)
-_IN_WINDOW = " AND +entries_fts.rowid IN (SELECT r FROM w)"
-#: The matches in index order (FTS5's fastest), scored as they are walked, at most ``cap + 1``;
-#: the best of them, with how many there were: all of them if at most ``cap``.
-_RANKED_ALL = (
-    "WITH c AS MATERIALIZED (SELECT entries_fts.rowid AS r, bm25(entries_fts) AS s FROM entries_fts{join}"  # noqa: S608
-    " WHERE entries_fts MATCH ?{where} ORDER BY entries_fts.rowid LIMIT ?)"
-    f" SELECT {COLUMNS}, top.s, (SELECT count(*) FROM c) FROM (SELECT r, s FROM c ORDER BY s, r LIMIT ?) top"
-    " JOIN entries e ON e.id = top.r ORDER BY top.s, e.id"
-)
-_NEWEST = (
-    f"SELECT {COLUMNS}, NULL FROM ({{matches}} ORDER BY entries_fts.rowid DESC LIMIT ?) x"  # noqa: S608 - constants only
-    " JOIN entries e ON e.id = x.r ORDER BY e.id DESC"
-)
+#: Entries by id, in one statement (the ids as a JSON array).
+BY_IDS = f"SELECT {COLUMNS} FROM entries e WHERE e.id IN (SELECT value FROM json_each(?))"  # noqa: S608 - constant columns
 
 
 def entry_from_row(row: Sequence[Any], score: float | None = None) -> MemoryEntry:
@@ -82,120 +50,39 @@ def entry_from_row(row: Sequence[Any], score: float | None = None) -> MemoryEntr
 
 async def search_entries(
     reader: aiosqlite.Connection,
+    index: SearchIndex,
     query: str,
     *,
-    neuron_id: str | None,
-    kind: MemoryKind | None,
-    since: float | None,
-    until: float | None,
+    filters: Filters,
     limit: int,
     match: Literal["all", "any"],
-    candidates: int,
-    max_id: int,
-    probes: ProbeCache | None = None,
+    excluded: Collection[int],
+    limiter: anyio.CapacityLimiter,
+    peek: Callable[[int], MemoryEntry | None],
 ) -> list[MemoryEntry]:
-    """Full-text search, bounded by ``candidates``: the plan :meth:`SQLiteMemory.search` documents."""
+    """The exact BM25 top ``limit`` for ``query`` from the index, read back from the store.
+
+    The index answers ids and scores (in a worker thread: tantivy releases the GIL); the
+    entries are then taken from the entry cache (``peek``, which deletes keep coherent) or read
+    from SQLite in one statement, so what is returned is what the store holds now: an id the
+    store no longer has is left out.
+    """
     found = terms(query)
     limit = max(0, min(int(limit), MAX_SEARCH_LIMIT))
     if not found or limit == 0:
         return []
-    probed = list(dict.fromkeys(unit for term in found for unit in units(term)))
-    # Each probe walks at most ``depth`` postings: a query of many words probes each less deeply.
-    depth = min(candidates, max(64, 4 * candidates // len(probed)))
-    plan = without_probes(found, candidates=candidates, depth=depth, max_id=max_id)
-    frequencies: dict[Term, Frequency] = {}
-    if plan is None:
-        frequencies = probes.recall(probed, depth, max_id) if probes is not None else {}
-        missing = [unit for unit in probed if unit not in frequencies]
-        if missing:
-            fetched = await _frequencies(reader, missing, depth)
-            frequencies.update(fetched)
-            if probes is not None:
-                probes.keep(fetched, depth, max_id)
-        plan = plan_search(found, frequencies, match=match, candidates=candidates, depth=depth, max_id=max_id)
-    filters = _Filters.of(neuron_id, kind, since, until)
-    exact = await _exact(reader, plan, frequencies, match, filters, depth, limit)
-    if exact is not None:
-        return exact
-    return await _window(reader, plan, frequencies, match, filters, depth, candidates, limit)
-
-
-async def _exact(
-    reader: aiosqlite.Connection,
-    plan: SearchPlan,
-    frequencies: dict[Term, Frequency],
-    match: Literal["all", "any"],
-    filters: _Filters,
-    depth: int,
-    limit: int,
-) -> list[MemoryEntry] | None:
-    """Plan 1, the full BM25 ranking, if it fits the budget; None if it does not."""
-    known = frequencies.get(plan.terms[0]) if len(plan.terms) == 1 and not filters.clauses else None
-    if known is not None and known.count < depth and known.count <= plan.exact_cap:
-        # One word or prefix whose probe counted all its matches, few enough: rank them all.
-        rows = await reader.execute_fetchall(_RANKED_FROM, [expression(plan.terms, match), 0, limit])
-        return [entry_from_row(row, score=row[10]) for row in rows]
-    if not plan.exact_cap or plan.matches > plan.exact_cap:
-        return None
-    sql = _RANKED_ALL.format(join=filters.join, where=filters.where)
-    params = [expression(plan.terms, match), *filters.params, plan.exact_cap + 1, limit]
-    rows = list(await reader.execute_fetchall(sql, params))
-    if rows and rows[0][11] > plan.exact_cap:
-        return None  # more matches than estimated: the walk stopped past the cap
-    return [entry_from_row(row, score=row[10]) for row in rows]
-
-
-async def _window(
-    reader: aiosqlite.Connection,
-    plan: SearchPlan,
-    frequencies: dict[Term, Frequency],
-    match: Literal["all", "any"],
-    filters: _Filters,
-    depth: int,
-    candidates: int,
-    limit: int,
-) -> list[MemoryEntry]:
-    """Plans 2 and 3: the newest matches, ranked by the scored terms, or unranked if none."""
-    selected = expression(plan.expression, match)
-    matches = _MATCHES.format(join=filters.join) + filters.where
-    if not plan.scored:
-        params = [selected, plan.lower, *filters.params, limit]
-        return [entry_from_row(row) for row in await reader.execute_fetchall(_NEWEST.format(matches=matches), params)]
-    window = max(plan.window, limit)  # a costly window still answers a full page
-    single = len(plan.expression) == 1 and not plan.deferred and not filters.clauses
-    frequency = frequencies.get(plan.expression[0]) if single else None
-    if frequency is not None and depth == candidates == window:
-        # One word or prefix: its probe walked its newest K postings already, the oldest is the floor.
-        params = [selected, frequency.oldest if frequency.count >= candidates else 0, limit]
-        return [entry_from_row(row, score=row[10]) for row in await reader.execute_fetchall(_RANKED_FROM, params)]
-    also = _IN_WINDOW if plan.deferred or filters.clauses else ""
-    params = [selected, plan.lower, *filters.params, window, plan.lower, expression(plan.scored, match), limit]
-    rows = await reader.execute_fetchall(_WINDOW.format(matches=matches, also=also), params)
-    return [entry_from_row(row, score=row[10]) for row in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class _Filters:
-    clauses: list[str]
-    params: list[Any]
-
-    @classmethod
-    def of(cls, *values: Any) -> _Filters:
-        pairs = [(clause, value) for clause, value in zip(_FILTERS, values, strict=True) if value is not None]
-        return cls([clause for clause, _ in pairs], [value for _, value in pairs])
-
-    @property
-    def join(self) -> str:
-        return _JOIN if self.clauses else ""
-
-    @property
-    def where(self) -> str:
-        return "".join(f" AND {clause}" for clause in self.clauses)
-
-
-async def _frequencies(reader: aiosqlite.Connection, probed: list[Term], depth: int) -> dict[Term, Frequency]:
-    # All the probes in one statement: each aiosqlite call is a thread hop.
-    sql = " UNION ALL ".join([_FREQUENCY] * len(probed))
-    params = [value for index, unit in enumerate(probed) for value in (index, unit.expression(), depth)]
-    rows = await reader.execute_fetchall(sql, params)
-    return {probed[int(index)]: Frequency(int(count), int(oldest)) for index, count, oldest in rows}
+    ranked = await anyio.to_thread.run_sync(
+        partial(index.search, found, match, filters, limit, frozenset(excluded)), limiter=limiter
+    )
+    if not ranked:
+        return []
+    by_id: dict[int, MemoryEntry] = {}
+    for entry_id, _ in ranked:
+        cached = peek(entry_id)
+        if cached is not None:
+            by_id[entry_id] = cached
+    missing = [entry_id for entry_id, _ in ranked if entry_id not in by_id]
+    if missing:
+        rows = await reader.execute_fetchall(BY_IDS, (json.dumps(missing),))
+        by_id.update((row[0], entry_from_row(row)) for row in rows)
+    return [replace(by_id[entry_id], score=score) for entry_id, score in ranked if entry_id in by_id]

@@ -41,6 +41,28 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT INTO entries_fts (rowid, content) VALUES (new.id, new.content);
     END;
     """,  # noqa: S608 - the one value formatted in is the constant list of kinds
+    # 2: the search index moves out of SQLite (a tantivy index derived from entries, hal9.memory.index);
+    # SQLite keeps what it needs to catch that index up after a crash, and an order to evict by.
+    """
+    DROP TRIGGER entries_fts_insert;
+    DROP TRIGGER entries_fts_delete;
+    DROP TRIGGER entries_fts_update;
+    DROP TABLE entries_fts;
+    -- The search index's progress: every entry with an id up to the watermark is in it.
+    CREATE TABLE search_index (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        identity TEXT NOT NULL,
+        watermark INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO search_index (id, identity) VALUES (1, lower(hex(randomblob(16))));
+    -- Deletes the search index has yet to apply: every delete, whoever runs it, is journaled here.
+    CREATE TABLE search_index_deletes (id INTEGER PRIMARY KEY);
+    CREATE TRIGGER entries_deleted AFTER DELETE ON entries BEGIN
+        INSERT OR IGNORE INTO search_index_deletes (id) VALUES (old.id);
+    END;
+    -- Eviction's order: the least important first, then the longest unused.
+    CREATE INDEX entries_by_eviction ON entries (importance, last_accessed);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

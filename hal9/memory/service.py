@@ -1,4 +1,4 @@
-"""``SQLiteMemory``: the embedded memory service, one SQLite file in WAL mode with an FTS5 index."""
+"""``SQLiteMemory``: the embedded memory service, one SQLite file in WAL mode and a search index derived from it."""
 
 from __future__ import annotations
 
@@ -18,11 +18,21 @@ from hal9.memory.database import READ_MMAP_BYTES as READ_MMAP_BYTES
 from hal9.memory.database import MemoryDatabase
 from hal9.memory.entry_cache import EntryCache
 from hal9.memory.errors import MemoryNotRunning
+from hal9.memory.feeder import IndexFeeder, index_state
+from hal9.memory.index import Filters, SearchIndex
 from hal9.memory.metrics import EntryCounts, MemoryCollector
-from hal9.memory.plan import ProbeCache
 from hal9.memory.reads import MAX_SEARCH_LIMIT, RECENT, entry_from_row, search_entries
 from hal9.memory.recall import SharedRecall
-from hal9.memory.retention import FORGET, RETENTION_DELETE, Forgetting, Retention
+from hal9.memory.retention import (
+    EVICT,
+    EVICT_BATCH,
+    FORGET,
+    RETENTION_DELETE,
+    Forgetting,
+    Retention,
+    eviction_size,
+    used_bytes,
+)
 from hal9.memory.rows import entry_row
 from hal9.memory.touches import AccessTouches
 from hal9.memory.upkeep import FileStats, run_upkeep
@@ -41,17 +51,25 @@ log = structlog.get_logger("hal9.memory")
 
 MEMORY_OPERATIONS = OperationMetrics(fam.MEMORY_OPERATIONS, fam.MEMORY_DURATION, MEMORY_BUCKETS)
 DATABASE_FILE = "hal9.db"
+#: The search index's folder, beside the database file: ``hal9.db.index``.
+INDEX_SUFFIX = ".index"
+#: Searches running at once in worker threads (tantivy releases the GIL while it ranks).
+SEARCH_THREADS = 4
+#: Most delete statements one eviction runs; each re-measures what is left to evict.
+EVICT_ROUNDS = 64
 MAX_ID = 2**63 - 1  # SQLite's integer range: a larger id cannot exist (and cannot be bound)
 
 
 class SQLiteMemory(Service):
-    """Memory in one SQLite file: group-committed stores, BM25 full-text search, an LRU cache.
+    """Memory in one SQLite file: group-committed stores, exact BM25 search, an LRU cache, bounded size.
 
     Use it as a runtime service (``services = {memory = "hal9.memory:SQLiteMemory"}``; the
     runtime starts and stops it) or on its own: ``async with SQLiteMemory(path) as memory:``.
 
-    Two connections: one writes (the group-commit writer, forget, retention), one reads, so a
-    search never waits for a commit and never sees an entry whose store has not returned.
+    SQLite is the store of record: one connection writes (the group-commit writer, forget,
+    retention, eviction), the others read, so a search never waits for a commit. The search
+    index (tantivy, in the folder ``<file>.index``) is derived from it and caught up after a
+    crash (:mod:`hal9.memory.feeder`); ``hal9 memory reindex`` rebuilds it.
 
     Args:
         path: the database file; its folder is created.
@@ -68,12 +86,17 @@ class SQLiteMemory(Service):
         self._collector = MemoryCollector(self.entry_counts)
         self._touches = AccessTouches()
         self._cache = EntryCache(self.settings.cache_size, self._touches)
-        self._probes = ProbeCache()
         self._stats = FileStats(self.path, self._collector)
         self._retention = Retention(self.settings)
-        self._forgetting = Forgetting(self._cache, self._probes, self._touches, self.entry_counts)
-        self._max_id = 0  # the highest id stored: the span of ids a term's matches cover gives its share
-        self._recalls = SharedRecall(lambda query, limit: self.search(query, limit=limit, match="any"))
+        self._forgetting = Forgetting(self._cache, self._touches, self.entry_counts, self._removed)
+        self._max_id = 0  # the highest id stored
+        self._recalls = SharedRecall(lambda query, limit: self.search(query, limit=limit, match="any", fresh=False))
+        self._search_threads = anyio.CapacityLimiter(SEARCH_THREADS)
+        self._index: SearchIndex | None = None
+        self._feeder: IndexFeeder | None = None
+        self._evict_wake = anyio.Event()
+        self._evicting = anyio.Lock()
+        self._evicted = anyio.Event()  # set after each background eviction round (tests await it)
         self._writer: GroupCommitWriter | None = None
         self._database: MemoryDatabase | None = None
         self._tasks: TaskGroup | None = None
@@ -107,6 +130,12 @@ class SQLiteMemory(Service):
         self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
         await anyio.to_thread.run_sync(lambda: self.path.parent.mkdir(parents=True, exist_ok=True))
         database = self._database = await MemoryDatabase.open(self.path, self.settings.synchronous)
+        try:
+            await self._open_index(database)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._close_connections()
+            raise
         self.entry_counts.reset(database.counts)
         self._max_id = database.max_id
         writer = GroupCommitWriter(
@@ -123,7 +152,10 @@ class SQLiteMemory(Service):
         await tasks.__aenter__()
         try:
             await tasks.start(writer.run)
+            assert self._feeder is not None
+            await tasks.start(self._feeder.run)
             tasks.start_soon(run_upkeep, self.upkeep, self.settings, self._retention)
+            tasks.start_soon(self._run_eviction)
             self._tasks, self._writer = tasks, writer
             await self.refresh_stats()
         except BaseException:
@@ -156,13 +188,41 @@ class SQLiteMemory(Service):
             with anyio.CancelScope(shield=True):
                 await self._close_connections()
 
+    async def _open_index(self, database: MemoryDatabase) -> None:
+        """Open the search index and catch it up with the store (a full build if it is new)."""
+        identity, watermark = await index_state(database.read)
+        folder = self.path.with_name(self.path.name + INDEX_SUFFIX)
+        index = self._index = await anyio.to_thread.run_sync(SearchIndex, folder, identity)
+        if index.fresh:
+            watermark = 0
+        feeder = self._feeder = IndexFeeder(
+            index,
+            database,
+            database.feed,
+            watermark=watermark,
+            stored=database.max_id,
+            refresh_seconds=self.settings.index_refresh_seconds,
+            replace_up_to=0 if index.fresh else database.max_id,
+        )
+        await feeder.load_journal()
+        if feeder.behind:
+            log.info("memory.indexing", path=str(folder), entries_above=database.max_id - watermark)
+            added = await feeder.catch_up()
+            log.info("memory.indexed", entries=added)
+
     async def _close_connections(self) -> None:
         database, self._database = self._database, None
-        if database is not None:
-            try:
-                await self._touches.flush(database.write, database.lock)
-            finally:
-                await database.close()
+        index, self._index = self._index, None
+        self._feeder = None
+        try:
+            if database is not None:
+                try:
+                    await self._touches.flush(database.write, database.lock)
+                finally:
+                    await database.close()
+        finally:
+            if index is not None:
+                await anyio.to_thread.run_sync(index.close)
         log.info("memory.stopped")
 
     # -- store ----------------------------------------------------------------------------
@@ -213,6 +273,14 @@ class SQLiteMemory(Service):
         for request in requests:
             for row in request.rows:
                 self.entry_counts.add(row[0], 1)
+        if self._feeder is not None:
+            self._feeder.added(self._max_id)
+        if self.entry_counts.total > self.settings.max_entries:
+            self._evict_wake.set()
+
+    def _removed(self, entry_ids: list[int]) -> None:
+        if self._feeder is not None:
+            self._feeder.removed(entry_ids)
 
     # -- read -----------------------------------------------------------------------------
 
@@ -252,60 +320,53 @@ class SQLiteMemory(Service):
         until: float | None = None,
         limit: int = 10,
         match: Literal["all", "any"] = "all",
+        fresh: bool = True,
     ) -> list[MemoryEntry]:
-        """Full-text search, most relevant first; any string is a valid query.
+        """Full-text search: the exact BM25 top ``limit``, highest score first; any string is a valid query.
 
-        The query's words become quoted terms (see :mod:`hal9.memory.query`): FTS5 operators,
-        column filters, quotes and parentheses in it are plain text, never syntax. A query with
-        no words finds nothing.
+        The query's words become terms (see :mod:`hal9.memory.query`): operators, field names,
+        quotes and brackets in it are plain text, never syntax. ``deploy*`` is a prefix (it
+        stands for the first 64 words that begin with it, each scored as a word of the query),
+        and words in double quotes a phrase. With ``match="all"`` an entry holds every term,
+        with ``"any"`` at least one. A query with no words finds nothing.
 
-        The work is bounded by ``search_candidates`` (K) and planned from each word's frequency
-        (one statement walks the newest K postings of every word, prefix and phrase word, fewer
-        each in a query of many words, and none in a store too small for any query to exceed
-        the budget; a word probed while the store was at most 64 entries or 0.5% smaller is
-        not probed again, and deletes forget the probes; see :mod:`hal9.memory.plan` for the
-        cost model, in postings walked):
+        Scores are Lucene's BM25 (k1 1.2, b 0.75), higher is better; the filters restrict
+        which entries match without changing scores. Ties are broken by id.
 
-        1. **Exact**: if the terms' doclists plus 64 postings per match fit ``140 * K`` (about
-           3.5 ms here) and the estimated matches fit, every match is scored by FTS5's ``bm25()``:
-           the answer is then exactly full BM25's top ``limit`` (same entries, order and scores
-           as ``MATCH ... ORDER BY bm25(), rowid``, filters applied). The matches are walked in
-           index order and the walk stops past the cap, so a wrong estimate costs at most the
-           budget before falling back to 2.
-        2. **Window**: otherwise the newest K matches (every term, filters applied; fewer when
-           the scored doclists leave less of ``100 * K`` postings for 64 a match), ranked by
-           BM25 over the terms whose doclists together fit ``50 * K`` postings, cheapest first;
-           the others (words in most entries) filter without scoring, and a phrase too frequent
-           to score whole is scored by its rarer words. When the terms are too frequent to walk
-           the whole index (over ``50 * K`` postings), only the newest span in which they fit is
-           searched.
-        3. **Newest**: if no term fits, the newest matches in that span, ``score`` None.
-
-        Agreement guarantee: the top ``limit`` is exactly full BM25's whenever plan 1 applies,
-        which is whenever the estimated cost of the full ranking (``bm25()`` counting each
-        term's entries, then scoring each match: what makes plain FTS5 slow) fits the budget,
-        about 3.5 ms of work here. A query whose full ranking takes a little under 5 ms may get
-        a window instead (``python -m benchmarks.memory`` counts them per query class).
-        Windows and newest answers favour recent entries, as a memory should.
-
-        In an "any" search, words with at least K entries that are in one entry in five or
-        more are dropped when the query has others (stop words), and so are words that do not
-        fit the scoring budget when others do.
+        Args:
+            fresh: see every entry stored before the call (waiting, if need be, for the index
+                to take them in); False searches the index as it is, which may lack the entries
+                of the last ``index_refresh_seconds``.
         """
         async with self.measure(operation="search"):
+            reader = self._reader()
+            index, feeder = self._index, self._feeder
+            if index is None or feeder is None:
+                raise MemoryNotRunning("the memory service is not running")
+            if fresh:
+                await feeder.fresh(self._max_id)
             return await search_entries(
-                self._reader(),
+                reader,
+                index,
                 query,
-                neuron_id=neuron_id,
-                kind=kind,
-                since=since,
-                until=until,
+                filters=Filters(neuron_id, kind, since, until),
                 limit=limit,
                 match=match,
-                candidates=self.settings.search_candidates,
-                max_id=self._max_id,
-                probes=self._probes,
+                excluded=feeder.deleted,
+                limiter=self._search_threads,
+                peek=self._cache.peek,
             )
+
+    async def wait_searchable(self) -> None:
+        """Wait until every entry stored so far is found by searches and recall (for tests and demos)."""
+        if self._feeder is not None:
+            await self._feeder.fresh(self._max_id)
+
+    async def reindex(self) -> int:
+        """Rebuild the search index from the store; how many entries it holds after."""
+        self._writable()
+        assert self._feeder is not None
+        return await self._feeder.rebuild()
 
     # -- forget and retention -------------------------------------------------------------
 
@@ -325,10 +386,55 @@ class SQLiteMemory(Service):
         write lock for long; the upkeep task runs it every ``retention_interval_seconds``.
         """
         await self._flush_touches()  # recent use, still in memory, counts
-        removed = await self._forgetting.delete(self._writable(), RETENTION_DELETE, self._retention.parameters(now))
+        removed = 0
+        parameters = self._retention.parameters(now)
+        while True:
+            # One statement per batch: the write lock is released between them.
+            batch = await self._forgetting.delete(self._writable(), RETENTION_DELETE, parameters)
+            removed += batch
+            if batch < self.settings.retention_batch:
+                break
         if removed:
             log.info("memory.retention", removed=removed)
         return removed
+
+    async def evict(self) -> int:
+        """Bring the store under ``max_entries`` and ``max_bytes``, with 1% headroom; how many entries went.
+
+        The least important entries go first, then the longest unused (an entry's last access,
+        or its creation); lessons are never evicted.
+        """
+        database = self._writable()
+        removed = 0
+        async with self._evicting:  # one at a time: two would each remove the same excess
+            await self._flush_touches()  # recent use, still in memory, counts
+            # Freed pages are not a row's exact size: measure again after each round (a few at most).
+            for _ in range(EVICT_ROUNDS):
+                wanted = eviction_size(self.entry_counts.total, await used_bytes(database), self.settings)
+                if wanted == 0:
+                    break
+                batch = await self._forgetting.delete(database, EVICT, (min(EVICT_BATCH, wanted),))
+                removed += batch
+                if batch == 0:
+                    break  # only lessons are left
+        if removed:
+            log.info("memory.evicted", removed=removed, entries=self.entry_counts.total)
+        return removed
+
+    async def _run_eviction(self) -> None:
+        """Evict whenever a commit passes ``max_entries`` or upkeep finds ``max_bytes`` passed."""
+        while True:
+            await self._evict_wake.wait()
+            self._evict_wake = anyio.Event()
+            try:
+                await self.evict()
+            except MemoryNotRunning:
+                return
+            except Exception:
+                log.exception("memory.eviction_failed")
+            finally:
+                evicted, self._evicted = self._evicted, anyio.Event()
+                evicted.set()
 
     def _writable(self) -> MemoryDatabase:
         if self._database is None or self._writer is None:
@@ -371,7 +477,7 @@ class SQLiteMemory(Service):
         await self._stats.refresh()
 
     async def upkeep(self, monotonic_now: float | None = None) -> int:
-        """One round of upkeep: write access counts, run retention if it is due, re-read file sizes.
+        """One round of upkeep: write access counts, run retention if it is due, re-read sizes, check ``max_bytes``.
 
         Returns how many entries retention removed (0 when it was not due). The service runs
         this periodically; call it to run a round now.
@@ -382,4 +488,7 @@ class SQLiteMemory(Service):
         if self._retention.due(now):
             removed = await self.apply_retention()
         await self.refresh_stats()
+        database = self._database
+        if database is not None and await used_bytes(database) > self.settings.max_bytes:
+            self._evict_wake.set()
         return removed

@@ -25,7 +25,7 @@ class MemoryRecord:
 
 @dataclass(frozen=True, slots=True)
 class MemoryEntry:
-    """A stored entry. ``score`` is set by search: its BM25 rank (lower is more relevant)."""
+    """A stored entry. ``score`` is set by search: its BM25 score (higher is more relevant)."""
 
     id: int
     neuron_id: str

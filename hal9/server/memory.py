@@ -70,7 +70,7 @@ class EntryView(BaseModel):
     created_at: float
     last_accessed: float
     access_count: int
-    score: float | None = Field(default=None, description="BM25 rank in a search: lower is more relevant")
+    score: float | None = Field(default=None, description="BM25 score in a search: higher is more relevant")
 
     @classmethod
     def of(cls, entry: MemoryEntry) -> EntryView:

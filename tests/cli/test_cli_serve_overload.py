@@ -104,8 +104,10 @@ async def test_overload_answers_503_with_retry_after_and_completes_all_it_accept
     server = start_server(CONFIG)
     limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
     async with httpx.AsyncClient(base_url=server.url, timeout=30, limits=limits) as client:
-        # Warm up: allocate what a running server always has (first responses, caches, thread pool).
-        warm = await burst(client, 40)
+        # Warm up with a burst as large as the measured one: allocate what a running server under
+        # such load always has (first responses, caches, thread pool, the allocator's per-thread
+        # arenas of the search threads, the search index's writer).
+        warm = await burst(client, BURST)
         await wait_final(client, [r.json()["id"] for r in warm if r.status_code == 202], deadline=20)
         before = await heap(client)
 

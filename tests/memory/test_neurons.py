@@ -84,8 +84,10 @@ async def test_llm_prompt_includes_the_neurons_most_relevant_memories_bounded(db
     neuron = ImplementationNeuron("impl")
     async with Runtime(config(), services={"llm": llm, "memory": memory}, neurons=[neuron]) as runtime:
         await memory.store("x" * 5000 + " limiter", neuron_id="impl", kind="lesson")  # long: cut in the prompt
+        await memory.wait_searchable()  # recall sees the index as it is
         await runtime.ask("Write a rate limiter")
         await runtime.ask("Unrelated question about gardening")
+        await memory.wait_searchable()
         await runtime.ask("Improve the rate limiter")
     first, unrelated, second = llm.calls
     assert first.prompt.startswith("Relevant memories")  # the long lesson

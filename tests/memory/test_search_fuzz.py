@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hal9.memory import SQLiteMemory
-from hal9.memory.query import Term, fts_query, terms, words
+from hal9.memory.query import ANALYZER, Term, terms, words
 
 CORPUS = [
     "Deploy the rate limiter behind the gateway",
@@ -69,13 +69,9 @@ async def test_any_query_string_never_raises_and_every_hit_matches(
 
 
 @given(st.text())
-def test_the_fts_expression_is_only_quoted_terms(text: str) -> None:
-    expression = fts_query(text, "any")
-    if expression is None:
-        assert terms(text) == []
-        return
-    for part in expression.split(" OR "):
-        assert part.startswith('"')
-        assert part.endswith(('"', '"*'))
-        inner = part.rstrip("*")[1:-1]
-        assert all(word.isalnum() for word in inner.split(" ")), part
+def test_every_term_is_words_as_the_index_stores_them(text: str) -> None:
+    """No syntax survives: each term is words that the index's own analyzer gives back unchanged."""
+    for term in terms(text):
+        for word in term.words:
+            assert word
+            assert ANALYZER.analyze(word) == [word], (text, term)

@@ -30,6 +30,7 @@ async def test_a_request_through_the_default_network_searches_memory_once(tmp_pa
     assert isinstance(memory, RequestRecall)
     async with default_network(memory) as runtime:
         await memory.store("a token bucket per client for the rate limiter", neuron_id="implementation", kind="lesson")
+        await memory.wait_searchable()
         first = await runtime.ask("Build a rate limiter for the public HTTP API of the service")
         assert searches(runtime) == 1
         second = await runtime.ask("Improve the rate limiter for the public HTTP API of the service")
@@ -47,6 +48,7 @@ async def test_every_neuron_on_the_path_gets_the_shared_memories_its_own_first(t
     async with default_network(memory) as runtime:
         await memory.store("rate limiter: a token bucket per client", neuron_id="implementation", kind="lesson")
         await memory.store("rate limiter: plan for bursts", neuron_id="strategic", kind="lesson")
+        await memory.wait_searchable()  # recall sees the index as it is
         await runtime.ask("Build a rate limiter for the public HTTP API of the service")
         llm = runtime.service("llm")
         prompts = {call.layer.value: call.prompt for call in llm.calls if call.layer is not None}
