@@ -212,4 +212,3 @@ class IndexFeeder:
         added = await self.catch_up()
         log.info("memory.reindexed", entries=added, seconds=round(time.monotonic() - started, 3))
         return added
-
