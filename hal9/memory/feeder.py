@@ -130,6 +130,13 @@ class IndexFeeder:
             while self.indexed < up_to:
                 await self._progress.wait()
 
+    async def settle(self) -> None:
+        """Wait until nothing waits for the index: every stored entry in it, every delete applied."""
+        while self.behind:
+            self._wake.set()
+            self._urgent.set()
+            await self._progress.wait()
+
     # -- the task -------------------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

@@ -358,9 +358,9 @@ class SQLiteMemory(Service):
             )
 
     async def wait_searchable(self) -> None:
-        """Wait until every entry stored so far is found by searches and recall (for tests and demos)."""
+        """Wait until the search index has taken in every store and delete so far (for tests and demos)."""
         if self._feeder is not None:
-            await self._feeder.fresh(self._max_id)
+            await self._feeder.settle()
 
     async def reindex(self) -> int:
         """Rebuild the search index from the store; how many entries it holds after."""

@@ -22,11 +22,15 @@ STATS_AFTER_WRITE_SECONDS = 1.0
 
 
 def file_bytes(path: Path) -> int:
-    """The size of the database file and its WAL (blocking: call it in a worker thread)."""
+    """The size of the database file, its WAL and its search index's folder (blocking: call it in a worker thread)."""
     total = 0
     for file in (path, path.with_name(path.name + "-wal")):
         with contextlib.suppress(FileNotFoundError):
             total += file.stat().st_size
+    with contextlib.suppress(FileNotFoundError):
+        for file in path.with_name(path.name + ".index").iterdir():
+            with contextlib.suppress(FileNotFoundError):  # a segment merged away meanwhile
+                total += file.stat().st_size
     return total
 
 

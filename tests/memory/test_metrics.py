@@ -24,8 +24,11 @@ MEMORY_FAMILIES = (
 
 
 def file_bytes(db_path: Path) -> int:
+    """The database, its WAL and the search index's files: what the memory keeps on disk."""
     wal = db_path.with_name("hal9.db-wal")
-    return db_path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+    index = sum(path.stat().st_size for path in db_path.with_name("hal9.db.index").iterdir())
+    assert index > 0
+    return db_path.stat().st_size + (wal.stat().st_size if wal.exists() else 0) + index
 
 
 @pytest.mark.anyio
@@ -75,6 +78,7 @@ async def test_entries_per_neuron_and_database_bytes_follow_stores_and_forgets(d
         assert sample("hal9_memory_entries_total", {"neuron_id": "other"}) == 1
         await memory.forget(first)
         assert sample("hal9_memory_entries_total", {"neuron_id": "echo"}) == 1
+        await memory.wait_searchable()  # the index has taken everything in: its files stay as they are
         await memory.refresh_stats()
         size = sample("hal9_memory_database_bytes")
         assert size == file_bytes(db_path)
