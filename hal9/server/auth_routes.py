@@ -24,7 +24,7 @@ _BAD_USERNAME = "a username is 1-64 letters, digits and _ . @ -, starting with a
 _BAD_KEY_NAME = "a key name is 1-64 letters, digits, spaces and _ . @ -"
 
 
-def get_auth(request: Request) -> AuthService:
+async def get_auth(request: Request) -> AuthService:
     service = auth_service(request)
     if service is None:
         raise HTTPException(503, "authentication is disabled on this server ([auth] enabled = false)")

@@ -1,4 +1,8 @@
-"""Request-scoped access to the runtime the app serves."""
+"""Request-scoped access to the runtime the app serves.
+
+Dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in its thread pool, a
+thread hop per request for what is an attribute read.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,18 @@ from hal9.config import ServerConfig
 from hal9.runtime.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+def runtime_of(request: Request) -> Runtime:
+    """The runtime the app serves."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_server_config(request: Request) -> ServerConfig:
-    return get_runtime(request).config.server
+async def get_runtime(request: Request) -> Runtime:
+    return runtime_of(request)
+
+
+async def get_server_config(request: Request) -> ServerConfig:
+    return runtime_of(request).config.server
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -27,7 +27,7 @@ _ONE_VERDICT: dict[str, Any] = {
 }
 
 
-def get_learning(runtime: RuntimeDep) -> LearningService:
+async def get_learning(runtime: RuntimeDep) -> LearningService:
     service = runtime.services.get("learning")
     if not isinstance(service, LearningService):
         raise HTTPException(

@@ -26,7 +26,7 @@ _NO_MEMORY: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_memory(runtime: RuntimeDep) -> Memory:
+async def get_memory(runtime: RuntimeDep) -> Memory:
     memory = runtime.services.get("memory")
     if memory is None:
         raise HTTPException(503, "no memory service is configured; add services.memory = 'hal9.memory:SQLiteMemory'")
