@@ -36,8 +36,10 @@ PAIR_JOINER = "_"
 MAX_PREFIX_WORDS = 64
 #: The writer's indexing memory; a segment is written when it fills.
 WRITER_HEAP_BYTES = 32_000_000
-#: Written beside the index: which database it was derived from (its ``search_index.identity``).
+#: Written beside the index: which database it was derived from (its ``search_index.identity``), in which format.
 IDENTITY_FILE = "hal9-index.json"
+#: The index's layout (fields, analyzer); an index in another is rebuilt. Bump it with any change to them.
+INDEX_FORMAT = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +113,8 @@ class SearchIndex:
     def _open(self, folder: Path, identity: str) -> tantivy.Index:
         marker = folder / IDENTITY_FILE
         try:
-            same = json.loads(marker.read_text())["database"] == identity
+            found = json.loads(marker.read_text())
+            same = found["database"] == identity and found["format"] == INDEX_FORMAT
             if same and tantivy.Index.exists(str(folder)):
                 return tantivy.Index(self.schema, path=str(folder), reuse=True)
         except (OSError, ValueError, KeyError, TypeError):
@@ -119,7 +122,7 @@ class SearchIndex:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True, mode=0o700)
         index = tantivy.Index(self.schema, path=str(folder), reuse=False)
-        marker.write_text(json.dumps({"database": identity}))
+        marker.write_text(json.dumps({"database": identity, "format": INDEX_FORMAT}))
         marker.chmod(0o600)
         self.fresh = True
         return index
