@@ -21,6 +21,7 @@ import enum
 import io
 import json
 import math
+import os
 import re
 import tempfile
 import types
@@ -29,6 +30,7 @@ from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
@@ -245,7 +247,8 @@ def openapi() -> dict[str, Any]:
     from hal9.server import create_app
 
     with tempfile.TemporaryDirectory() as folder:
-        config = Config(data_dir=Path(folder) / "data")
+        # The mock whatever the environment holds: the routes do not depend on the LLM.
+        config = Config.model_validate({"data_dir": Path(folder) / "data", "llm": {"mode": "mock"}})
         runtime = Runtime(config, services=auth_services(config))
         return create_app(runtime).openapi()
 
@@ -436,7 +439,9 @@ def help_text(argv: list[str]) -> str:
     from hal9.cli import main
 
     buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer), contextlib.suppress(SystemExit):
+    # argparse wraps to the terminal's width: 80 columns, wherever the site is built.
+    columns = mock.patch.dict(os.environ, {"COLUMNS": "80"})
+    with columns, contextlib.redirect_stdout(buffer), contextlib.suppress(SystemExit):
         main([*argv, "--help"])
     return buffer.getvalue()
 
