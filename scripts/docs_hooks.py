@@ -1,7 +1,9 @@
 """mkdocs hooks (``hooks:`` in mkdocs.yml): the reference pages, generated from the code at build time.
 
-A page asks for a generated part with a marker line, ``<!-- hal9:generate NAME -->``; the hook replaces
-the marker with Markdown written from the code, so the pages cannot drift from it:
+A page asks for a generated part between two marker lines, ``<!-- hal9:generate NAME -->`` and
+``<!-- /hal9:generate -->``; the hook replaces them, and the words between them (what a reader of the
+Markdown file on GitHub sees instead), with Markdown written from the code, so the pages cannot drift
+from it:
 
 - ``config``: every key of ``hal9.config.Config`` (the pydantic models): type, default, limits, description;
 - ``http-api``: every route of the OpenAPI description of ``hal9.server.create_app``, and its schemas;
@@ -37,7 +39,8 @@ from mkdocs.structure.files import File, Files
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
-MARKER = re.compile(r"^<!-- hal9:generate ([a-z-]+) -->$", re.MULTILINE)
+#: A generated part: the opening marker, what GitHub shows in its place (dropped), the closing marker.
+MARKER = re.compile(r"^<!-- hal9:generate ([a-z-]+) -->\n.*?^<!-- /hal9:generate -->$", re.MULTILINE | re.DOTALL)
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = ROOT / "tests" / "data" / "metrics-contract.tsv"
 OPENAPI_FILE = "reference/openapi.json"
@@ -61,6 +64,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
             raise PluginError(f"{page.file.src_uri}: unknown generated part {name!r} (known: {sorted(GENERATORS)})")
         return GENERATORS[name]()
 
+    if re.search(r"^<!-- hal9:generate", MARKER.sub("", markdown), re.MULTILINE):
+        raise PluginError(f"{page.file.src_uri}: a <!-- hal9:generate --> marker without its closing line")
     return MARKER.sub(generate, markdown)
 
 
