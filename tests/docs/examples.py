@@ -13,6 +13,7 @@ Every fenced ``sh``, ``bash`` or ``console`` block of those pages is preceded by
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGES = (ROOT / "README.md", ROOT / "docs" / "getting-started.md")
 
 SHELL_LANGUAGES = ("sh", "bash", "console")
-FENCE = re.compile(r"^```([A-Za-z0-9_-]*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+#: A fenced block, also an indented one (in a list item or an admonition): its indent, language, text.
+FENCE = re.compile(r"^([ \t]*)```([A-Za-z0-9_-]*)[^\n]*\n(.*?)^\1```[ \t]*$", re.MULTILINE | re.DOTALL)
 MARKER = re.compile(r"<!-- example: (run|serve|skip)(?::\s*(.+?))?\s*-->\s*\Z")
 #: The line that exports the key the first start prints; the test puts the real key in place of ``hal9_...``.
 KEY_EXPORT = "export API_KEY=hal9_..."
@@ -46,7 +48,7 @@ def examples(page: Path) -> list[Example]:
     text = page.read_text(encoding="utf-8")
     found = []
     for match in FENCE.finditer(text):
-        if match.group(1) not in SHELL_LANGUAGES:
+        if match.group(2) not in SHELL_LANGUAGES:
             continue
         line = text.count("\n", 0, match.start()) + 1
         before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
@@ -56,7 +58,7 @@ def examples(page: Path) -> list[Example]:
         kind, reason = marker.group(1), (marker.group(2) or "").strip()
         if kind == "skip" and not reason:
             raise AssertionError(f"{page.name}:{line}: a skipped example must say why")
-        found.append(Example(page, line, kind, reason, match.group(2)))
+        found.append(Example(page, line, kind, reason, textwrap.dedent(match.group(3))))
     return found
 
 
