@@ -82,6 +82,8 @@ def toml_value(value: Any) -> str:
         return toml_value(value.value)
     if isinstance(value, float) and math.isinf(value):
         return "inf"
+    if isinstance(value, int) and abs(value) >= 10_000:
+        return f"{value:_}"  # as TOML allows: 1_000_000
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str | Path):
