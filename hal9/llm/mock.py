@@ -161,7 +161,8 @@ class MockLLM(Service):
             max_concurrency=config.llm.max_concurrency,
             max_tokens=config.llm.max_tokens,
             settings=config.llm,
-            database=config.data_dir / DATABASE_FILE if budgets else None,
+            # An unpriced mock has no spend to keep: it opens no database.
+            database=config.data_dir / DATABASE_FILE if budgets and mock.priced else None,
             priced=mock.priced,
             budgets=budgets,
         )
