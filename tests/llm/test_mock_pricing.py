@@ -82,6 +82,7 @@ async def test_llm_mock_priced_false_in_the_config_makes_the_runtime_mock_free(t
         assert isinstance(llm, MockLLM)
         assert llm.usage()["priced"] is False
         assert rt.metrics.registry.get_sample_value(COST, {"model": "mock-claude"}) == 0
+    assert not (tmp_path / "data").exists()  # no spend to keep: no database opened
 
 
 @pytest.mark.anyio
