@@ -251,3 +251,23 @@ async def test_a_second_signal_during_the_drain_fails_the_requests_and_exits_at_
     assert server.logged("server.forced_stop")
     assert server.logged("runtime.aborted")
     assert "Traceback" not in server.stderr()
+
+
+def test_a_second_signal_while_the_runtime_drains_accepted_requests_exits_at_once(
+    start_server: StartServer,
+) -> None:
+    """wait=false requests keep the runtime draining after the HTTP server has stopped: a second SIGTERM ends it."""
+    server = start_server(SLOW)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        ids = [client.post("/api/v1/signals", json={"content": f"Request {i}"}).json()["id"] for i in range(2)]
+    assert len(ids) == 2
+    server.proc.send_signal(signal.SIGTERM)
+    draining = server.wait_logged("server.draining")
+    assert draining["active_requests"] == 2
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.wait() == 128 + signal.SIGTERM
+    assert time.monotonic() - started < 10
+    [aborted] = server.logged("runtime.aborted")
+    assert aborted["active_traces"] == 2
+    assert not server.logged("runtime.drain_timeout")
