@@ -10,6 +10,10 @@ What the server trusts and keeps is decided here, before anything is served:
   the address the login limiter counts).
 - uvicorn's access log is off (the HTTP metrics count requests), and its other lines go
   through :func:`~hal9.logging.configure_logging`, which scrubs credentials from every line.
+
+What the user is told: before listening, a summary of what runs (:mod:`hal9.cli.summary`);
+a port that cannot be bound, on standard error with what to do. The first SIGTERM or SIGINT
+drains; a second one quits at once (:class:`_StopRequest`).
 """
 
 from __future__ import annotations
