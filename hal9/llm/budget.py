@@ -6,8 +6,9 @@ replaced by what it really cost. Spend is kept in memory for checks and scrapes 
 written to the :class:`~hal9.llm.ledger.SpendLedger`, which the next start reads back.
 
 The real service waits for each call's row to be written. The mock, which answers at once,
-writes behind: its rows are batched by a task of the tracker's own, so that no call waits on
-the disk (rows not yet written when the process dies are lost; what is in memory counts).
+writes behind: its rows are batched by a task of the tracker's own, at most one transaction per
+``WRITE_BEHIND_INTERVAL``, so that no call waits on the disk (the rows of the last interval are
+lost if the process dies; a clean stop writes them).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ log = structlog.get_logger("hal9.llm")
 
 PERIODS = ("hour", "day", "month")
 WINDOW_SECONDS = 3600.0
+#: Seconds between two writes of a write-behind tracker: the most spend a crash can lose the rows of.
+WRITE_BEHIND_INTERVAL = 0.1
 
 
 def period_start(period: str, now: float) -> float:
@@ -51,24 +54,44 @@ def period_start(period: str, now: float) -> float:
     return moment.timestamp()
 
 
-class _PeriodSpend:
-    """Spend per model label in one calendar period; a new period starts at zero."""
+def period_end(period: str, start: float) -> float:
+    """The Unix time the UTC calendar ``period`` that began at ``start`` ends (the next one's start)."""
+    if period == "hour":
+        return start + 3600.0
+    if period == "day":
+        return start + 86400.0
+    if period == "month":
+        moment = datetime.fromtimestamp(start, UTC)
+        if moment.month == 12:
+            return moment.replace(year=moment.year + 1, month=1).timestamp()
+        return moment.replace(month=moment.month + 1).timestamp()
+    raise ValueError(f"unknown budget period {period!r}")
 
-    __slots__ = ("by_model", "period", "start")
+
+class _PeriodSpend:
+    """Spend per model label in one calendar period; a new period starts at zero.
+
+    The period's bounds are computed once per period, not per call: every priced LLM call
+    (the mock's, at the rate of the whole network) reads and adds to each period.
+    """
+
+    __slots__ = ("by_model", "end", "period", "start")
 
     def __init__(self, period: str, start: float, by_model: dict[str, float] | None = None) -> None:
         self.period = period
         self.start = start
+        self.end = period_end(period, start)
         self.by_model = by_model or {}
 
     def current(self, now: float) -> dict[str, float]:
         # Read-only (scrapes call it from any thread): a stale period reads as empty.
-        return self.by_model if period_start(self.period, now) == self.start else {}
+        return self.by_model if self.start <= now < self.end else {}
 
     def add(self, model: str, cost: float, now: float) -> None:
-        start = period_start(self.period, now)
-        if start != self.start:
-            self.start, self.by_model = start, {}
+        if not self.start <= now < self.end:
+            self.start = period_start(self.period, now)
+            self.end = period_end(self.period, self.start)
+            self.by_model = {}
         self.by_model[model] = self.by_model.get(model, 0.0) + cost
 
 
@@ -137,8 +160,10 @@ class SpendTracker:
     async def _write_loop(self) -> None:
         while self._wake is not None:
             await self._wake.wait()
-            self._wake = anyio.Event()  # calls recorded during the write wake the next round
+            self._wake = anyio.Event()  # calls recorded from now on wake the next round
             await self._write_pending()
+            # At most one write per interval: the calls of a busy network share one transaction.
+            await anyio.sleep(WRITE_BEHIND_INTERVAL)
 
     async def _write_pending(self) -> None:
         rows, self._pending = self._pending, []

@@ -223,14 +223,14 @@ class MockLLM(Service):
         history: Sequence[Turn] = (),
     ) -> LLMResponse:
         async with self.measure(mode="mock", model=self.model):
+            sent = estimate_tokens(system) + estimate_tokens(prompt) + _history_tokens(history, tools)
             if not self.priced:
-                response = await self._answer(system, prompt, layer, max_tokens, tools, history)
+                response = await self._answer(system, prompt, sent, layer, max_tokens, tools, history)
             else:
                 model, cap = layer_route(self.settings, layer, max_tokens)
-                sent = estimate_tokens(system) + estimate_tokens(prompt) + _history_tokens(history, tools)
                 # Reserved as the real service reserves it: a call that could pass a budget is refused.
                 with self._spend.reserve(self.prices.worst_case(model, sent, cap)):
-                    response = await self._answer(system, prompt, layer, max_tokens, tools, history)
+                    response = await self._answer(system, prompt, sent, layer, max_tokens, tools, history)
                 cost = self.prices.cost(model, Usage(response.prompt_tokens, response.completion_tokens))
                 if self._cost is not None:
                     self._cost.inc(cost)
@@ -248,12 +248,13 @@ class MockLLM(Service):
         self,
         system: str,
         prompt: str,
+        prompt_tokens: int,
         layer: Layer | None,
         max_tokens: int | None,
         tools: Sequence[ToolSpec],
         history: Sequence[Turn],
     ) -> LLMResponse:
-        """The reply, after the simulated latency."""
+        """The reply, after the simulated latency; ``prompt_tokens`` is the estimate of what was sent."""
         if self.latency:
             # Without latency nothing waits, so there is nothing to bound.
             async with self.limiter:
@@ -278,7 +279,7 @@ class MockLLM(Service):
         return LLMResponse(
             text=text,
             model=self.model,
-            prompt_tokens=estimate_tokens(system) + estimate_tokens(prompt) + _history_tokens(history, tools),
+            prompt_tokens=prompt_tokens,
             completion_tokens=estimate_tokens(text) + sum(estimate_tokens(json.dumps(u.input)) for u in uses),
             stop_reason=stop_reason,
             tool_uses=uses,
