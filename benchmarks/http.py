@@ -14,7 +14,7 @@ Three targets, each a server in its own subprocess bound to a free port of 127.0
   no access log, lifespan off. This is the baseline: what any FastAPI JSON endpoint costs here.
 * hal9 memory on: ``python -m hal9 serve`` with the default configuration (the three-neuron
   network strategic L4 -> design L3 -> implementation L2 and the default services llm, memory,
-  tools and learning), except ``[auth] enabled = false``, ``[llm] mode = "mock"`` (the
+  tools and learning), except ``[auth] enabled = false``, no LLM budget limits, ``[llm] mode = "mock"`` (the
   deterministic mock LLM, never the paid API, whatever the environment holds) and ``data_dir``
   in a fresh temporary folder per run, so the SQLite memory starts empty. Inherited ``HAL9_*``
   variables are dropped so they cannot change the configuration.
@@ -240,6 +240,8 @@ def hal9_config(folder: Path, memory: bool) -> Path:
         f"services = {{ {table} }}\n"
         "\n[auth]\nenabled = false\n"
         '\n[llm]\nmode = "mock"\n'
+        # The mock prices its calls as in the default; a run's thousands of requests must not meet a budget.
+        "\n[llm.budget]\nhour = inf\nday = inf\nmonth = inf\n"
     )
     return path
 

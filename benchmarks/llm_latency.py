@@ -38,7 +38,8 @@ def latency_config(latency: float, data_dir: Path | None) -> Config:
     services = {"llm": "hal9.llm:LLMService"}
     if data_dir is not None:
         services["memory"] = "hal9.memory:SQLiteMemory"
-    llm = LLMConfig(mode="mock", max_concurrency=64, mock=MockLLMConfig(latency_seconds=latency))
+    # Unpriced: the mock keeps no spend ledger, so data_dir is used only by the memory service.
+    llm = LLMConfig(mode="mock", max_concurrency=64, mock=MockLLMConfig(latency_seconds=latency, priced=False))
     return Config(llm=llm, services=services, data_dir=data_dir or Path("unused"))
 
 

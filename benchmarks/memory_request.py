@@ -25,7 +25,7 @@ import anyio
 from benchmarks._common import quiet_logs
 from benchmarks.memory import corpus
 from hal9 import Config, Runtime
-from hal9.config import MemoryConfig
+from hal9.config import LLMConfig, MemoryConfig, MockLLMConfig
 from hal9.memory import MemoryRecord, SQLiteMemory
 
 PROMPTS = ("Build a rate limiter for the API", "Design a cache for user sessions", "Write a CSV import tool")
@@ -52,7 +52,9 @@ async def run_requests(
     if folder is not None:
         memory = SQLiteMemory(folder / "hal9.db", MemoryConfig(synchronous=synchronous))  # type: ignore[arg-type]
         services["memory"] = memory
-    config = Config(services={"llm": "hal9.llm:LLMService"}, data_dir=folder or Path("unused"))
+    # The mock unpriced: it keeps no spend ledger, so only the memory service uses data_dir.
+    llm = LLMConfig(mock=MockLLMConfig(priced=False))
+    config = Config(services={"llm": "hal9.llm:LLMService"}, data_dir=folder or Path("unused"), llm=llm)
     runtime = Runtime(config, services=services)  # type: ignore[arg-type]
     latencies: list[float] = []
     async with runtime:

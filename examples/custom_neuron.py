@@ -10,8 +10,14 @@ import sys
 
 import anyio
 
-from hal9 import Layer, Neuron, Runtime, Signal
+from hal9 import Config, Layer, Neuron, Runtime, Signal
+from hal9.config import LLMConfig, MockLLMConfig
 from hal9.neurons import DesignNeuron, StrategicNeuron
+
+#: Only the LLM service, and the mock unpriced: the example writes nothing into ./hal9-data, where a
+#: server started in the same folder keeps its database. (With ANTHROPIC_API_KEY set, the real API
+#: answers, and what it costs is kept in ./hal9-data/hal9.db, against the budgets, as a server does.)
+CONFIG = Config(services={"llm": "hal9.llm:LLMService"}, llm=LLMConfig(mock=MockLLMConfig(priced=False)))
 
 
 class Reviewer(Neuron):
@@ -31,7 +37,7 @@ class Reviewer(Neuron):
 
 def build_runtime() -> Runtime:
     """The built-in L4 and L3 neurons feeding our reviewer."""
-    runtime = Runtime(neurons=[StrategicNeuron("strategic"), DesignNeuron("design"), Reviewer("reviewer")])
+    runtime = Runtime(CONFIG, neurons=[StrategicNeuron("strategic"), DesignNeuron("design"), Reviewer("reviewer")])
     runtime.connect("strategic", "design")
     runtime.connect("design", "reviewer")
     return runtime

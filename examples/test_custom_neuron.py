@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import anyio
 import pytest
-from custom_neuron import Reviewer
+from custom_neuron import Reviewer, build_runtime
 
 from hal9 import Layer, Neuron
 from hal9.neurons import DesignNeuron, StrategicNeuron
@@ -47,3 +50,18 @@ async def test_an_empty_design_fails_only_its_branch() -> None:
     assert result.errors[0].neuron_id == "reviewer"
     assert processed_error == 1
     assert any(entry["event"] == "signal.failed" for entry in logs)
+
+
+def test_running_the_example_writes_nothing_where_a_server_keeps_its_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run in a server's folder, the example leaves its ./hal9-data (and the folder) alone."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+
+    async def run() -> str:
+        async with build_runtime() as runtime:
+            return (await runtime.ask("Add a cache")).status
+
+    assert anyio.run(run) == "completed"
+    assert list(tmp_path.iterdir()) == []

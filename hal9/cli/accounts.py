@@ -7,11 +7,12 @@ import getpass
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
 
-from hal9.config import load_config
+from hal9.config import Config, load_config
 from hal9.errors import ConfigError
 from hal9.logging import configure_logging
 
@@ -19,11 +20,57 @@ if TYPE_CHECKING:
     from hal9.auth import AuthService
 
 
-def _with_auth(args: argparse.Namespace, work: Callable[[AuthService], Awaitable[int]]) -> int:
+#: The file in the data folder that holds the users and keys (and everything else a server keeps).
+DATABASE_FILE = "hal9.db"
+#: How to point a command at the server's data folder, for the messages below.
+DATA_DIR_HINT = (
+    "The data folder is data_dir of the server's config (default ./hal9-data, relative to the folder "
+    "the server runs in): pass the same --config, or --data-dir DIR, or set HAL9_DATA_DIR."
+)
+
+
+def account_config(args: argparse.Namespace) -> Config:
+    """The configuration of ``users`` and ``keys``: ``--config``, the environment, ``--data-dir``."""
+    config = load_config(args.config)
+    if getattr(args, "data_dir", None) is not None:
+        config = config.model_copy(update={"data_dir": Path(args.data_dir)})
+    return config
+
+
+def locate_database(config: Config, *, creates: bool) -> Path:
+    """The database a command works on, named on standard error; refused if it would be made by a read.
+
+    A command that only reads or changes what exists (``list``, ``disable``, ``revoke``...) run
+    where no server has been would otherwise create an empty database and report nothing: it
+    is refused, naming the folder it looked in. A command that creates (``users create``,
+    ``keys create``) may make a new database, and says so: a server started later with that
+    data folder uses it.
+
+    Raises:
+        ConfigError: no database there, and the command does not create.
+    """
+    database = (config.data_dir / DATABASE_FILE).resolve()
+    if not database.exists():
+        if not creates:
+            raise ConfigError(f"no database at {database}: no server has used that data folder. {DATA_DIR_HINT}")
+        print(
+            f"database: {database} (new: a server started with data folder {database.parent} will use it)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return database
+    print(f"database: {database}", file=sys.stderr, flush=True)
+    return database
+
+
+def _with_auth(
+    args: argparse.Namespace, work: Callable[[AuthService], Awaitable[int]], *, creates: bool = False
+) -> int:
     """Run ``work`` with the auth service of the configuration's data_dir, started on its own."""
     from hal9.auth import AuthService
 
-    config = load_config(args.config)
+    config = account_config(args)
+    locate_database(config, creates=creates)
     # Logs to standard error: standard output carries the command's answer (a key can be piped on).
     configure_logging(config.logging.level, config.logging.format, stream=sys.stderr)
     service = AuthService.from_config(config)
@@ -61,7 +108,7 @@ def cmd_users(args: argparse.Namespace) -> int:
                 print(f"{user.id}\t{user.username}\t{user.role.value}\t{'active' if user.active else 'disabled'}")
         return 0
 
-    return _with_auth(args, work)
+    return _with_auth(args, work, creates=args.users_command == "create")
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -83,4 +130,4 @@ def cmd_keys(args: argparse.Namespace) -> int:
                 print(f"{key.id}\t{key.name}\t{key.role.value}\t{status}")
         return 0
 
-    return _with_auth(args, work)
+    return _with_auth(args, work, creates=args.keys_command == "create")

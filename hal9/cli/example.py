@@ -73,8 +73,10 @@ input = 15.0
 output = 75.0
 
 [llm.mock]
-model = "mock-claude"
+model = "mock-claude"         # the model label the mock's calls are counted under
 latency_seconds = 0.0
+priced = true                 # cost each call as the layer's model above would (budgets apply; spend kept
+                              # apart from the real API's); false: mock calls cost nothing
 # Scripted replies: the first rule whose layer and trigger match answers the call.
 # [[llm.mock.replies]]
 # layer = "L4"

@@ -8,8 +8,7 @@ import time
 
 import anyio
 
-from hal9.config import load_config
-from hal9.errors import ConfigError
+from hal9.cli.accounts import account_config, locate_database
 from hal9.logging import configure_logging
 
 
@@ -17,17 +16,16 @@ def cmd_memory(args: argparse.Namespace) -> int:
     """``memory reindex``: rebuild the search index from the entries (the server must be stopped)."""
     from hal9.memory import SQLiteMemory
 
-    config = load_config(args.config)
+    config = account_config(args)
+    database = locate_database(config, creates=False)  # names it; refused where there is none
     configure_logging(config.logging.level, config.logging.format, stream=sys.stderr)
-    memory = SQLiteMemory.from_config(config)
-    if not memory.path.is_file():
-        raise ConfigError(f"no memory database at {memory.path.resolve()} (is data_dir right?)")
+    memory = SQLiteMemory(database, config.memory)
 
     async def run() -> int:
         async with memory:
             started = time.monotonic()
             entries = await memory.reindex()
-        print(f"reindexed {entries} entries of {memory.path.resolve()} in {time.monotonic() - started:.1f} s")
+        print(f"reindexed {entries} entries of {database} in {time.monotonic() - started:.1f} s")
         return 0
 
     return anyio.run(run)

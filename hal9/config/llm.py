@@ -34,10 +34,20 @@ class MockReply(Section):
 
 
 class MockLLMConfig(Section):
-    """The deterministic mock LLM."""
+    """The deterministic mock LLM.
 
-    model: str = "mock-claude"
+    Its calls are priced as the calls to the configured models it stands in for would be
+    (the layer's model at its price-table price), so budgets, the spend ledger, ``/llm/usage``
+    and the cost metrics show what the same work would cost with the real API. The mock's
+    spend is kept apart from the real API's: it never counts against a real run's budgets.
+    """
+
+    model: str = Field(default="mock-claude", description="the model label the mock's calls are counted under")
     latency_seconds: float = Field(default=0.0, ge=0, le=60, description="simulated API latency")
+    priced: bool = Field(
+        default=True,
+        description="price calls as the configured models (budgets apply); false: every call costs nothing",
+    )
     replies: tuple[MockReply, ...] = ()
 
 

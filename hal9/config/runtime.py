@@ -73,6 +73,10 @@ class RuntimeConfig(Section):
     )
 
 
+#: The names of the built-in neuron kinds (``hal9.runtime.assembly`` maps them to their classes).
+BUILTIN_KIND_NAMES: tuple[str, ...] = ("strategic", "design", "implementation")
+
+
 class NeuronConfig(Section):
     """One neuron of the network and its forward connections."""
 
@@ -92,6 +96,17 @@ class NeuronConfig(Section):
         pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
         description="the server_id of the server it runs on; None (or this server's id): here",
     )
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        # A path is resolved when the runtime is built (it may be a module not importable yet).
+        if ":" not in kind and kind not in BUILTIN_KIND_NAMES:
+            raise ValueError(
+                f"unknown kind {kind!r}: the built-in kinds are {', '.join(BUILTIN_KIND_NAMES)}; "
+                "a neuron class of your own is named 'package.module:Class'"
+            )
+        return kind
 
 
 class LoggingConfig(Section):

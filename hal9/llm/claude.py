@@ -31,7 +31,7 @@ from hal9.errors import (
 from hal9.llm.breaker import CircuitBreaker
 from hal9.llm.budget import PERIODS, BudgetCollector, SpendTracker
 from hal9.llm.ledger import SpendLedger
-from hal9.llm.mock import CLAUDE_OPERATIONS, MockLLM, estimate_tokens
+from hal9.llm.mock import CLAUDE_OPERATIONS, DATABASE_FILE, MockLLM, estimate_tokens, layer_route
 from hal9.llm.pricing import PriceTable, Usage
 from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("hal9.llm")
 
-DATABASE_FILE = "hal9.db"
 #: Errors that say the API is unavailable rather than that the request was wrong: they count
 #: against the breaker and may fall back to the mock.
 UNAVAILABLE = (LLMUnavailable, LLMTimeout, LLMRateLimited, LLMBadResponse)
@@ -178,6 +177,8 @@ class ClaudeService(Service):
         self.prices = PriceTable(self.settings.price_table, self.settings.default_price)
         self.spend = SpendTracker(self.settings.budget, SpendLedger(database) if database is not None else None)
         self.breaker = CircuitBreaker(self.settings.breaker_failures, self.settings.breaker_cooldown)
+        if fallback is not None:
+            fallback.stand_in()
         self.fallback = fallback
         self.limiter = anyio.CapacityLimiter(self.settings.max_concurrency)
         self._given_client = client
@@ -187,7 +188,7 @@ class ClaudeService(Service):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
-        fallback = MockLLM.from_config(config) if config.llm.fallback_to_mock else None
+        fallback = MockLLM.fallback_for(config) if config.llm.fallback_to_mock else None
         return cls(config.llm, database=config.data_dir / DATABASE_FILE, fallback=fallback)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -243,10 +244,7 @@ class ClaudeService(Service):
 
     def route(self, layer: Layer | None, max_tokens: int | None) -> tuple[str, int]:
         """The model and completion cap for a call from ``layer``."""
-        chosen = self.settings.layers.get(layer) if layer is not None else None
-        model = chosen.model if chosen is not None else self.settings.model
-        default_cap = chosen.max_tokens if chosen is not None and chosen.max_tokens else self.settings.max_tokens
-        return model, max_tokens if max_tokens is not None else default_cap
+        return layer_route(self.settings, layer, max_tokens)
 
     async def complete(
         self,

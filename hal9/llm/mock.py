@@ -7,11 +7,15 @@ import math
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 
-from hal9.config import MockReply
+from hal9.config import LLMConfig, MockReply
+from hal9.llm.budget import PERIODS, BudgetCollector, SpendTracker
+from hal9.llm.ledger import SpendLedger
+from hal9.llm.pricing import PriceTable, Usage
 from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
 from hal9.runtime.layer import Layer
@@ -19,10 +23,22 @@ from hal9.runtime.llm import LLMResponse, ToolSpec, ToolUse, Turn
 from hal9.runtime.service import OperationMetrics, Service
 
 if TYPE_CHECKING:
+    from prometheus_client import Counter
+
     from hal9.config import Config
 
 CLAUDE_OPERATIONS = OperationMetrics(fam.CLAUDE_CALLS, fam.CLAUDE_DURATION)
 _SUBJECT_CHARS = 160
+#: The runtime's SQLite file, where the spend ledger is kept.
+DATABASE_FILE = "hal9.db"
+
+
+def layer_route(settings: LLMConfig, layer: Layer | None, max_tokens: int | None) -> tuple[str, int]:
+    """The model and completion cap of a call from ``layer``: ``llm.layers``, else ``llm.model``."""
+    chosen = settings.layers.get(layer) if layer is not None else None
+    model = chosen.model if chosen is not None else settings.model
+    default_cap = chosen.max_tokens if chosen is not None and chosen.max_tokens else settings.max_tokens
+    return model, max_tokens if max_tokens is not None else default_cap
 
 
 def estimate_tokens(text: str) -> int:
@@ -69,7 +85,14 @@ class MockLLM(Service):
 
     A call is answered by the first of ``replies`` whose layer and trigger match (in the
     order given), else by :func:`template_reply`. Token counts are estimated from the
-    text. Calls are measured as ``mode="mock"`` in the Claude families.
+    text. Calls are measured as ``mode="mock"`` in the Claude families, under the label
+    ``model``.
+
+    Each call is priced as the call to the layer's configured model it stands in for would be
+    (``settings``: ``llm.layers``, the price table), reserved against the budgets first as the
+    real service does (:class:`~hal9.errors.BudgetExceeded` when it would pass one), counted in
+    ``hal9_claude_cost_dollars_total`` and the spend ledger (rows marked ``mode = 'mock'``, so
+    a real run's budgets never see them). ``priced=False`` makes every call cost nothing.
 
     Args:
         replies: scripted replies, checked in order.
@@ -79,6 +102,11 @@ class MockLLM(Service):
             flight (``llm.max_concurrency``); more wait for a slot.
         max_tokens: the completion cap when a call gives none (replies are cut to it).
         keep_calls: how many recent calls to keep in :attr:`calls`.
+        settings: the ``[llm]`` section: the layers' models, the prices and the budgets.
+        database: the SQLite file of the spend ledger; None keeps spend in memory only.
+        priced: price the calls (False: they cost nothing and no budget can refuse one).
+        budgets: own the spend and budget families; False for the real service's fallback,
+            whose calls are neither priced nor counted against its budgets.
     """
 
     name = "llm"
@@ -93,6 +121,10 @@ class MockLLM(Service):
         max_concurrency: int = 8,
         max_tokens: int = 1024,
         keep_calls: int = 256,
+        settings: LLMConfig | None = None,
+        database: Path | None = None,
+        priced: bool = True,
+        budgets: bool = True,
     ) -> None:
         self.replies = tuple(replies)
         self.model = model
@@ -100,9 +132,27 @@ class MockLLM(Service):
         self.limiter = anyio.CapacityLimiter(max_concurrency)
         self.max_tokens = max_tokens
         self.calls: deque[LLMCall] = deque(maxlen=keep_calls)
+        self.settings = settings if settings is not None else LLMConfig()
+        self.priced = priced and budgets
+        self.prices = PriceTable(self.settings.price_table, self.settings.default_price)
+        self.spend: SpendTracker | None = None
+        if budgets:
+            ledger = SpendLedger(database, mode="mock") if database is not None else None
+            # Written behind: a mock call answers at once and must not wait on the disk.
+            self.spend = SpendTracker(self.settings.budget, ledger, write_behind=True)
+        self._cost: Counter | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
+        return cls._build(config, budgets=True)
+
+    @classmethod
+    def fallback_for(cls, config: Config) -> Self:
+        """The mock the real service falls back to: it answers, but prices nothing (the budgets are the real API's)."""
+        return cls._build(config, budgets=False)
+
+    @classmethod
+    def _build(cls, config: Config, *, budgets: bool) -> Self:
         mock = config.llm.mock
         return cls(
             mock.replies,
@@ -110,13 +160,38 @@ class MockLLM(Service):
             latency=mock.latency_seconds,
             max_concurrency=config.llm.max_concurrency,
             max_tokens=config.llm.max_tokens,
+            settings=config.llm,
+            # An unpriced mock has no spend to keep: it opens no database.
+            database=config.data_dir / DATABASE_FILE if budgets and mock.priced else None,
+            priced=mock.priced,
+            budgets=budgets,
         )
+
+    def stand_in(self) -> None:
+        """Serve as the real service's fallback: price nothing, own no budget (the real API's budgets are its own).
+
+        Called by :class:`~hal9.llm.claude.ClaudeService` on the mock it is given, before metrics are bound.
+        """
+        self.spend = None
+        self.priced = False
+
+    async def start(self) -> None:
+        if self.spend is not None:
+            await self.spend.open()
+
+    async def stop(self) -> None:
+        if self.spend is not None:
+            await self.spend.close()  # shields its last write itself
 
     def on_metrics_bound(self, metrics: MetricsRegistry) -> None:
         tokens = metrics.counter(fam.CLAUDE_TOKENS.name, fam.CLAUDE_TOKENS.help, fam.CLAUDE_TOKENS.labels)
         self._prompt_tokens = tokens.labels("prompt", self.model)
         self._completion_tokens = tokens.labels("completion", self.model)
         self.measure(mode="mock", model=self.model)  # series exist at zero from the start
+        if self.spend is not None:
+            cost = metrics.counter(fam.CLAUDE_COST.name, fam.CLAUDE_COST.help, fam.CLAUDE_COST.labels)
+            self._cost = cost.labels(self.model)
+            metrics.register(BudgetCollector(self.spend))
 
     def reply_for(self, prompt: str, layer: Layer | None, tool_round: int = 0) -> str:
         """The text the first matching rule (or the template) gives for the ``tool_round``-th call.
@@ -148,40 +223,92 @@ class MockLLM(Service):
         history: Sequence[Turn] = (),
     ) -> LLMResponse:
         async with self.measure(mode="mock", model=self.model):
-            if self.latency:
-                # Without latency nothing waits, so there is nothing to bound.
-                async with self.limiter:
-                    await anyio.sleep(self.latency)
-            tool_round = sum(1 for turn in history if turn.tool_results)
-            rule = self.rule_for(prompt, layer, tool_round)
-            # Through reply_for, so a subclass that answers in code is asked for every text.
-            text = self.reply_for(prompt, layer, tool_round)
-            latest = next((turn for turn in reversed(history) if turn.tool_results), None)
-            if latest is not None and "{tool_result}" in text:
-                text = text.replace("{tool_result}", "\n".join(result.content for result in latest.tool_results))
-            offered = tuple(tool.name for tool in tools)
-            uses: tuple[ToolUse, ...] = ()
-            # A scripted tool call is made only if the tool was offered, as a real model would.
-            if rule is not None and rule.tool_use is not None and rule.tool_use.name in offered:
-                uses = (ToolUse(f"toolu_mock_{len(history)}", rule.tool_use.name, dict(rule.tool_use.input)),)
-            stop_reason = "tool_use" if uses else "end_turn"
-            max_tokens = self.max_tokens if max_tokens is None else max_tokens
-            if estimate_tokens(text) > max_tokens:
-                text, stop_reason, uses = text[: max_tokens * 4], "max_tokens", ()
-            self.calls.append(LLMCall(system, prompt, layer, text, offered, tuple(history), uses))
-            history_text = sum(estimate_tokens(_turn_text(turn)) for turn in history)
-            tools_text = sum(estimate_tokens(json.dumps(tool.as_anthropic())) for tool in tools)
-            response = LLMResponse(
-                text=text,
-                model=self.model,
-                prompt_tokens=estimate_tokens(system) + estimate_tokens(prompt) + history_text + tools_text,
-                completion_tokens=estimate_tokens(text) + sum(estimate_tokens(json.dumps(u.input)) for u in uses),
-                stop_reason=stop_reason,
-                tool_uses=uses,
-            )
+            sent = estimate_tokens(system) + estimate_tokens(prompt) + _history_tokens(history, tools)
+            if not self.priced:
+                response = await self._answer(system, prompt, sent, layer, max_tokens, tools, history)
+            else:
+                model, cap = layer_route(self.settings, layer, max_tokens)
+                # Reserved as the real service reserves it: a call that could pass a budget is refused.
+                with self._spend.reserve(self.prices.worst_case(model, sent, cap)):
+                    response = await self._answer(system, prompt, sent, layer, max_tokens, tools, history)
+                cost = self.prices.cost(model, Usage(response.prompt_tokens, response.completion_tokens))
+                if self._cost is not None:
+                    self._cost.inc(cost)
+                await self._spend.record(self.model, response.prompt_tokens, response.completion_tokens, cost)
         self._prompt_tokens.inc(response.prompt_tokens)
         self._completion_tokens.inc(response.completion_tokens)
         return response
+
+    @property
+    def _spend(self) -> SpendTracker:
+        assert self.spend is not None  # priced implies budgets
+        return self.spend
+
+    async def _answer(
+        self,
+        system: str,
+        prompt: str,
+        prompt_tokens: int,
+        layer: Layer | None,
+        max_tokens: int | None,
+        tools: Sequence[ToolSpec],
+        history: Sequence[Turn],
+    ) -> LLMResponse:
+        """The reply, after the simulated latency; ``prompt_tokens`` is the estimate of what was sent."""
+        if self.latency:
+            # Without latency nothing waits, so there is nothing to bound.
+            async with self.limiter:
+                await anyio.sleep(self.latency)
+        tool_round = sum(1 for turn in history if turn.tool_results)
+        rule = self.rule_for(prompt, layer, tool_round)
+        # Through reply_for, so a subclass that answers in code is asked for every text.
+        text = self.reply_for(prompt, layer, tool_round)
+        latest = next((turn for turn in reversed(history) if turn.tool_results), None)
+        if latest is not None and "{tool_result}" in text:
+            text = text.replace("{tool_result}", "\n".join(result.content for result in latest.tool_results))
+        offered = tuple(tool.name for tool in tools)
+        uses: tuple[ToolUse, ...] = ()
+        # A scripted tool call is made only if the tool was offered, as a real model would.
+        if rule is not None and rule.tool_use is not None and rule.tool_use.name in offered:
+            uses = (ToolUse(f"toolu_mock_{len(history)}", rule.tool_use.name, dict(rule.tool_use.input)),)
+        stop_reason = "tool_use" if uses else "end_turn"
+        max_tokens = self.max_tokens if max_tokens is None else max_tokens
+        if estimate_tokens(text) > max_tokens:
+            text, stop_reason, uses = text[: max_tokens * 4], "max_tokens", ()
+        self.calls.append(LLMCall(system, prompt, layer, text, offered, tuple(history), uses))
+        return LLMResponse(
+            text=text,
+            model=self.model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=estimate_tokens(text) + sum(estimate_tokens(json.dumps(u.input)) for u in uses),
+            stop_reason=stop_reason,
+            tool_uses=uses,
+        )
+
+    def usage(self) -> dict[str, Any]:
+        """The mode, the model label, whether calls are priced, and spend per period as the real service reports it."""
+        view: dict[str, Any] = {"mode": "mock", "model": self.model, "priced": self.priced}
+        spend = self.spend
+        if spend is None:
+            return view
+        view["rate_dollars_per_hour"] = spend.rate_per_hour()
+        view["reserved_dollars"] = spend.reserved
+        view["periods"] = {
+            period: {
+                "spent_dollars": spend.spent(period),
+                "limit_dollars": spend.limits[period],
+                "remaining_dollars": None if spend.limits[period] is None else spend.remaining(period),
+                "by_model": spend.spent_by_model(period),
+            }
+            for period in PERIODS
+        }
+        return view
+
+
+def _history_tokens(history: Sequence[Turn], tools: Sequence[ToolSpec]) -> int:
+    """The estimated tokens the earlier turns and the tool definitions add to a call's prompt."""
+    history_text = sum(estimate_tokens(_turn_text(turn)) for turn in history)
+    return history_text + sum(estimate_tokens(json.dumps(tool.as_anthropic())) for tool in tools)
 
 
 def _turn_text(turn: Turn) -> str:

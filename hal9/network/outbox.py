@@ -5,6 +5,11 @@ The sender asks the receiver's ``signal`` subject and retries with backoff until
 every ``resend_interval`` and whenever the receiver restarts, and fails it with ``PeerUnavailable``
 when its server has been gone for ``delivery_timeout`` (the protocol is described in
 :mod:`hal9.network.service`).
+
+``delivery_timeout`` counts from the last heartbeat of a server the heartbeats say is gone, not
+from the send: a signal for a server gone long ago fails at once, one for a server that has just
+gone fails when ``delivery_timeout`` has passed since it was last heard, and a request waiting for
+it sees that error rather than its own ``request_timeout``.
 """
 
 from __future__ import annotations
@@ -45,10 +50,13 @@ class Outbox:
 
     Args:
         link: the connection state shared with the rest of the service.
+        peers: the other servers as their heartbeats describe them; with it, a send to a server
+            known to be gone gives up ``delivery_timeout`` after its last heartbeat.
     """
 
-    def __init__(self, link: Link) -> None:
+    def __init__(self, link: Link, peers: PeerTable | None = None) -> None:
         self._link = link
+        self._peers = peers
         self._in_flight: dict[str, Branch] = {}
         self._room = anyio.Semaphore(link.settings.max_in_flight)
 
@@ -88,6 +96,11 @@ class Outbox:
         delay = 0.01
         reason = "no answer"
         while branch.signal.id in self._in_flight:  # else its result came before any ack did
+            gone_since = self._gone_since(branch.server_id)
+            if gone_since is not None:
+                deadline = min(deadline, gone_since + link.settings.delivery_timeout)
+                if time.monotonic() >= deadline:
+                    raise self._gone(branch, gone_since)
             client = link.client
             if client is None:
                 raise PeerUnavailable(branch.server_id, target, 0, "the network service is not running")
@@ -110,9 +123,27 @@ class Outbox:
                 reason = message or status
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                gone_since = self._gone_since(branch.server_id)
+                if gone_since is not None:
+                    raise self._gone(branch, gone_since)
                 raise PeerUnavailable(branch.server_id, target, link.settings.delivery_timeout, reason)
             await anyio.sleep(min(delay, remaining))
             delay = min(delay * 2, link.settings.heartbeat_interval)
+
+    def _gone_since(self, server_id: str) -> float | None:
+        """When a server the heartbeats say is gone was last heard from (monotonic); None if alive or unknown."""
+        peers = self._peers
+        if peers is None:
+            return None
+        peer = peers.get(server_id)
+        if peer is None or peers.alive(peer):
+            return None
+        return peer.last_seen
+
+    @staticmethod
+    def _gone(branch: Branch, gone_since: float) -> PeerUnavailable:
+        waited = round(time.monotonic() - gone_since, 1)
+        return PeerUnavailable(branch.server_id, branch.signal.target, waited, "the server is gone (no heartbeat)")
 
     def _release(self, signal_id: str) -> Branch | None:
         branch = self._in_flight.pop(signal_id, None)

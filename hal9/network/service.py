@@ -13,7 +13,8 @@ Delivery is at-least-once over core NATS request-reply (no JetStream; why in the
   re-sends it every ``resend_interval`` and whenever the receiver restarts (a new instance
   id in its heartbeat): a receiver that crashed with the signal in its mailbox gets it
   again; one that has it answers ``duplicate`` and re-publishes a result it already has.
-* A branch whose server has been gone (no heartbeat) for ``delivery_timeout`` fails.
+* A branch whose server has been gone (no heartbeat) for ``delivery_timeout`` fails, whether it
+  was accepted or is still being sent: the time counts from the server's last heartbeat.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class NatsNetwork(Service):
         self.peers = PeerTable(settings.heartbeat_interval, settings.max_peers)
         self._link = Link(settings, server_id, self.instance, self._count)
         self.prefix = self._link.prefix
-        self._outbox = Outbox(self._link)
+        self._outbox = Outbox(self._link, self.peers)
         self._inbox = Inbox(self._link)
         self._heartbeat = HeartbeatLoop(self._link, self.peers, self._outbox)
         self._messages: MessageCounts | None = None

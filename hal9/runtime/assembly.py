@@ -62,9 +62,12 @@ def build_services(config: Config, given: Mapping[str, Service] | None = None) -
 
 def build_neuron(spec: NeuronConfig, settings: RuntimeConfig) -> Neuron:
     """The neuron a config entry describes (its kind resolved), with the runtime's mailbox and backoff."""
-    cls = resolve(BUILTIN_NEURON_KINDS.get(spec.kind, spec.kind))
+    try:
+        cls = resolve(BUILTIN_NEURON_KINDS.get(spec.kind, spec.kind))
+    except TopologyError as exc:
+        raise TopologyError(f"neuron {spec.id!r}, kind: {exc}") from None
     if not (isinstance(cls, type) and issubclass(cls, Neuron)):
-        raise TopologyError(f"{spec.kind!r} is not a Neuron subclass")
+        raise TopologyError(f"neuron {spec.id!r}, kind: {spec.kind!r} is not a Neuron subclass")
     neuron: Neuron = cls(
         spec.id,
         layer=spec.layer,

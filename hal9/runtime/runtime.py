@@ -276,6 +276,20 @@ class Runtime:
             log.info("runtime.stopped")
         raise exc
 
+    def abort(self, reason: str = "the server was told to stop at once") -> None:
+        """Fail every active request now, as a drain past its timeout fails them, and stop the neurons.
+
+        For a second stop request (Ctrl-C again) while draining: the requests still running end
+        with ``RuntimeNotRunning`` (``reason``), so callers waiting for them get their failed
+        results at once, and the neurons' loops are cancelled. A drain under way, or the next
+        one, finds nothing left to wait for. Call it on the event loop.
+        """
+        self.accepting = False
+        if self._task_group is not None:
+            log.warning("runtime.aborted", active_traces=len(self._traces.active), reason=reason)
+            self._task_group.cancel_scope.cancel()
+        self.router.abandon_active(reason)
+
     async def drain(self, timeout: float) -> bool:
         """Stop accepting requests and wait up to ``timeout`` for the active ones to finish.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from hal9.llm import ClaudeService, MockLLM
 from hal9.server.deps import RuntimeDep
@@ -36,6 +36,10 @@ class UsageView(BaseModel):
 
     mode: Literal["real", "mock", "custom", "none"]
     model: str | None = None
+    priced: bool | None = Field(
+        default=None,
+        description="mock only: whether its calls are priced as the configured models (llm.mock.priced)",
+    )
     fallback_to_mock: bool = False
     breaker: BreakerView | None = None
     rate_dollars_per_hour: float = 0.0
@@ -49,11 +53,13 @@ async def usage(runtime: RuntimeDep) -> UsageView:
 
     ``mode`` is what answers calls: ``real`` (the Claude API; ``fallback_to_mock`` tells
     whether the mock stands in while it is unavailable), ``mock``, ``custom`` for a
-    service of the user's own, or ``none`` when no LLM service is configured.
+    service of the user's own, or ``none`` when no LLM service is configured. The mock's
+    calls are priced as the configured models' would be (unless ``llm.mock.priced`` is
+    false), and its spend is kept apart from the real API's.
     """
     service = runtime.services.get("llm")
     if isinstance(service, ClaudeService):
         return UsageView.model_validate(service.usage())
     if isinstance(service, MockLLM):
-        return UsageView(mode="mock", model=service.model)
+        return UsageView.model_validate(service.usage())
     return UsageView(mode="none" if service is None else "custom")

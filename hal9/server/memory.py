@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from hal9.memory.rows import MAX_METADATA_CHARS, MAX_NEURON_ID_CHARS
 from hal9.runtime.layer import Layer
-from hal9.runtime.memory import Memory, MemoryEntry, MemoryKind
+from hal9.runtime.memory import MEMORY_KINDS, Memory, MemoryEntry, MemoryKind
 from hal9.server.body import JSONRoute
 from hal9.server.deps import RuntimeDep
 from hal9.server.encoding import scrub
@@ -47,7 +47,7 @@ class StoreRequest(RequestBody):
         "(over memory.max_content_chars characters: 413)",
     )
     neuron_id: str = Field(default="api", pattern=rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NEURON_ID_CHARS - 1}}}$")
-    kind: MemoryKind = "signal"
+    kind: MemoryKind = Field(default="signal", description=f"one of {', '.join(MEMORY_KINDS)} (else 422)")
     layer: Layer | None = Field(default=None, strict=False)
     metadata: dict[str, Any] = Field(
         default_factory=dict, description=f"any JSON object, at most {MAX_METADATA_CHARS} characters as JSON (else 422)"
@@ -121,7 +121,9 @@ async def search_entries(
     memory: MemoryDep,
     q: Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="free text; its words are the terms")],
     neuron_id: Annotated[str | None, Query(max_length=128)] = None,
-    kind: MemoryKind | None = None,
+    kind: Annotated[
+        MemoryKind | None, Query(description=f"only entries of this kind: {', '.join(MEMORY_KINDS)}")
+    ] = None,
     since: Annotated[float | None, Query(allow_inf_nan=False, description="created at or after (epoch s)")] = None,
     until: Annotated[float | None, Query(allow_inf_nan=False, description="created before (epoch s)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,

@@ -82,6 +82,8 @@ class ServerProcess:
         self.events: list[dict[str, Any]] = []
         self.port: int | None = None
         self._listening = threading.Event()
+        self._new_line = threading.Condition()
+        self._ended = False
         self._reader = threading.Thread(target=self._read, name="hal9-server-stdout", daemon=True)
         self._reader.start()
 
@@ -93,11 +95,16 @@ class ServerProcess:
                 event = json.loads(line)
             except ValueError:
                 continue
-            self.events.append(event)
+            with self._new_line:
+                self.events.append(event)
+                self._new_line.notify_all()
             if event.get("event") == "server.listening":
                 self.port = int(event["port"])
                 self._listening.set()
         self._listening.set()  # end of output: the process is gone, stop waiting
+        with self._new_line:
+            self._ended = True
+            self._new_line.notify_all()
 
     def wait_listening(self, timeout: float = START_DEADLINE) -> None:
         if not self._listening.wait(timeout) or self.port is None:
@@ -119,6 +126,15 @@ class ServerProcess:
 
     def output(self) -> str:
         return f"--- stdout\n{''.join(self.lines)}--- stderr\n{self.stderr()}"
+
+    def wait_logged(self, event: str, timeout: float = START_DEADLINE) -> dict[str, Any]:
+        """Block until the server logs ``event`` (or its output ends); returns the first such line."""
+        with self._new_line:
+            found = self._new_line.wait_for(lambda: bool(self.logged(event)) or self._ended, timeout=timeout)
+            lines = self.logged(event)
+        if not found or not lines:
+            raise AssertionError(f"server did not log {event} within {timeout}s:\n{self.output()}")
+        return lines[0]
 
     def logged(self, event: str) -> list[dict[str, Any]]:
         """The JSON log lines with this event name."""

@@ -42,7 +42,7 @@ def test_reindex_refuses_a_missing_database_and_one_in_use(tmp_path: Path) -> No
     (tmp_path / "hal9.toml").write_text('data_dir = "data"\n', encoding="utf-8")
     missing = run_cli("memory", "--config", "hal9.toml", "reindex", cwd=tmp_path)
     assert missing.returncode == 2
-    assert "no memory database" in missing.stderr
+    assert "no database at" in missing.stderr
     assert not (tmp_path / "data").exists()
 
     database = tmp_path / "data" / "hal9.db"

@@ -10,7 +10,7 @@ import pytest
 
 from hal9 import BudgetExceeded, ConfigError, Layer, load_config
 from hal9.config import BUILTIN_PRICES, BudgetConfig, ModelPrice
-from hal9.llm.budget import BudgetCollector, SpendTracker, period_start
+from hal9.llm.budget import BudgetCollector, SpendTracker, period_end, period_start
 from hal9.llm.ledger import SpendLedger
 from hal9.llm.pricing import OTHER, PriceTable, Usage
 
@@ -43,6 +43,32 @@ def test_period_starts_are_utc_calendar_hours_days_and_months() -> None:
     assert period_start("hour", now) == at("2026-11-27T10:00:00")
     assert period_start("day", now) == at("2026-11-27T00:00:00")
     assert period_start("month", now) == at("2026-11-01T00:00:00")
+
+
+@pytest.mark.parametrize(
+    ("period", "start", "end"),
+    [
+        ("hour", "2026-12-31T23:00:00", "2027-01-01T00:00:00"),
+        ("day", "2026-02-28T00:00:00", "2026-03-01T00:00:00"),
+        ("month", "2026-02-01T00:00:00", "2026-03-01T00:00:00"),
+        ("month", "2026-12-01T00:00:00", "2027-01-01T00:00:00"),
+    ],
+)
+def test_a_period_ends_where_the_next_one_starts(period: str, start: str, end: str) -> None:
+    assert period_end(period, at(start)) == at(end)
+    assert period_start(period, at(end)) == at(end)
+
+
+@pytest.mark.anyio
+async def test_spend_of_december_is_not_counted_in_january() -> None:
+    now = [at("2026-12-31T23:59:59")]
+    tracker = SpendTracker(BudgetConfig(hour=10.0, day=10.0, month=10.0), clock=lambda: now[0])
+    await tracker.record("m", 1, 1, 2.0)
+    assert [tracker.spent(p) for p in ("hour", "day", "month")] == [2.0, 2.0, 2.0]
+    now[0] = at("2027-01-01T00:00:00")
+    assert [tracker.spent(p) for p in ("hour", "day", "month")] == [0.0, 0.0, 0.0]
+    await tracker.record("m", 1, 1, 1.0)
+    assert [tracker.remaining(p) for p in ("hour", "day", "month")] == [9.0, 9.0, 9.0]
 
 
 @pytest.mark.anyio

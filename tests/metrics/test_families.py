@@ -28,11 +28,14 @@ RUNTIME_FAMILIES = (
     "hal9_signal_processing_duration_seconds",
     "hal9_signals_forwarded_total",
 )
-#: What the default LLM service (the mock) registers.
+#: What the default LLM service (the mock) registers: it prices its calls, so the spend families too.
 MOCK_LLM_FAMILIES = (
     "hal9_claude_api_calls_total",
     "hal9_claude_api_duration_seconds",
     "hal9_claude_tokens_used_total",
+    "hal9_claude_cost_dollars_total",
+    "hal9_claude_cost_rate_dollars_per_hour",
+    "hal9_claude_budget_remaining_dollars",
 )
 
 

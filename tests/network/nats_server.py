@@ -39,6 +39,7 @@ class NatsServer:
         self.port = port or free_port()
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
+        self._reader: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -63,7 +64,8 @@ class NatsServer:
                     ready.set()
             ready.set()  # exited: stop waiting
 
-        threading.Thread(target=read, name="nats-server-stderr", daemon=True).start()
+        self._reader = threading.Thread(target=read, name="nats-server-stderr", daemon=True)
+        self._reader.start()
         if not ready.wait(DEADLINE) or proc.poll() is not None:
             raise RuntimeError("nats-server did not start:\n" + "".join(self.lines))
 
@@ -78,5 +80,10 @@ class NatsServer:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(DEADLINE)
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            # The reader reads to the end of the exited process's output: closing the pipe under it
+            # would fail its read ("I/O operation on closed file"), reported in some later test.
+            reader.join(DEADLINE)
         if proc.stderr is not None:
             proc.stderr.close()

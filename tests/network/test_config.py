@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -30,3 +32,12 @@ def test_remote_neurons_without_a_transport_are_refused() -> None:
     """A service given in code replaces the configured network: placement elsewhere cannot work then."""
     with pytest.raises(TopologyError, match="placed on server 'b', but no network transport is configured"):
         Runtime(two_server_config("a", "nats://127.0.0.1:1"), services={"network": Service()})
+
+
+def test_the_example_servers_take_ports_of_their_own_not_the_default_one() -> None:
+    """Both example servers start beside a default `hal9 serve` (port 8080) and beside each other."""
+    examples = Path(__file__).parents[2] / "examples" / "distributed"
+    ports = [load_config(examples / f"server-{name}.toml", environ={}).server.port for name in ("a", "b")]
+    assert len(set(ports)) == 2
+    assert Config().server.port not in ports
+    assert f"localhost:{ports[0]}/api/v1/signals" in (examples / "server-a.toml").read_text()

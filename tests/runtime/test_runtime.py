@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 import pytest
+from pydantic import ValidationError
 
 import hal9.runtime.runtime as runtime_module
 from hal9 import (
@@ -23,7 +24,9 @@ from hal9 import (
     TraceNotFound,
 )
 from hal9.config import NeuronConfig, RuntimeConfig
+from hal9.config.runtime import BUILTIN_KIND_NAMES
 from hal9.llm.mock import template_reply
+from hal9.runtime.assembly import BUILTIN_NEURON_KINDS
 from tests.support import FAST_BACKOFF, Boom, Drop, Echo, Fan, Gate, Stuck, config, sample
 
 SHORT_REQUEST = "Build a todo app"  # 4 words: the mock's L4 template gives 2 directives
@@ -265,12 +268,27 @@ async def test_network_is_built_from_config_including_a_custom_neuron_kind() -> 
 
 @pytest.mark.parametrize(
     ("kind", "message"),
-    [("tests.support:Nowhere", "cannot import"), ("tests.support:config", "not a Neuron subclass"), ("x", "expected")],
+    [
+        ("tests.support:Nowhere", "cannot import"),
+        ("tests.support:config", "not a Neuron subclass"),
+        (":Nowhere", "expected 'package.module:Name'"),
+    ],
 )
 def test_network_with_an_unusable_neuron_kind_is_refused(kind: str, message: str) -> None:
     cfg = Config(server_id="test", neurons=(NeuronConfig(id="n", layer=Layer.L2, kind=kind),))
-    with pytest.raises(TopologyError, match=message):
+    with pytest.raises(TopologyError, match=f"neuron 'n', kind: .*{message}"):
         Runtime(cfg)
+
+
+def test_an_unknown_kind_name_is_refused_with_the_built_in_kinds() -> None:
+    with pytest.raises(
+        ValidationError, match="unknown kind 'strategc': the built-in kinds are strategic, design, implementation"
+    ):
+        NeuronConfig(id="n", layer=Layer.L4, kind="strategc")
+
+
+def test_the_built_in_kind_names_of_the_config_are_the_runtimes() -> None:
+    assert tuple(BUILTIN_NEURON_KINDS) == BUILTIN_KIND_NAMES
 
 
 @pytest.mark.anyio
