@@ -19,14 +19,6 @@ import anyio.to_thread
 import structlog
 
 from hal9.auth import keys as api_keys
-from hal9.auth.errors import (
-    AuthNotFound,
-    AuthNotRunning,
-    InvalidAuthInput,
-    InvalidCredentials,
-    NotAuthenticated,
-    TooManyAttempts,
-)
 from hal9.auth.limiter import FailureWindow
 from hal9.auth.metrics import AuthState
 from hal9.auth.passwords import Passwords
@@ -35,6 +27,14 @@ from hal9.auth.principal import Principal
 from hal9.auth.store import ApiKey, AuthStore, User
 from hal9.auth.tokens import TokenCodec, load_signing_key
 from hal9.config import AuthConfig
+from hal9.errors import (
+    AuthNotFound,
+    AuthNotRunning,
+    InvalidAuthInput,
+    InvalidCredentials,
+    NotAuthenticated,
+    TooManyAttempts,
+)
 from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
 from hal9.runtime.private_files import check_data_dir

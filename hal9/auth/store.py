@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from hal9.auth.errors import AuthConflict, AuthError, AuthNotRunning
 from hal9.auth.permissions import Role
+from hal9.errors import AuthConflict, AuthError, AuthNotRunning
 from hal9.runtime.database import Database
 
 T = TypeVar("T")

@@ -5,25 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hal9.errors import Hal9Error
 from hal9.learning.patterns import PatternType
 from hal9.learning.writer import Failure
 from hal9.runtime.trace import TraceResult
 
 #: What of a feedback's comment is kept (it goes into a lesson request, and may be quoted in a lesson).
 MAX_COMMENT_CHARS = 1_000
-
-
-class InvalidFeedback(Hal9Error, ValueError):
-    """A feedback's score is not a number in [0, 1]."""
-
-
-class FeedbackTooEarly(Hal9Error):
-    """Feedback on a request that has not finished: its path is not complete yet."""
-
-    def __init__(self, signal_id: str) -> None:
-        super().__init__(f"request {signal_id!r} has not finished; give feedback once its result is in")
-        self.signal_id = signal_id
 
 
 @dataclass(frozen=True, slots=True)

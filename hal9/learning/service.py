@@ -10,14 +10,12 @@ from typing import TYPE_CHECKING, Any, Self
 import structlog
 
 from hal9.config import LearningConfig
-from hal9.errors import NeuronNotFound, RuntimeNotRunning
+from hal9.errors import FeedbackTooEarly, InvalidFeedback, NeuronNotFound, RuntimeNotRunning
 from hal9.learning.durable import forget_lesson, restore_lessons, store_adopted
 from hal9.learning.failures import FailureNotes, failures
 from hal9.learning.feedback import (
     MAX_COMMENT_CHARS,
     FeedbackReceipt,
-    FeedbackTooEarly,
-    InvalidFeedback,
     feedback_failure,
 )
 from hal9.learning.gradients import output_hops, propagate, shared

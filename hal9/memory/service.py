@@ -14,10 +14,10 @@ import structlog
 from anyio.abc import TaskGroup
 
 from hal9.config import MemoryConfig
+from hal9.errors import MemoryNotRunning
 from hal9.memory.database import READ_MMAP_BYTES as READ_MMAP_BYTES
 from hal9.memory.database import MemoryDatabase
 from hal9.memory.entry_cache import EntryCache
-from hal9.memory.errors import MemoryNotRunning
 from hal9.memory.metrics import EntryCounts, MemoryCollector
 from hal9.memory.plan import ProbeCache
 from hal9.memory.reads import MAX_SEARCH_LIMIT, RECENT, entry_from_row, search_entries

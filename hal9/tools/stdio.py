@@ -19,10 +19,9 @@ from mcp.server.mcpserver.exceptions import ToolError as MCPToolError
 from pydantic import Field
 
 from hal9.config import Config
-from hal9.errors import Hal9Error
+from hal9.errors import Hal9Error, ViolationType
 from hal9.metrics import families as fam
 from hal9.runtime.runtime import Runtime
-from hal9.tools.errors import ViolationType
 from hal9.tools.placement import data_dir_outside
 from hal9.tools.server import Sandbox, build_server
 

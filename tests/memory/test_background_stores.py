@@ -8,9 +8,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from hal9 import ActorState, Runtime
+from hal9 import Runtime
 from hal9.config import MemoryConfig
 from hal9.memory import MemoryRecord, SQLiteMemory
+from hal9.runtime.actor import ActorState
 from hal9.testing import capture_logs
 from tests.support import Boom, Echo, Fan, config
 

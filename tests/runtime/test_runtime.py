@@ -10,19 +10,9 @@ import anyio
 import pytest
 
 import hal9.runtime.runtime as runtime_module
-from hal9 import (
-    Config,
-    Layer,
-    MailboxFull,
-    Neuron,
-    Runtime,
-    RuntimeNotRunning,
-    ServiceUnavailable,
-    Signal,
-    TopologyError,
-    TraceNotFound,
-)
+from hal9 import Config, Layer, Neuron, Runtime, Signal
 from hal9.config import NeuronConfig, RuntimeConfig
+from hal9.errors import MailboxFull, RuntimeNotRunning, ServiceUnavailable, TopologyError, TraceNotFound
 from hal9.llm.mock import template_reply
 from tests.support import FAST_BACKOFF, Boom, Drop, Echo, Fan, Gate, Stuck, config, sample
 

@@ -7,7 +7,8 @@ from typing import Any
 import anyio
 import pytest
 
-from hal9 import Neuron, Runtime, Service, Signal, TopologyError
+from hal9 import Neuron, Runtime, Service, Signal
+from hal9.errors import TopologyError
 from tests.support import config, sample
 
 OPERATIONS = "hal9_service_operations_total"

@@ -7,7 +7,8 @@ from typing import Any
 import anyio
 import pytest
 
-from hal9 import Layer, Runtime, TopologyError
+from hal9 import Layer, Runtime
+from hal9.errors import TopologyError
 from hal9.runtime.topology import Topology
 from tests.support import Echo, Gate, config, sample
 
