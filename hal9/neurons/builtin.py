@@ -58,7 +58,7 @@ class LLMNeuron(Neuron):
         signal searches this neuron's entries. Only called when the runtime has a memory
         service. A failing search is logged and gives no memories: the signal is still answered.
         """
-        memory = self._memory
+        memory = self._hal9.memory
         if memory is None or self.memory_results <= 0:
             return []
         query = str(signal.content)[:MEMORY_QUERY_CHARS]
@@ -88,7 +88,7 @@ class LLMNeuron(Neuron):
 
     async def process(self, signal: Signal) -> Any:
         prompt = self.build_prompt(signal)
-        if self._memory is not None:
+        if self._hal9.memory is not None:
             memories = await self.recall(signal)
             if memories:
                 prompt = self.with_memories(prompt, memories)
@@ -103,7 +103,7 @@ class LLMNeuron(Neuron):
         back, for at most ``tools.max_rounds`` rounds; a reply that still asks for tools after
         that is returned as it is (its text), with a warning.
         """
-        tools = self._runtime.services.get("tools") if self._runtime is not None else None
+        tools = self._hal9.host.services.get("tools") if self._hal9.host is not None else None
         offered = await tools.definitions(self.layer) if isinstance(tools, Tools) else ()
         if not offered or not isinstance(tools, Tools):
             return await self.llm.complete(system=system, prompt=prompt, layer=self.layer)

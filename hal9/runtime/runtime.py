@@ -28,7 +28,7 @@ from hal9.metrics.runtime_collector import RuntimeCollector
 from hal9.runtime.assembly import build_neuron, build_services
 from hal9.runtime.events import EventBus
 from hal9.runtime.memory import Memory
-from hal9.runtime.neuron import Neuron
+from hal9.runtime.neuron import Neuron, NeuronActor
 from hal9.runtime.remote import RemoteRouting
 from hal9.runtime.routing import Router
 from hal9.runtime.service import Service
@@ -71,8 +71,8 @@ class Runtime:
         # Neurons placed on other servers: downstream targets only, served by the transport.
         self._remote: dict[str, RemoteNeuron] = {}
         # Replaced, never mutated: a scrape (on the loop or in a thread) iterates it without a lock.
-        self.neuron_snapshot: tuple[Neuron, ...] = ()
-        self._entries: tuple[Neuron, ...] = ()
+        self.neuron_snapshot: tuple[NeuronActor, ...] = ()
+        self._entries: tuple[NeuronActor, ...] = ()
         self._traces = TraceStore(settings.max_traces, settings.max_path_hops)
         #: What neurons hand their processed signals to: forwarding, results, trace accounting.
         self.router = Router(self._traces, self.events, settings.send_timeout, settings.memory_stores_in_flight)
@@ -132,7 +132,6 @@ class Runtime:
             routing=self._remote_routing,
             mailbox_capacity=spec.mailbox_capacity or self.config.runtime.mailbox_capacity,
         )
-        proxy._attach(self)
         self._remote[spec.id] = proxy
 
     def add_service(self, name: str, service: Service) -> None:
@@ -159,22 +158,20 @@ class Runtime:
         for target in downstream:
             self.neuron(target)
         self.topology.add(neuron.id)
-        if neuron.concurrency is None:
-            neuron.concurrency = self.config.runtime.neuron_concurrency
-        neuron._attach(self)
+        neuron._hal9.attach(self, self.config.runtime.neuron_concurrency)
         self._neurons[neuron.id] = neuron
         self._refresh()
         for target in downstream:
             self.connect(neuron.id, target)
         if self._task_group is not None:
-            self._task_group.start_soon(neuron.run, name=f"neuron:{neuron.id}")
+            self._task_group.start_soon(neuron._hal9.run, name=f"neuron:{neuron.id}")
         return neuron
 
     def connect(self, source: str, target: str) -> None:
         """Add a forward connection ``source -> target``."""
         self.topology.connect(source, target)
         # The series exists at zero from the moment the connection does.
-        self._neurons[source].stats.forwarded.setdefault(target, 0)
+        self._neurons[source]._hal9.stats.forwarded.setdefault(target, 0)
         self._refresh()
 
     async def remove(self, neuron_id: str) -> None:
@@ -182,27 +179,29 @@ class Runtime:
         neuron = self.neuron(neuron_id)
         for source in self.topology.remove(neuron_id):
             if source in self._neurons:  # not a neuron placed on another server
-                del self._neurons[source].stats.forwarded[neuron_id]
+                del self._neurons[source]._hal9.stats.forwarded[neuron_id]
         del self._neurons[neuron_id]
         # Its series stay in the snapshot until it has drained, so what it processes and
         # forwards meanwhile is still exposed; then they go with it.
-        self._refresh(draining=(neuron,))
-        neuron.close()
-        # Not ``neuron.running``: a loop backing off after a crash is not running, yet it
+        self._refresh(draining=(neuron._hal9,))
+        neuron._hal9.close()
+        # Not ``running``: a loop backing off after a crash is not running, yet it
         # will restart and handle what is queued.
         if self._task_group is not None:
-            await neuron.wait_stopped()
+            await neuron._hal9.wait_stopped()
         self._refresh()
         for service in self.services.values():
             service.on_neuron_removed(neuron_id)
 
-    def _refresh(self, draining: tuple[Neuron, ...] = ()) -> None:
+    def _refresh(self, draining: tuple[NeuronActor, ...] = ()) -> None:
         remote = self._remote
         for neuron in self._neurons.values():
-            neuron.downstream = tuple(self._neurons.get(t) or remote[t] for t in self.topology.downstream(neuron.id))
-        entries = [self._neurons[n] for n in self.topology.entries() if n not in remote]
+            neuron._hal9.downstream = tuple(
+                self._neurons[t]._hal9 if t in self._neurons else remote[t] for t in self.topology.downstream(neuron.id)
+            )
+        entries = [self._neurons[n]._hal9 for n in self.topology.entries() if n not in remote]
         self._entries = tuple(sorted(entries, key=lambda n: (-n.layer.level, n.id)))
-        self.neuron_snapshot = (*self._neurons.values(), *draining)
+        self.neuron_snapshot = (*(neuron._hal9 for neuron in self._neurons.values()), *draining)
 
     @property
     def neurons(self) -> Mapping[str, Neuron]:
@@ -217,12 +216,12 @@ class Runtime:
     @property
     def entries(self) -> tuple[Neuron, ...]:
         """Where requests enter: the neurons nothing forwards to, top layer first."""
-        return self._entries
+        return tuple(actor.neuron for actor in self._entries)
 
     @property
     def ready(self) -> bool:
         """True once started and every neuron's loop runs."""
-        return self.accepting and all(n.running for n in self.neuron_snapshot)
+        return self.accepting and all(actor.running for actor in self.neuron_snapshot)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -237,8 +236,8 @@ class Runtime:
             self.router.task_group = self._task_group
             memory = self.services.get("memory")
             self.router.memory = memory if isinstance(memory, Memory) else None
-            for neuron in (*self.neuron_snapshot, *self._remote.values()):
-                await self._task_group.start(neuron.run, name=f"neuron:{neuron.id}")
+            for actor in (*self.neuron_snapshot, *self._remote.values()):
+                await self._task_group.start(actor.run, name=f"neuron:{actor.id}")
         except BaseException:
             self._task_group = None
             await stack.aclose()
@@ -259,8 +258,8 @@ class Runtime:
             await self.drain(self.config.runtime.drain_timeout)
         else:
             self._task_group.cancel_scope.cancel()
-        for neuron in (*self.neuron_snapshot, *self._remote.values()):
-            neuron.close()
+        for actor in (*self.neuron_snapshot, *self._remote.values()):
+            actor.close()
         stack, self._exit_stack = self._exit_stack, None
         try:
             return await stack.__aexit__(exc_type, exc, tb)

@@ -78,7 +78,7 @@ async def test_processed_and_forwarded_counters_equal_the_signals_sent() -> None
             assert sample(rt, "hal9_signals_processed_total", **labels, status="success") == count
             assert sample(rt, "hal9_signals_processed_total", **labels, status="error") == 0
             assert sample(rt, "hal9_signal_processing_duration_seconds_count", **labels) == count
-            assert rt.neuron(neuron_id).processed == count
+            assert rt.neuron(neuron_id).status.processed == count
         forwarded = "hal9_signals_forwarded_total"
         assert sample(rt, forwarded, from_neuron="strategic", to_neuron="design") == fan_out
         assert sample(rt, forwarded, from_neuron="design", to_neuron="implementation") == fan_out
@@ -147,7 +147,7 @@ async def test_raising_process_fails_only_its_branch_and_names_the_neuron() -> N
         assert sample(rt, "hal9_signals_processed_total", neuron_id="picky", layer="L3", status="error") == 1
         assert sample(rt, "hal9_signals_processed_total", neuron_id="picky", layer="L3", status="success") == 1
         assert sample(rt, "hal9_signal_processing_duration_seconds_count", neuron_id="picky", layer="L3") == 2
-        assert rt.neuron("picky").failed == 1
+        assert rt.neuron("picky").status.failed == 1
 
 
 @pytest.mark.anyio
@@ -247,8 +247,8 @@ async def test_network_is_built_from_config_including_a_custom_neuron_kind() -> 
         result = await rt.ask("hi")
         assert [n.id for n in rt.entries] == ["first"]
         assert rt.neuron("first").layer is Layer.L3
-        assert rt.neuron("second").mailbox.capacity == 3
-        assert rt.neuron("first").mailbox.capacity == cfg.runtime.mailbox_capacity
+        assert rt.neuron("second").status.mailbox_capacity == 3
+        assert rt.neuron("first").status.mailbox_capacity == cfg.runtime.mailbox_capacity
     assert result.outputs == ("hi",)
     assert [hop.neuron_id for hop in result.path] == ["first", "second"]
 
@@ -269,7 +269,7 @@ async def test_neuron_added_while_running_is_started_and_serves() -> None:
         late = rt.add(Echo("late"))
         rt.connect("first", "late")
         result = await rt.ask("x")
-        assert late.running
+        assert late.status.healthy
         assert rt.ready
     assert [hop.neuron_id for hop in result.path] == ["first", "late"]
 
@@ -350,14 +350,14 @@ async def test_crashed_actor_loop_is_restarted_fails_its_branch_and_keeps_its_ma
         crashing = await rt.submit("first")
         await gate.entered.wait()
         queued = [await rt.submit(f"queued {i}") for i in range(3)]
-        assert gate.queue_size == 3
+        assert gate.status.queue_size == 3
         gate.release.set()
         crashed = await rt.wait(crashing)
         results = [await rt.wait(request) for request in queued]
-        assert gate.healthy
+        assert gate.status.healthy
         assert sample(rt, "hal9_neuron_health", neuron_id="worker", layer="L2") == 1
 
-    assert gate.restarts == 1
+    assert gate.status.restarts == 1
     assert crashed.status == "failed"
     assert [(e.neuron_id, e.error, e.message) for e in crashed.errors] == [("worker", "RuntimeError", "routing broke")]
     assert [r.status for r in results] == ["completed"] * 3
@@ -385,7 +385,7 @@ async def test_full_mailbox_makes_submit_wait_send_timeout_then_raise_and_drops_
         with pytest.raises(MailboxFull):
             await rt.submit("refused at once", timeout=0)
         assert rt.active_requests == 2
-        assert gate.queue_size == 1
+        assert gate.status.queue_size == 1
 
         gate.release.set()
         results = [await rt.wait(held), await rt.wait(queued)]
@@ -465,7 +465,7 @@ async def test_forwarding_into_a_full_mailbox_fails_that_branch_with_mailbox_ful
     rt.connect("split", "sink")
     async with rt:
         # Hold the sink on a signal of its own, so x.1 fills its mailbox and x.2, x.3 find no room.
-        sink.mailbox.put_nowait(Signal("held", "held", None, "test", "sink", Layer.L2, "held"))
+        sink._hal9.mailbox.put_nowait(Signal("held", "held", None, "test", "sink", Layer.L2, "held"))
         await sink.entered.wait()
         subscription = rt.events.subscribe(buffer=64)
         request = await rt.submit("x")
@@ -518,7 +518,7 @@ async def test_leaving_the_runtime_waits_for_in_flight_requests(monkeypatch: pyt
     result = rt.lookup(request)
     assert result.status == "completed"
     assert result.outputs == ("in flight",)
-    assert not gate.running
+    assert not gate.status.healthy
 
 
 @pytest.mark.anyio
@@ -535,7 +535,7 @@ async def test_drain_timeout_bounds_exit_and_fails_the_pending_request() -> None
     assert result.status == "failed"
     assert [e.error for e in result.errors] == ["RuntimeNotRunning"]
     assert rt.active_requests == 0
-    assert not stuck.running
+    assert not stuck.status.healthy
 
 
 @pytest.mark.anyio
@@ -565,7 +565,7 @@ async def test_neurons_built_from_config_take_the_configured_restart_backoff() -
     settings = Config(runtime=RuntimeConfig(restart_backoff_initial=0.2, restart_backoff_max=0.7))
     rt = Runtime(settings)
     for neuron in rt.neurons.values():
-        assert (neuron._backoff_initial, neuron._backoff_max) == (0.2, 0.7)
+        assert (neuron._hal9._backoff_initial, neuron._hal9._backoff_max) == (0.2, 0.7)
 
 
 def test_a_configured_service_that_is_not_a_service_class_is_refused() -> None:
