@@ -10,8 +10,8 @@ import typing as _typing
 
 from hal9.config import Config as Config
 from hal9.config import load_config as load_config
+from hal9.layer import Layer as Layer
 from hal9.llm.mock import MockLLM as MockLLM
-from hal9.runtime.layer import Layer as Layer
 from hal9.runtime.llm import LLM as LLM
 from hal9.runtime.llm import LLMResponse as LLMResponse
 from hal9.runtime.llm import ToolResult as ToolResult

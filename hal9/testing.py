@@ -18,8 +18,8 @@ from contextlib import asynccontextmanager
 from structlog.testing import capture_logs
 
 from hal9.config import Config, MockReply
+from hal9.layer import Layer
 from hal9.llm.mock import LLMCall, MockLLM
-from hal9.runtime.layer import Layer
 from hal9.runtime.neuron import Neuron
 from hal9.runtime.runtime import Runtime
 from hal9.runtime.service import Service

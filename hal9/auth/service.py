@@ -37,8 +37,8 @@ from hal9.errors import (
 )
 from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
-from hal9.runtime.private_files import check_data_dir
 from hal9.runtime.service import Service
+from hal9.support.private_files import check_data_dir
 
 if TYPE_CHECKING:
     from hal9.config import Config
@@ -123,7 +123,7 @@ class AuthService(Service):
         """Check the data folder, load (or create) the signing key, open the tables, load the active keys.
 
         Raises:
-            ConfigError: the folder of the database is not private (:func:`~hal9.runtime.private_files.check_data_dir`),
+            ConfigError: the folder of the database is not private (:func:`~hal9.support.private_files.check_data_dir`),
                 checked before a key is read from it or written into it.
         """
         if self._metrics is None:

@@ -3,7 +3,7 @@
 What the server trusts and keeps is decided here, before anything is served:
 
 - The process runs with umask 077 (as PostgreSQL's server does), and ``data_dir`` must be
-  private (:func:`~hal9.runtime.private_files.check_data_dir`): whatever the server creates
+  private (:func:`~hal9.support.private_files.check_data_dir`): whatever the server creates
   there, the database, its WAL files, the signing key, is its user's alone (the tools' workspace too).
 - uvicorn believes ``X-Forwarded-For``/``-Proto`` only from ``server.forwarded_allow_ips``
   (none by default; uvicorn's own default trusts 127.0.0.1, which let any local client pick
@@ -29,7 +29,7 @@ import structlog
 from hal9.config import Config, load_config
 from hal9.errors import ConfigError
 from hal9.logging import configure_logging
-from hal9.runtime.private_files import check_data_dir
+from hal9.support.private_files import check_data_dir
 
 if TYPE_CHECKING:
     pass

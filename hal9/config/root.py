@@ -15,7 +15,7 @@ from hal9.config.network import NETWORK_SERVICE, NetworkConfig
 from hal9.config.runtime import LoggingConfig, NeuronConfig, RuntimeConfig, ServerConfig
 from hal9.config.section import Section
 from hal9.config.tools import ToolsConfig
-from hal9.runtime.layer import Layer
+from hal9.layer import Layer
 
 
 def _default_server_id() -> str:

@@ -26,12 +26,12 @@ from hal9.learning.report import NeuronReport
 from hal9.learning.state import NeuronLearning
 from hal9.learning.writer import Failure, new_lesson
 from hal9.metrics.registry import MetricsRegistry
-from hal9.runtime.background import BackgroundTasks
 from hal9.runtime.llm import LLM
 from hal9.runtime.memory import Memory
 from hal9.runtime.service import Service
 from hal9.runtime.signal import Signal
 from hal9.runtime.trace import TraceResult
+from hal9.support.background import BackgroundTasks
 
 if TYPE_CHECKING:
     from hal9.config import Config

@@ -28,6 +28,7 @@ from hal9.errors import (
     LLMTimeout,
     LLMUnavailable,
 )
+from hal9.layer import Layer
 from hal9.llm.breaker import CircuitBreaker
 from hal9.llm.budget import PERIODS, BudgetCollector, SpendTracker
 from hal9.llm.ledger import SpendLedger
@@ -35,7 +36,6 @@ from hal9.llm.mock import CLAUDE_OPERATIONS, MockLLM, estimate_tokens
 from hal9.llm.pricing import PriceTable, Usage
 from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
-from hal9.runtime.layer import Layer
 from hal9.runtime.llm import LLMResponse, ToolSpec, ToolUse, Turn
 from hal9.runtime.service import Service
 

@@ -1,7 +1,7 @@
 """The spend ledger: every priced LLM call, kept in the runtime's SQLite database.
 
 The table sits beside whatever else the runtime keeps in ``hal9.db``, used through
-:class:`~hal9.runtime.database.Database` (sqlite3 on a worker thread, WAL).
+:class:`~hal9.support.database.Database` (sqlite3 on a worker thread, WAL).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from hal9.runtime.database import Database
+from hal9.support.database import Database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS llm_spend (

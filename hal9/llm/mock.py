@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Self
 import anyio
 
 from hal9.config import MockReply
+from hal9.layer import Layer
 from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
-from hal9.runtime.layer import Layer
 from hal9.runtime.llm import LLMResponse, ToolSpec, ToolUse, Turn
 from hal9.runtime.service import OperationMetrics, Service
 

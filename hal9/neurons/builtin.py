@@ -8,14 +8,14 @@ import structlog
 from pydantic import BaseModel, Field, field_validator
 
 from hal9.errors import ToolCallFailed
+from hal9.layer import Layer
 from hal9.neurons import prompts
-from hal9.neurons.parsing import parse_reply
-from hal9.runtime.layer import Layer
 from hal9.runtime.llm import LLMResponse, ToolResult, Turn
 from hal9.runtime.memory import MemoryEntry, RequestRecall
 from hal9.runtime.neuron import Neuron
 from hal9.runtime.signal import Signal
 from hal9.runtime.tools import Tools
+from hal9.support.replies import parse_reply
 
 MAX_DIRECTIVES = 3
 MAX_CONTENT_CHARS = 8_000

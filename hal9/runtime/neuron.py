@@ -15,11 +15,11 @@ import anyio
 import structlog
 from anyio.abc import TaskStatus
 
+from hal9.layer import Layer
 from hal9.metrics.buckets import SIGNAL_BUCKETS
 from hal9.metrics.neuron_stats import NeuronStats
 from hal9.runtime.actor import Actor, ActorState
 from hal9.runtime.events import EventBus
-from hal9.runtime.layer import Layer
 from hal9.runtime.learning import Learning
 from hal9.runtime.llm import LLM
 from hal9.runtime.mailbox import Mailbox

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
-from hal9.runtime.layer import Layer
+from hal9.layer import Layer
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 

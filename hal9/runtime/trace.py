@@ -10,7 +10,7 @@ from typing import Any, Literal, NamedTuple
 import anyio
 
 from hal9.errors import TraceNotFound
-from hal9.runtime.layer import Layer
+from hal9.layer import Layer
 from hal9.runtime.memory import MemoryRecord
 
 TraceStatus = Literal["pending", "completed", "partial", "failed"]

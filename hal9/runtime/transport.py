@@ -20,8 +20,8 @@ import anyio
 import structlog
 from anyio.abc import TaskStatus
 
+from hal9.layer import Layer
 from hal9.runtime.actor import Actor
-from hal9.runtime.layer import Layer
 from hal9.runtime.signal import Signal
 from hal9.runtime.trace import BranchError, Hop, Trace
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
+from hal9.layer import Layer
 from hal9.memory.rows import MAX_METADATA_CHARS, MAX_NEURON_ID_CHARS
-from hal9.runtime.layer import Layer
 from hal9.runtime.memory import Memory, MemoryEntry, MemoryKind
 from hal9.server.body import JSONRoute
 from hal9.server.deps import RuntimeDep

@@ -21,13 +21,13 @@ from anyio.abc import TaskGroup
 
 from hal9.config import BUILTIN_TOOLS, ToolsConfig
 from hal9.errors import ToolError, ViolationType
+from hal9.layer import Layer
 from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
-from hal9.runtime.background import BackgroundTasks
-from hal9.runtime.layer import Layer
 from hal9.runtime.llm import ToolSpec
 from hal9.runtime.service import OperationMetrics, Service
 from hal9.runtime.tools import ToolOutput
+from hal9.support.background import BackgroundTasks
 from hal9.tools.placement import default_workspace, refuse_roots_around
 from hal9.tools.web import Resolver, resolve
 

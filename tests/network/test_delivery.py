@@ -9,8 +9,8 @@ import nats
 import pytest
 
 from hal9 import Runtime
+from hal9.layer import Layer
 from hal9.network import codec
-from hal9.runtime.layer import Layer
 from hal9.runtime.signal import Signal
 from tests.network.nats_server import NatsServer
 from tests.network.neurons import Gate

@@ -15,7 +15,7 @@ from hal9.config import AuthConfig
 from hal9.errors import ConfigError
 from hal9.llm.ledger import SpendLedger
 from hal9.memory.database import MemoryDatabase
-from hal9.runtime.private_files import check_data_dir, prepare_database
+from hal9.support.private_files import check_data_dir, prepare_database
 
 pytestmark = pytest.mark.anyio
 
