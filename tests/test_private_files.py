@@ -121,5 +121,6 @@ async def test_the_auth_service_checks_the_folder_before_it_writes_a_signing_key
     data.chmod(0o777)
     service = AuthService(data / "hal9.db", AuthConfig())
     with pytest.raises(ConfigError, match="writable by everyone"):
-        await service.start()
+        async with service:
+            pass
     assert list(data.iterdir()) == []  # no key, no database

@@ -11,6 +11,8 @@ import contextlib
 import re
 import time
 import uuid
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
@@ -119,15 +121,15 @@ class AuthService(Service):
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
         """Check the data folder, load (or create) the signing key, open the tables, load the active keys.
 
         Raises:
             ConfigError: the folder of the database is not private (:func:`~hal9.support.private_files.check_data_dir`),
                 checked before a key is read from it or written into it.
         """
-        if self._metrics is None:
-            self.bind_metrics(MetricsRegistry("unbound"))
+        self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
         await anyio.to_thread.run_sync(check_data_dir, self.store.path.parent)
         s = self.settings
         configured = s.secret_key.get_secret_value() if s.secret_key is not None else None
@@ -147,12 +149,9 @@ class AuthService(Service):
             for key in await self.store.keys():
                 if key.revoked_at is None:
                     self._track_key(key)
-        except BaseException:
+            yield self
+        finally:
             await self.store.close()
-            raise
-
-    async def stop(self) -> None:
-        await self.store.close()
 
     async def bootstrap(self) -> CreatedKey | None:
         """On a first start (no users, no keys ever) make an admin API key, if the config allows."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Self
 
 import structlog
@@ -94,22 +95,22 @@ class LearningService(Service):
     def running(self) -> bool:
         return self._background.running
 
-    async def start(self) -> None:
-        """Start the task group lesson writing runs in; restore lessons from memory if there is one."""
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
+        """Restore lessons from memory if there is one, and run lesson writing in a task group.
+
+        On exit, lesson writing still in progress is cancelled (its cycle is not counted).
+        """
         self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
         runtime = self._runtime
         if runtime is not None:
             for neuron in runtime.neuron_snapshot:
                 self._state(neuron.id)
-            # Before the task group is entered: a start cancelled here leaves nothing to clean up.
             memory = self._memory()
             if memory is not None:
                 await restore_lessons(memory, self._states, self.settings, self._lesson_ids)
-        await self._background.enter()
-
-    async def stop(self) -> None:
-        """Cancel lesson writing still in progress (its cycle is not counted) and stop."""
-        await self._background.leave()
+        async with self._background:
+            yield self
 
     async def wait_idle(self) -> None:
         """Wait until no lesson is being written, stored or rolled back (for tests and demos)."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
@@ -32,6 +33,7 @@ from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
 from hal9.runtime.memory import MemoryEntry, MemoryKind, MemoryRecord
 from hal9.runtime.service import OperationMetrics, Service
+from hal9.support.background import service_tasks
 
 if TYPE_CHECKING:
     from hal9.config import Config
@@ -97,61 +99,40 @@ class SQLiteMemory(Service):
     def running(self) -> bool:
         return self._writer is not None
 
-    async def start(self) -> None:
-        """Open (creating the folder and file if needed), migrate, and start the writer and upkeep tasks.
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
+        """Open (creating the folder and file if needed), migrate, and run the writer and upkeep tasks.
 
-        The service's tasks run in a task group entered here and left in :meth:`stop`, so the
-        two must nest like ``async with`` (same task, nothing opened in between left open):
-        the runtime calls them so, and ``async with SQLiteMemory(...)`` does too.
+        On exit: commit what is queued, stop the tasks, write pending access counts and close.
         """
         self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
         await anyio.to_thread.run_sync(lambda: self.path.parent.mkdir(parents=True, exist_ok=True))
         database = self._database = await MemoryDatabase.open(self.path, self.settings.synchronous)
-        self.entry_counts.reset(database.counts)
-        self._max_id = database.max_id
-        writer = GroupCommitWriter(
-            database.write,
-            database.lock,
-            batch_size=self.settings.batch_size,
-            queue_size=self.settings.queue_size,
-            on_commit=self._committed,
-            take_touches=self._touches.take,
-        )
-        # The service's own tasks live for as long as it runs: entered here, left in stop(),
-        # which the runtime calls in the same task, in reverse order of start().
-        tasks = anyio.create_task_group()
-        await tasks.__aenter__()
         try:
-            await tasks.start(writer.run)
-            tasks.start_soon(run_upkeep, self.upkeep, self.settings, self._retention)
-            self._tasks, self._writer = tasks, writer
-            await self.refresh_stats()
-        except BaseException:
-            self._tasks = self._writer = None
-            await self._leave(tasks)
-            raise
-        log.info("memory.started", path=str(self.path), entries=sum(self.entry_counts.by_neuron.values()))
-
-    async def stop(self) -> None:
-        """Commit what is queued, stop the tasks, write pending access counts and close."""
-        writer, tasks = self._writer, self._tasks
-        if writer is None or tasks is None:
-            return
-        self._writer = None
-        try:
-            with anyio.CancelScope(shield=True):
-                await writer.close()
-                await writer.stopped.wait()
-        finally:
-            # Not under the shield: a task group is left from the scope it was entered in.
-            self._tasks = None
-            await self._leave(tasks)
-
-    async def _leave(self, tasks: TaskGroup) -> None:
-        """Cancel the service's tasks, leave their task group, then close the connections."""
-        tasks.cancel_scope.cancel()
-        try:
-            await tasks.__aexit__(None, None, None)
+            self.entry_counts.reset(database.counts)
+            self._max_id = database.max_id
+            writer = GroupCommitWriter(
+                database.write,
+                database.lock,
+                batch_size=self.settings.batch_size,
+                queue_size=self.settings.queue_size,
+                on_commit=self._committed,
+                take_touches=self._touches.take,
+            )
+            async with service_tasks() as tasks:
+                await tasks.start(writer.run)
+                tasks.start_soon(run_upkeep, self.upkeep, self.settings, self._retention)
+                self._tasks, self._writer = tasks, writer
+                try:
+                    await self.refresh_stats()
+                    log.info("memory.started", path=str(self.path), entries=sum(self.entry_counts.by_neuron.values()))
+                    yield self
+                finally:
+                    self._writer = None
+                    with anyio.CancelScope(shield=True):
+                        await writer.close()
+                        await writer.stopped.wait()
+                    self._tasks = None
         finally:
             with anyio.CancelScope(shield=True):
                 await self._close_connections()

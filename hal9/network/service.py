@@ -19,6 +19,8 @@ Delivery is at-least-once over core NATS request-reply (no JetStream; why in the
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
 from typing import Self
 
 import anyio
@@ -37,6 +39,7 @@ from hal9.network.peers import NetworkStatus, PeerTable, peer_statuses
 from hal9.runtime.service import Service
 from hal9.runtime.signal import Signal
 from hal9.runtime.transport import RemoteRouter
+from hal9.support.background import service_tasks
 
 try:
     import nats
@@ -127,8 +130,9 @@ class NatsNetwork(Service):
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Connect, subscribe, and start the heartbeat loop (in a task group left in :meth:`stop`)."""
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
+        """Connect, subscribe, and run the heartbeat loop; on exit stop it and close the connection."""
         self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
         try:
             client = await nats.connect(
@@ -143,34 +147,33 @@ class NatsNetwork(Service):
         except (nats.errors.Error, OSError, TimeoutError) as exc:
             raise NetworkUnavailable(f"cannot connect to NATS at {self.settings.nats_url}: {exc}") from exc
         self._link.client = client
-        limit = max(1024, self.settings.max_in_flight)
-        await client.subscribe(
-            self.subject(self.server_id, "signal"), cb=self._inbox.on_signal, pending_msgs_limit=limit
-        )
-        await client.subscribe(
-            self.subject(self.server_id, "result"), cb=self._outbox.on_result, pending_msgs_limit=limit
-        )
-        await client.subscribe(self.subject(self.server_id, "ping"), cb=self._heartbeat.on_ping)
-        await client.subscribe(f"{self.prefix}.heartbeat", cb=self._heartbeat.on_heartbeat)
-        await client.flush()
-        tasks = anyio.create_task_group()
-        await tasks.__aenter__()
-        self._link.tasks = tasks
-        tasks.start_soon(self._heartbeat.run)
-        log.info("network.started", server_id=self.server_id, nats=self.settings.urls, cluster=self.settings.cluster)
-
-    async def stop(self) -> None:
-        tasks, client = self._link.tasks, self._link.client
-        self._link.tasks = None
-        if tasks is not None:
-            tasks.cancel_scope.cancel()
-            await tasks.__aexit__(None, None, None)
-        if client is not None:
+        try:
+            limit = max(1024, self.settings.max_in_flight)
+            await client.subscribe(
+                self.subject(self.server_id, "signal"), cb=self._inbox.on_signal, pending_msgs_limit=limit
+            )
+            await client.subscribe(
+                self.subject(self.server_id, "result"), cb=self._outbox.on_result, pending_msgs_limit=limit
+            )
+            await client.subscribe(self.subject(self.server_id, "ping"), cb=self._heartbeat.on_ping)
+            await client.subscribe(f"{self.prefix}.heartbeat", cb=self._heartbeat.on_heartbeat)
+            await client.flush()
+            async with service_tasks() as tasks:
+                self._link.tasks = tasks
+                tasks.start_soon(self._heartbeat.run)
+                log.info(
+                    "network.started", server_id=self.server_id, nats=self.settings.urls, cluster=self.settings.cluster
+                )
+                try:
+                    yield self
+                finally:
+                    self._link.tasks = None
+        finally:
             self._closing = True
             with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.connect_timeout):
                 await client.close()
             self._link.client = None
-        log.info("network.stopped", in_flight=self.in_flight)
+            log.info("network.stopped", in_flight=self.in_flight)
 
     async def _on_error(self, exc: Exception) -> None:
         log.warning("network.nats_error", error=type(exc).__name__, detail=str(exc)[:300])

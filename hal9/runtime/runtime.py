@@ -230,8 +230,7 @@ class Runtime:
         await stack.__aenter__()
         try:
             for service in self.services.values():
-                await service.start()
-                stack.push_async_callback(service.stop)
+                await stack.enter_async_context(service)
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             self.router.task_group = self._task_group
             memory = self.services.get("memory")

@@ -11,7 +11,8 @@ tools; anything else is ``other``); every refusal in ``hal9_mcp_security_violati
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -108,15 +109,15 @@ class ToolService(Service):
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Open the task group the clients will live in (entered here, left in :meth:`stop`)."""
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
+        """Run the task group the clients live in; on exit every client is closed (stdio servers are ended)."""
         self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
-        await self._background.enter()
-
-    async def stop(self) -> None:
-        """Close every client (stdio servers are ended) and the task group."""
-        await self._background.leave()
-        self._definitions.clear()
+        try:
+            async with self._background:
+                yield self
+        finally:
+            self._definitions.clear()
 
     # -- metrics ---------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -16,7 +18,7 @@ DURATION = "hal9_service_operation_duration_seconds"
 
 
 class KeyValue(Service):
-    """A user's own service: a dict with a start/stop lifecycle."""
+    """A user's own service: a dict, with a lifecycle of one ``async with``."""
 
     name = "kv"
 
@@ -25,11 +27,13 @@ class KeyValue(Service):
         self.started = False
         self.stopped = False
 
-    async def start(self) -> None:
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncIterator[KeyValue]:
         self.started = True
-
-    async def stop(self) -> None:
-        self.stopped = True
+        try:
+            yield self
+        finally:
+            self.stopped = True
 
     async def put(self, key: str, value: Any) -> None:
         async with self.measure(operation="put"):
