@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
-from contextlib import AsyncExitStack
-from types import TracebackType
-from typing import Any
+from collections.abc import AsyncGenerator, Iterable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, Self
 
 import anyio
 import structlog
+from anyio import AsyncContextManagerMixin
 from anyio.abc import TaskGroup
 
 from hal9.config import Config, NeuronConfig
@@ -40,7 +40,7 @@ from hal9.runtime.transport import RemoteNeuron, Transport
 log = structlog.get_logger("hal9.runtime")
 
 
-class Runtime:
+class Runtime(AsyncContextManagerMixin):
     """Runs a network of neurons.
 
     Example:
@@ -77,7 +77,6 @@ class Runtime:
         #: What neurons hand their processed signals to: forwarding, results, trace accounting.
         self.router = Router(self._traces, self.events, settings.send_timeout, settings.memory_stores_in_flight)
         self._task_group: TaskGroup | None = None
-        self._exit_stack: AsyncExitStack | None = None
         self.accepting = False
         self.started_at: float | None = None
 
@@ -225,54 +224,56 @@ class Runtime:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def __aenter__(self) -> Runtime:
-        stack = AsyncExitStack()
-        await stack.__aenter__()
-        try:
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
+        """Enter the services, start every neuron's loop; on exit drain (or cancel, if the block raised) and stop.
+
+        On a clean exit the runtime stops accepting requests and waits up to
+        ``runtime.drain_timeout`` for the active ones; then the neurons finish what is queued,
+        and the services are left in the reverse order of their entry.
+        """
+        raised: BaseException | None = None
+        async with AsyncExitStack() as services:
             for service in self.services.values():
-                await stack.enter_async_context(service)
-            self._task_group = await stack.enter_async_context(anyio.create_task_group())
-            self.router.task_group = self._task_group
-            memory = self.services.get("memory")
-            self.router.memory = memory if isinstance(memory, Memory) else None
-            for actor in (*self.neuron_snapshot, *self._remote.values()):
-                await self._task_group.start(actor.run, name=f"neuron:{actor.id}")
-        except BaseException:
-            self._task_group = None
-            await stack.aclose()
-            raise
-        self._exit_stack = stack
+                await services.enter_async_context(service)
+            try:
+                # What the block (or a start) raised is kept and raised below: a task group would
+                # wrap it in an exception group, which the caller's ``except`` would not catch.
+                async with anyio.create_task_group() as tasks:
+                    self._task_group = self.router.task_group = tasks
+                    try:
+                        await self._start_neurons(tasks)
+                    except BaseException as exc:  # noqa: BLE001 - raised again, unwrapped, below
+                        raised = exc
+                        tasks.cancel_scope.cancel()
+                    else:
+                        try:
+                            yield self
+                        except BaseException as exc:  # noqa: BLE001 - raised again, unwrapped, below
+                            raised = exc
+                            self.accepting = False
+                            tasks.cancel_scope.cancel()
+                        else:
+                            await self.drain(self.config.runtime.drain_timeout)
+                        finally:
+                            for actor in (*self.neuron_snapshot, *self._remote.values()):
+                                actor.close()
+            finally:
+                self.accepting = False
+                self._task_group = self.router.task_group = None
+                self.router.abandon_active("runtime stopped before the request finished")
+                log.info("runtime.stopped")
+            if raised is not None:
+                raise raised
+
+    async def _start_neurons(self, tasks: TaskGroup) -> None:
+        memory = self.services.get("memory")
+        self.router.memory = memory if isinstance(memory, Memory) else None
+        for actor in (*self.neuron_snapshot, *self._remote.values()):
+            await tasks.start(actor.run, name=f"neuron:{actor.id}")
         self.started_at = time.monotonic()
         self.accepting = True
         log.info("runtime.started", neurons=len(self._neurons), services=sorted(self.services))
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool | None:
-        self.accepting = False
-        assert self._exit_stack is not None
-        assert self._task_group is not None
-        if exc_type is None:
-            await self.drain(self.config.runtime.drain_timeout)
-        else:
-            self._task_group.cancel_scope.cancel()
-        for actor in (*self.neuron_snapshot, *self._remote.values()):
-            actor.close()
-        stack, self._exit_stack = self._exit_stack, None
-        try:
-            return await stack.__aexit__(exc_type, exc, tb)
-        except BaseExceptionGroup as group:
-            # The task group wraps the exception raised in the caller's block. Neuron loops
-            # never raise into it, so a group of exactly that exception is the caller's own:
-            # give it back unwrapped, as any context manager would.
-            if exc is None or len(group.exceptions) != 1 or group.exceptions[0] is not exc:
-                raise
-        finally:
-            self._task_group = self.router.task_group = None
-            self.router.abandon_active("runtime stopped before the request finished")
-            log.info("runtime.stopped")
-        raise exc
 
     async def drain(self, timeout: float) -> bool:
         """Stop accepting requests and wait up to ``timeout`` for the active ones to finish.
