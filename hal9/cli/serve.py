@@ -90,8 +90,8 @@ async def serve(config: Config, stop: _StopRequest) -> int:
         return 1
     with sock:
         async with Runtime(config, services=auth_services(config)) as runtime:
-            auth = runtime.services.get("auth")
-            if isinstance(auth, AuthService):
+            auth = runtime.services.get(AuthService)
+            if auth is not None:
                 _print_bootstrap_key(await auth.bootstrap())
             app = create_app(runtime)
             server = uvicorn.Server(

@@ -269,10 +269,10 @@ class LearningService(Service):
             neuron = runtime.neuron(state.neuron_id)
         except NeuronNotFound:
             return
-        llm = runtime.services.get("llm") if self.settings.write_with_llm else None
+        llm = runtime.services.get(LLM) if self.settings.write_with_llm else None
         limit = self.settings.max_lesson_chars
         written = await new_lesson(
-            llm if isinstance(llm, LLM) else None,
+            llm,
             prompt=neuron.prompt,
             layer=neuron.layer,
             failure=failure,
@@ -345,8 +345,7 @@ class LearningService(Service):
         return state
 
     def _memory(self) -> Memory | None:
-        memory = self._runtime.services.get("memory") if self._runtime is not None else None
-        return memory if isinstance(memory, Memory) else None
+        return self._runtime.services.get(Memory) if self._runtime is not None else None
 
     def _publish(self, kind: str, **fields: Any) -> None:
         runtime = self._runtime

@@ -103,9 +103,9 @@ class LLMNeuron(Neuron):
         back, for at most ``tools.max_rounds`` rounds; a reply that still asks for tools after
         that is returned as it is (its text), with a warning.
         """
-        tools = self._hal9.host.services.get("tools") if self._hal9.host is not None else None
-        offered = await tools.definitions(self.layer) if isinstance(tools, Tools) else ()
-        if not offered or not isinstance(tools, Tools):
+        tools = self.runtime.services.get(Tools)
+        offered = await tools.definitions(self.layer) if tools is not None else ()
+        if not offered or tools is None:
             return await self.llm.complete(system=system, prompt=prompt, layer=self.layer)
         max_rounds: int = getattr(getattr(tools, "settings", None), "max_rounds", DEFAULT_TOOL_ROUNDS)
         history: list[Turn] = []

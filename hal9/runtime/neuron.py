@@ -6,10 +6,10 @@ import dis
 import time
 from abc import ABC, abstractmethod
 from bisect import bisect_left
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import CodeType
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import anyio
 import structlog
@@ -26,6 +26,11 @@ from hal9.runtime.mailbox import Mailbox
 from hal9.runtime.memory import Memory, MemoryRecord
 from hal9.runtime.signal import Signal, current_signal
 from hal9.runtime.tools import Tools
+
+if TYPE_CHECKING:
+    from hal9.runtime.services import Services
+
+T = TypeVar("T")
 
 log = structlog.get_logger("hal9.neuron")
 
@@ -57,8 +62,8 @@ class NeuronHost(Protocol):
     """What a neuron needs of the runtime it runs in (:class:`hal9.Runtime` is one)."""
 
     @property
-    def services(self) -> Mapping[str, Any]:
-        """The services by name."""
+    def services(self) -> Services:
+        """The services: ``services.get(Memory)``, ``services.require(LLM)``, ``services["name"]``."""
         ...
 
     @property
@@ -69,10 +74,6 @@ class NeuronHost(Protocol):
     @property
     def router(self) -> SignalRouter:
         """Where processed signals go."""
-        ...
-
-    def service(self, name: str) -> Any:
-        """The service called ``name``; raises ServiceUnavailable if there is none."""
         ...
 
 
@@ -181,27 +182,31 @@ class Neuron(ABC):
             raise RuntimeError(f"neuron {self.id!r} is not part of a runtime")
         return host
 
-    def service(self, name: str) -> Any:
-        """The runtime's service called ``name``; raises ServiceUnavailable if there is none."""
-        return self.runtime.service(name)
+    def service(self, kind: Callable[..., T]) -> T:
+        """The runtime's service that is a ``kind`` (a class or protocol), typed as one.
+
+        ``self.service(Memory)`` is what :attr:`memory` gives; ``self.service(MyCache)`` finds a
+        service of a user's own. Use ``self.runtime.services.get(kind)`` for None instead of an error.
+
+        Raises:
+            ServiceUnavailable: the runtime has no such service.
+        """
+        return self.runtime.services.require(kind)
 
     @property
     def llm(self) -> LLM:
         """The runtime's LLM service; raises ServiceUnavailable if it has none."""
-        service: LLM = self.service("llm")
-        return service
+        return self.runtime.services.require(LLM)
 
     @property
     def memory(self) -> Memory:
         """The runtime's memory service; raises ServiceUnavailable if it has none."""
-        service: Memory = self.service("memory")
-        return service
+        return self.runtime.services.require(Memory)
 
     @property
     def tools(self) -> Tools:
         """The runtime's tool service; raises ServiceUnavailable if it has none."""
-        service: Tools = self.service("tools")
-        return service
+        return self.runtime.services.require(Tools)
 
     def system_prompt(self) -> str:
         """The system prompt to send: :attr:`prompt`, plus the lessons the learning service keeps.
@@ -210,8 +215,8 @@ class Neuron(ABC):
         lesson learned meanwhile (or rolled back) is in (or out of) the next one.
         """
         host = self._hal9.host
-        learning = host.services.get("learning") if host is not None else None
-        return learning.system_prompt(self.id, self.prompt) if isinstance(learning, Learning) else self.prompt
+        learning = host.services.get(Learning) if host is not None else None
+        return learning.system_prompt(self.id, self.prompt) if learning is not None else self.prompt
 
     def note_failure(self, error: BaseException) -> None:
         """Report a failure this neuron recovered from in :meth:`process` (a refused tool call, say).
@@ -221,8 +226,8 @@ class Neuron(ABC):
         """
         signal = current_signal.get()
         host = self._hal9.host
-        learning = host.services.get("learning") if host is not None else None
-        if signal is not None and isinstance(learning, Learning):
+        learning = host.services.get(Learning) if host is not None else None
+        if signal is not None and learning is not None:
             learning.note_failure(signal, self.id, error)
 
     @property
@@ -317,8 +322,8 @@ class NeuronActor(Actor[Signal]):
         self._events = host.events
 
     def _attach_memory(self) -> None:
-        memory = self.host.services.get("memory") if self.host is not None else None
-        self.memory = memory if isinstance(memory, Memory) else None
+        memory = self.host.services.get(Memory) if self.host is not None else None
+        self.memory = memory
         track = getattr(memory, "track_neuron", None)
         if callable(track):
             track(self.id)  # its entry count gets a series of its own

@@ -20,7 +20,6 @@ from hal9.errors import (
     NeuronStopped,
     NoEntryNeuron,
     RuntimeNotRunning,
-    ServiceUnavailable,
     TopologyError,
 )
 from hal9.metrics import MetricsRegistry
@@ -32,6 +31,7 @@ from hal9.runtime.neuron import Neuron, NeuronActor
 from hal9.runtime.remote import RemoteRouting
 from hal9.runtime.routing import Router
 from hal9.runtime.service import Service
+from hal9.runtime.services import Services
 from hal9.runtime.signal import Signal, new_id
 from hal9.runtime.topology import Topology
 from hal9.runtime.trace import BranchError, TraceResult, TraceStore
@@ -83,10 +83,11 @@ class Runtime(AsyncContextManagerMixin):
         # Neurons keep their counters in ``neuron.stats``; this collector exposes them.
         self.metrics.register(RuntimeCollector(self))
 
-        self.services: dict[str, Service] = {}
+        #: The services, found by what they provide (``services.get(Memory)``) or by name.
+        self.services = Services()
         for name, service in build_services(self.config, services).items():
             self.add_service(name, service)
-        self.transport: Transport | None = next((s for s in self.services.values() if isinstance(s, Transport)), None)
+        self.transport = self.services.get(Transport)
         self._remote_routing = RemoteRouting(self.router, self._neurons, lambda: self.accepting)
         if self.transport is not None:
             self.transport.bind_router(self._remote_routing)
@@ -134,21 +135,15 @@ class Runtime(AsyncContextManagerMixin):
         self._remote[spec.id] = proxy
 
     def add_service(self, name: str, service: Service) -> None:
-        """Register a service; neurons reach it as ``self.service(name)`` (``self.llm`` for "llm")."""
+        """Add a service under ``name``; neurons find it by what it provides (``self.service(Kind)``, ``self.llm``)."""
         if self._task_group is not None:
             raise TopologyError("services are added before the runtime starts")
         service.bind_metrics(self.metrics)
-        self.services[name] = service
+        self.services.add(name, service)
         service.on_attached(self)
         if type(service).on_trace_finished is not Service.on_trace_finished:
             # Only these are told when a request ends: the others cost nothing then.
             self.router.trace_observers = (*self.router.trace_observers, service)
-
-    def service(self, name: str) -> Any:
-        try:
-            return self.services[name]
-        except KeyError:
-            raise ServiceUnavailable(name) from None
 
     def add(self, neuron: Neuron, *, downstream: Iterable[str] = ()) -> Neuron:
         """Add a neuron (before or while running) and connect it to ``downstream`` ids."""
@@ -267,8 +262,7 @@ class Runtime(AsyncContextManagerMixin):
                 raise raised
 
     async def _start_neurons(self, tasks: TaskGroup) -> None:
-        memory = self.services.get("memory")
-        self.router.memory = memory if isinstance(memory, Memory) else None
+        self.router.memory = self.services.get(Memory)
         for actor in (*self.neuron_snapshot, *self._remote.values()):
             await tasks.start(actor.run, name=f"neuron:{actor.id}")
         self.started_at = time.monotonic()

@@ -28,8 +28,8 @@ _ONE_VERDICT: dict[str, Any] = {
 
 
 def get_learning(runtime: RuntimeDep) -> LearningService:
-    service = runtime.services.get("learning")
-    if not isinstance(service, LearningService):
+    service = runtime.services.get(LearningService)
+    if service is None:
         raise HTTPException(
             503, "no learning service is configured; add services.learning = 'hal9.learning:LearningService'"
         )

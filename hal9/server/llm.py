@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from hal9.llm import ClaudeService, MockLLM
+from hal9.runtime.llm import LLM
 from hal9.server.deps import RuntimeDep
 
 router = APIRouter(prefix="/api/v1/llm", tags=["llm"])
@@ -51,7 +52,7 @@ async def usage(runtime: RuntimeDep) -> UsageView:
     whether the mock stands in while it is unavailable), ``mock``, ``custom`` for a
     service of the user's own, or ``none`` when no LLM service is configured.
     """
-    service = runtime.services.get("llm")
+    service = runtime.services.get(LLM)
     if isinstance(service, ClaudeService):
         return UsageView.model_validate(service.usage())
     if isinstance(service, MockLLM):

@@ -27,10 +27,9 @@ _NO_MEMORY: dict[int | str, dict[str, Any]] = {
 
 
 def get_memory(runtime: RuntimeDep) -> Memory:
-    memory = runtime.services.get("memory")
+    memory = runtime.services.get(Memory)
     if memory is None:
         raise HTTPException(503, "no memory service is configured; add services.memory = 'hal9.memory:SQLiteMemory'")
-    assert isinstance(memory, Memory)
     return memory
 
 

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 import hal9.runtime.runtime as runtime_module
-from hal9 import Config, Layer, Neuron, Runtime, Signal
+from hal9 import Config, Layer, Memory, Neuron, Runtime, Signal
 from hal9.config import NeuronConfig, RuntimeConfig
 from hal9.errors import MailboxFull, RuntimeNotRunning, ServiceUnavailable, TopologyError, TraceNotFound
 from hal9.llm.mock import template_reply
@@ -219,14 +219,14 @@ async def test_neuron_reaches_runtime_services_and_a_missing_one_fails_its_branc
         async def process(self, signal: Signal) -> str:
             reply = await self.llm.complete(system="s", prompt=str(signal.content), layer=self.layer)
             if signal.content == "memory":
-                self.service("memory")
+                self.service(Memory)
             return reply.text
 
     async with Runtime(config(), neurons=[UsesServices("n")]) as rt:
         ok = await rt.ask("hello")
         missing = await rt.ask("memory")
         with pytest.raises(ServiceUnavailable):
-            rt.service("memory")
+            rt.services.require(Memory)
 
     assert ok.status == "completed"
     assert ok.outputs == (template_reply("hello", Layer.L2),)
