@@ -32,6 +32,7 @@ from hal9.config import AuthConfig
 from hal9.errors import (
     AuthNotFound,
     AuthNotRunning,
+    ConfigError,
     InvalidAuthInput,
     InvalidCredentials,
     NotAuthenticated,
@@ -99,6 +100,13 @@ class AuthService(Service):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
+        """The auth service of ``config``'s data folder.
+
+        Raises:
+            ConfigError: the configuration has no ``data_dir`` (users and keys must outlive the process).
+        """
+        if config.data_dir is None:
+            raise ConfigError("auth keeps its users and API keys in data_dir: set data_dir")
         return cls(config.data_dir / DATABASE_FILE, config.auth)
 
     def on_metrics_bound(self, metrics: MetricsRegistry) -> None:

@@ -36,7 +36,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from hal9.runtime.runtime import Runtime
 
-    config = load(args.path)
+    config = load(args.path).with_data_dir()  # as serve runs it
     # Building (not starting) the runtime resolves neuron kinds, services and connections.
     runtime = Runtime(config)
     services = ", ".join(sorted(runtime.services)) or "none"

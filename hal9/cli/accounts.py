@@ -23,7 +23,7 @@ def _with_auth(args: argparse.Namespace, work: Callable[[AuthService], Awaitable
     """Run ``work`` with the auth service of the configuration's data_dir, started on its own."""
     from hal9.auth import AuthService
 
-    config = load_config(args.config)
+    config = load_config(args.config).with_data_dir()
     # Logs to standard error: standard output carries the command's answer (a key can be piped on).
     configure_logging(config.logging.level, config.logging.format, stream=sys.stderr)
     service = AuthService.from_config(config)

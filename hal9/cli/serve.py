@@ -155,7 +155,7 @@ def load(path: str | None, host: str | None = None, port: int | None = None) -> 
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    config = load(args.config, args.host, args.port)
+    config = load(args.config, args.host, args.port).with_data_dir()
     if not config.auth.enabled and not is_loopback(config.server.host):
         print(
             f"error: refusing to serve on {config.server.host} with authentication disabled "
@@ -166,6 +166,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     # Before any thread or file exists: every file the server makes is private (docstring above).
     os.umask(PRIVATE_UMASK)
+    assert config.data_dir is not None  # with_data_dir() gave it one
     check_data_dir(config.data_dir)  # ConfigError: refused, and main() prints why
     configure_logging(config.logging.level, config.logging.format)
     stop = _StopRequest()

@@ -189,7 +189,8 @@ class ClaudeService(Service):
     @classmethod
     def from_config(cls, config: Config) -> Self:
         fallback = MockLLM.from_config(config) if config.llm.fallback_to_mock else None
-        return cls(config.llm, database=config.data_dir / DATABASE_FILE, fallback=fallback)
+        database = config.data_dir / DATABASE_FILE if config.data_dir is not None else None
+        return cls(config.llm, database=database, fallback=fallback)
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
@@ -56,15 +58,17 @@ class SQLiteMemory(Service):
     search never waits for a commit and never sees an entry whose store has not returned.
 
     Args:
-        path: the database file; its folder is created.
+        path: the database file; its folder is created. None: a file in a private temporary
+            folder, removed when the service stops (what a configuration without ``data_dir`` gives).
         settings: cache, batching, durability and retention settings.
     """
 
     name = "memory"
     operation_metrics = MEMORY_OPERATIONS
 
-    def __init__(self, path: str | os.PathLike[str], settings: MemoryConfig | None = None) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike[str] | None, settings: MemoryConfig | None = None) -> None:
+        self._temporary = path is None
+        self.path = Path(path) if path is not None else Path(DATABASE_FILE)  # set when it starts
         self.settings = settings if settings is not None else MemoryConfig()
         self.entry_counts = EntryCounts()
         self._collector = MemoryCollector(self.entry_counts)
@@ -82,7 +86,7 @@ class SQLiteMemory(Service):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
-        return cls(config.data_dir / DATABASE_FILE, config.memory)
+        return cls(config.data_dir / DATABASE_FILE if config.data_dir is not None else None, config.memory)
 
     def on_metrics_bound(self, metrics: MetricsRegistry) -> None:
         self._cache.count_with(
@@ -105,6 +109,26 @@ class SQLiteMemory(Service):
 
         On exit: commit what is queued, stop the tasks, write pending access counts and close.
         """
+        async with self._temporary_folder(), self._open():
+            yield self
+
+    @asynccontextmanager
+    async def _temporary_folder(self) -> AsyncIterator[None]:
+        """Without a path, the file lives in a private temporary folder for as long as the service runs."""
+        if not self._temporary:
+            yield
+            return
+        folder = Path(await anyio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="hal9-memory-")))
+        self.path = folder / DATABASE_FILE
+        self._stats = FileStats(self.path, self._collector)
+        try:
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+    @asynccontextmanager
+    async def _open(self) -> AsyncIterator[None]:
         self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
         await anyio.to_thread.run_sync(lambda: self.path.parent.mkdir(parents=True, exist_ok=True))
         database = self._database = await MemoryDatabase.open(self.path, self.settings.synchronous)
@@ -126,7 +150,7 @@ class SQLiteMemory(Service):
                 try:
                     await self.refresh_stats()
                     log.info("memory.started", path=str(self.path), entries=sum(self.entry_counts.by_neuron.values()))
-                    yield self
+                    yield
                 finally:
                     self._writer = None
                     with anyio.CancelScope(shield=True):
