@@ -103,11 +103,11 @@ class ServiceUnavailable(Hal9Error):
 
 
 class TraceNotFound(Hal9Error):
-    """No trace with this signal id is known (never existed, or evicted from the bounded history)."""
+    """No request with this trace id is known (never existed, or evicted from the bounded history)."""
 
-    def __init__(self, signal_id: str) -> None:
-        super().__init__(f"no signal with id {signal_id!r}")
-        self.signal_id = signal_id
+    def __init__(self, trace_id: str) -> None:
+        super().__init__(f"no request with trace id {trace_id!r}")
+        self.trace_id = trace_id
 
 
 class LLMError(Hal9Error):
@@ -256,9 +256,9 @@ class InvalidFeedback(Hal9Error, ValueError):
 class FeedbackTooEarly(Hal9Error):
     """Feedback on a request that has not finished: its path is not complete yet."""
 
-    def __init__(self, signal_id: str) -> None:
-        super().__init__(f"request {signal_id!r} has not finished; give feedback once its result is in")
-        self.signal_id = signal_id
+    def __init__(self, trace_id: str) -> None:
+        super().__init__(f"request {trace_id!r} has not finished; give feedback once its result is in")
+        self.trace_id = trace_id
 
 
 # -- auth: ``hal9.server.errors`` maps each to its HTTP status ------------------------------

@@ -18,7 +18,7 @@ class FeedbackReceipt:
     """What one feedback did.
 
     Attributes:
-        signal_id: the request it was about.
+        trace_id: the request it was about.
         score: its score in [0, 1].
         success: whether the score counts as a success (``learning.success_score``).
         pattern: the pattern type of negative feedback, None for a success.
@@ -27,7 +27,7 @@ class FeedbackReceipt:
         adjusting: neurons whose gradient passed the threshold: a lesson is being written.
     """
 
-    signal_id: str
+    trace_id: str
     score: float
     success: bool
     pattern: PatternType | None

@@ -136,7 +136,7 @@ class LearningService(Service):
 
     # -- feedback in ------------------------------------------------------------------------
 
-    def feedback(self, signal_id: str, *, score: float, comment: str | None = None) -> FeedbackReceipt:
+    def feedback(self, trace_id: str, *, score: float, comment: str | None = None) -> FeedbackReceipt:
         """Feedback on a finished request: one learning cycle.
 
         The error ``1 - score`` is shared among the request's output hops and walks back from
@@ -144,7 +144,7 @@ class LearningService(Service):
         when ``score >= learning.success_score``), replacing the one recorded when it ended.
 
         Args:
-            signal_id: the request's id (its trace id).
+            trace_id: the request's id (``TraceResult.id``, what ``submit()`` returned).
             score: how good the result was, from 0 (useless) to 1 (right).
             comment: what was wrong or right; at most 1000 characters are kept.
 
@@ -159,9 +159,9 @@ class LearningService(Service):
         runtime = self._runtime
         if runtime is None or not self.running:
             raise RuntimeNotRunning("the learning service is not running")
-        result = runtime.lookup(signal_id)
+        result = runtime.lookup(trace_id)
         if result.finished_at is None:
-            raise FeedbackTooEarly(signal_id)
+            raise FeedbackTooEarly(trace_id)
         comment = comment[:MAX_COMMENT_CHARS] if comment else None
         with self.measure(operation="feedback"):
             score = float(score)
@@ -179,7 +179,7 @@ class LearningService(Service):
             patterns = {} if pattern is None else {hop.neuron_id: pattern for hop in outputs}
             adjusting = self._cycle(errors, patterns, failure)
         return FeedbackReceipt(
-            signal_id=result.id,
+            trace_id=result.id,
             score=score,
             success=success,
             pattern=pattern,

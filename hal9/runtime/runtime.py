@@ -288,18 +288,22 @@ class Runtime(AsyncContextManagerMixin):
     # -- requests --------------------------------------------------------------------
 
     async def submit(
-        self, content: Any, *, timeout: float | None = None, metadata: Mapping[str, Any] | None = None
+        self, content: Any, *, send_timeout: float | None = None, metadata: Mapping[str, Any] | None = None
     ) -> str:
-        """Send a request into the network and return its id without waiting for the result.
+        """Send a request into the network and return its trace id without waiting for the result.
+
+        A request is traced under one id, its trace id: every signal of it carries that id as
+        :attr:`Signal.trace_id`, its result (:meth:`wait`, :meth:`lookup`) is found by it, and the
+        request's first signal has it as its own id.
 
         Args:
             content: the request.
-            timeout: how long to wait for room in an entry mailbox (default ``runtime.send_timeout``).
+            send_timeout: how long to wait for room in an entry mailbox (default ``runtime.send_timeout``).
             metadata: read-only annotations carried by the request signal.
 
         Raises:
             RuntimeNotRunning: not started, or draining.
-            MailboxFull: no entry neuron had room within the timeout; nothing was accepted.
+            MailboxFull: no entry neuron had room within ``send_timeout``; nothing was accepted.
         """
         if not self.accepting:
             raise RuntimeNotRunning("the runtime is not accepting requests")
@@ -315,7 +319,7 @@ class Runtime(AsyncContextManagerMixin):
         # One count per entry until every entry was tried, so that an entry that finishes
         # while the next one waits for room cannot end the trace early.
         trace.pending = len(entries)
-        wait = self.router.send_timeout if timeout is None else timeout
+        wait = self.router.send_timeout if send_timeout is None else send_timeout
         refused: Hal9Error | None = None
         accepted = 0
         try:
@@ -348,9 +352,18 @@ class Runtime(AsyncContextManagerMixin):
             raise refused
         return trace_id
 
-    async def wait(self, request_id: str, timeout: float | None = None) -> TraceResult:
-        """Wait for a request to finish; raises TimeoutError after ``timeout`` seconds."""
-        trace = self._traces.get(request_id)
+    async def wait(self, trace_id: str, timeout: float | None = None) -> TraceResult:
+        """Wait for a request to finish and return its result.
+
+        Args:
+            trace_id: what :meth:`submit` returned.
+            timeout: how long to wait for the result; None waits as long as it takes.
+
+        Raises:
+            TraceNotFound: no such request (or it left the bounded history).
+            TimeoutError: the result took longer than ``timeout`` seconds (the request goes on).
+        """
+        trace = self._traces.get(trace_id)
         if timeout is None:
             await trace.done.wait()
         else:
@@ -358,19 +371,26 @@ class Runtime(AsyncContextManagerMixin):
                 await trace.done.wait()
         return trace.result()
 
-    async def ask(self, content: Any, *, timeout: float | None = None) -> TraceResult:
-        """Send a request and return its result once every branch has ended.
+    async def ask(
+        self, content: Any, *, timeout: float | None = None, send_timeout: float | None = None
+    ) -> TraceResult:
+        """Send a request and return its result once every branch has ended: :meth:`submit`, then :meth:`wait`.
+
+        Args:
+            content: the request.
+            timeout: how long to wait for the result, as in :meth:`wait`.
+            send_timeout: how long to wait for room in an entry mailbox, as in :meth:`submit`.
 
         Raises:
             RuntimeNotRunning: the runtime is not started or is draining.
-            MailboxFull: the entry mailbox stayed full for ``runtime.send_timeout``.
+            MailboxFull: the entry mailbox stayed full for ``send_timeout``.
             TimeoutError: the result took longer than ``timeout`` seconds.
         """
-        return await self.wait(await self.submit(content), timeout)
+        return await self.wait(await self.submit(content, send_timeout=send_timeout), timeout)
 
-    def lookup(self, request_id: str) -> TraceResult:
+    def lookup(self, trace_id: str) -> TraceResult:
         """A snapshot of a request, finished or not; raises TraceNotFound."""
-        return self._traces.get(request_id).result()
+        return self._traces.get(trace_id).result()
 
     @property
     def active_requests(self) -> int:

@@ -42,7 +42,8 @@ class Signal:
 
     Attributes:
         id: unique id of this signal.
-        trace_id: shared by every signal of one request.
+        trace_id: the id of the request it belongs to, shared by every signal of it (the
+            request's first signal has it as its ``id`` too).
         parent_id: the signal whose processing produced this one; None for the request itself.
             The chain of parent ids is the path that feedback walks back.
         source: the neuron that produced it, or ``"client"`` for a request.

@@ -59,7 +59,7 @@ class TraceResult:
     """The outcome of a request, returned by :meth:`Runtime.ask`.
 
     Attributes:
-        id: the request signal's id (also the trace id).
+        id: the request's trace id (what :meth:`Runtime.submit` returned; its first signal's id too).
         status: ``completed`` (every branch produced its result), ``partial`` (some
             branches failed), ``failed`` (no branch produced a result and at least one failed).
         outputs: what the last-layer neurons returned, in completion order.

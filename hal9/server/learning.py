@@ -155,7 +155,7 @@ async def give_feedback(signal_id: str, body: FeedbackRequest, learning: Learnin
     """Feedback on a finished request: its error walks back along the request's path (one learning cycle)."""
     receipt = learning.feedback(signal_id, score=body.value, comment=body.comment)
     return FeedbackView(
-        signal_id=receipt.signal_id,
+        signal_id=receipt.trace_id,  # the API's name for the request's id
         score=receipt.score,
         success=receipt.success,
         pattern_type=receipt.pattern,

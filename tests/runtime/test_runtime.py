@@ -383,7 +383,10 @@ async def test_full_mailbox_makes_submit_wait_send_timeout_then_raise_and_drops_
         with pytest.raises(MailboxFull):
             await rt.ask("refused too")  # ask() waits for room like submit()
         with pytest.raises(MailboxFull):
-            await rt.submit("refused at once", timeout=0)
+            await rt.submit("refused at once", send_timeout=0)
+        with pytest.raises(MailboxFull):
+            # timeout is the wait for the result; send_timeout, the wait for room: no room, no result to wait for.
+            await rt.ask("refused by send_timeout", timeout=30, send_timeout=0)
         assert rt.active_requests == 2
         assert gate.status.queue_size == 1
 
@@ -411,7 +414,7 @@ async def test_refused_submit_leaves_no_trace_behind(monkeypatch: pytest.MonkeyP
         await gate.entered.wait()
         await rt.submit("queued")
         with pytest.raises(MailboxFull):
-            await rt.submit("refused", timeout=0)
+            await rt.submit("refused", send_timeout=0)
         refused_id = issued[-1]
         assert refused_id not in (held,)
         with pytest.raises(TraceNotFound):
@@ -428,7 +431,7 @@ async def test_cancelled_submit_on_a_full_mailbox_leaves_no_trace_behind() -> No
         await gate.entered.wait()
         queued = await rt.submit("queued")
         with anyio.move_on_after(0.02) as scope:
-            await rt.submit("abandoned by its caller", timeout=30)
+            await rt.submit("abandoned by its caller", send_timeout=30)
         assert scope.cancelled_caught
         assert rt.active_requests == 2
         gate.release.set()
@@ -448,7 +451,7 @@ async def test_request_accepted_by_one_entry_survives_another_entry_refusing() -
         await gate.entered.wait()
         queued = await rt.submit("queued")
         # a-quick takes and finishes it while the submit waits for room at b-slow.
-        request = await rt.submit("third", timeout=0.05)
+        request = await rt.submit("third", send_timeout=0.05)
         result = await rt.wait(request, timeout=5)
         assert result.status == "partial"
         assert result.outputs == ("third",)
