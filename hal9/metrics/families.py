@@ -92,7 +92,7 @@ MEMORY_DURATION = Family("hal9_memory_operation_duration_seconds", "Memory opera
 MEMORY_CACHE_HITS = Family("hal9_memory_cache_hits", "Retrieves by id answered from the memory cache")
 MEMORY_CACHE_MISSES = Family("hal9_memory_cache_misses", "Retrieves by id that had to read the database")
 MEMORY_DATABASE_BYTES = Family("hal9_memory_database_bytes", "Size of the memory database file plus its WAL file")
-#: A gauge although its name ends in ``_total``: the seed names it so and dashboards use the name.
+#: A gauge although its name ends in ``_total``: the metric contract names it so and dashboards use the name.
 #: Kept out of the module-level ``Family`` table, whose rule is "no ``_total`` in a name" (that rule
 #: is for counters, where prometheus_client appends the suffix).
 GAUGES_NAMED_TOTAL: dict[str, Family] = {

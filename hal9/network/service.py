@@ -1,6 +1,8 @@
 """The network service: signals, results, heartbeats and pings between HAL9 servers over NATS.
 
-Delivery is at-least-once over core NATS request-reply (no JetStream; why in the README):
+Delivery is at-least-once over core NATS request-reply, without JetStream: the sender keeps
+every unfinished branch and re-sends it, which covers a lost message, a NATS restart and a
+crashed receiver alike, with no stream to provision:
 
 * The sender asks ``hal9.<cluster>.<server>.signal`` and retries with backoff until the
   receiver answers ``accepted`` (the signal is in the target's mailbox) or ``duplicate``;
@@ -34,7 +36,7 @@ from hal9.network.heartbeat import HeartbeatLoop
 from hal9.network.inbox import Inbox
 from hal9.network.link import Link
 from hal9.network.metrics import Direction, MessageCounts, MessageType, NetworkCollector
-from hal9.network.outbox import Branch, Outbox
+from hal9.network.outbox import Outbox
 from hal9.network.peers import NetworkStatus, PeerTable, peer_statuses
 from hal9.runtime.service import Service
 from hal9.runtime.signal import Signal
@@ -47,8 +49,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError("distributed mode needs nats-py: pip install 'hal9[distributed]'") from exc
 
-#: ``Branch`` lived here before the module was split; still importable from here.
-__all__ = ["Branch", "NatsNetwork"]
+__all__ = ["NatsNetwork"]
 
 log = structlog.get_logger("hal9.network")
 

@@ -73,7 +73,7 @@ class Signal:
         """A new signal produced by processing this one: same trace, parent link kept."""
         # Once per hop, so built without the frozen dataclass's __init__ (nine
         # object.__setattr__ calls, two default factories, __post_init__): the slots are
-        # filled through their descriptors, half the cost. The result is the same frozen Signal.
+        # filled through their descriptors, at a fraction of the cost. The result is the same frozen Signal.
         signal: Signal = object.__new__(Signal)
         set_id, set_trace, set_parent, set_source, set_target, set_layer, set_content, set_meta, set_time = _SLOTS
         set_id(signal, new_id())

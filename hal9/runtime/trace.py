@@ -19,7 +19,7 @@ TraceStatus = Literal["pending", "completed", "partial", "failed"]
 class Hop(NamedTuple):
     """One signal processed by one neuron.
 
-    A named tuple rather than a frozen dataclass: one is built per hop, at a third of the cost.
+    A named tuple rather than a frozen dataclass: one is built per hop, and a tuple is much cheaper to build.
     """
 
     signal_id: str
