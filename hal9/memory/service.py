@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -57,6 +58,9 @@ class SQLiteMemory(Service):
     Two connections: one writes (the group-commit writer, forget, retention), one reads, so a
     search never waits for a commit and never sees an entry whose store has not returned.
 
+    asyncio only: aiosqlite runs its connections with asyncio futures, so on Trio the service
+    refuses to start (a runtime on Trio takes another memory service, or none).
+
     Args:
         path: the database file; its folder is created. None: a file in a private temporary
             folder, removed when the service stops (what a configuration without ``data_dir`` gives).
@@ -108,7 +112,17 @@ class SQLiteMemory(Service):
         """Open (creating the folder and file if needed), migrate, and run the writer and upkeep tasks.
 
         On exit: commit what is queued, stop the tasks, write pending access counts and close.
+
+        Raises:
+            RuntimeError: not on asyncio (aiosqlite needs an asyncio event loop; Trio has none).
         """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "SQLiteMemory runs on asyncio only (aiosqlite): on another backend, give the runtime "
+                "a memory service of your own, or none (services without 'memory')"
+            ) from None
         async with self._temporary_folder(), self._open():
             yield self
 

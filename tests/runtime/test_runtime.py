@@ -14,6 +14,7 @@ from hal9 import Config, Layer, Memory, Neuron, Runtime, Signal
 from hal9.config import NeuronConfig, RuntimeConfig
 from hal9.errors import MailboxFull, RuntimeNotRunning, ServiceUnavailable, TopologyError, TraceNotFound
 from hal9.llm.mock import template_reply
+from tests.runtime.conftest import asyncio_only
 from tests.support import FAST_BACKOFF, Boom, Drop, Echo, Fan, Gate, Stuck, config, sample
 
 SHORT_REQUEST = "Build a todo app"  # 4 words: the mock's L4 template gives 2 directives
@@ -235,6 +236,7 @@ async def test_neuron_reaches_runtime_services_and_a_missing_one_fails_its_branc
 
 
 @pytest.mark.anyio
+@asyncio_only  # the default services include the SQLite memory, which runs on asyncio only
 async def test_network_is_built_from_config_including_a_custom_neuron_kind() -> None:
     cfg = Config(
         server_id="test",

@@ -182,3 +182,18 @@ def test_a_lookup_by_name_string_is_refused_with_the_way_to_do_it() -> None:
     rt = Runtime(Config(services={}), services={"kv": KeyValue()}, neurons=[Writer("writer")])
     with pytest.raises(TypeError, match=r"by name it is services\['kv'\]"):
         rt.services.get("kv")  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_the_sqlite_memory_starts_on_asyncio_and_says_it_runs_there_only_on_trio(anyio_backend: str) -> None:
+    from hal9.memory import SQLiteMemory
+
+    async def started() -> bool:
+        async with SQLiteMemory(None) as memory:
+            return memory.running
+
+    if anyio_backend == "asyncio":
+        assert await started()
+    else:
+        with pytest.raises(RuntimeError, match="SQLiteMemory runs on asyncio only"):
+            await started()
