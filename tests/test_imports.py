@@ -15,7 +15,12 @@ import hal9
 ROOT = Path(hal9.__file__).parent
 
 #: Packages the service implementations build on: they import no service, server or command line.
-LOWER = {"hal9.config": {"hal9.errors", "hal9.layer"}}
+LOWER = {
+    "hal9.config": {"hal9.errors", "hal9.layer"},
+    "hal9.support": {"hal9.errors"},
+    "hal9.errors": set(),
+    "hal9.layer": set(),
+}
 SERVICES = {"hal9.llm", "hal9.memory", "hal9.tools", "hal9.learning", "hal9.auth", "hal9.network", "hal9.neurons"}
 ABOVE_THE_RUNTIME = SERVICES | {"hal9.server", "hal9.cli", "hal9.testing", "hal9.pytest_plugin"}
 
@@ -108,7 +113,7 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b": {"a.x"}}, "b": {"c": {"b.y"}}, "c": {"a": {"c.z"}}}) == [["a", "b", "c"]]
 
 
-def test_config_depends_on_nothing_above_it() -> None:
+def test_config_and_the_service_helpers_depend_on_nothing_above_them() -> None:
     graph = package_graph()
     for package, allowed in LOWER.items():
         assert set(graph.get(package, {})) <= allowed, package

@@ -11,7 +11,7 @@ from hal9.errors import ToolCallFailed
 from hal9.layer import Layer
 from hal9.neurons import prompts
 from hal9.runtime.llm import LLMResponse, ToolResult, Turn
-from hal9.runtime.memory import MemoryEntry, RequestRecall
+from hal9.runtime.memory import Memory, MemoryEntry, RequestRecall
 from hal9.runtime.neuron import Neuron
 from hal9.runtime.signal import Signal
 from hal9.runtime.tools import Tools
@@ -58,7 +58,7 @@ class LLMNeuron(Neuron):
         signal searches this neuron's entries. Only called when the runtime has a memory
         service. A failing search is logged and gives no memories: the signal is still answered.
         """
-        memory = self._hal9.memory
+        memory = self.runtime.services.get(Memory)
         if memory is None or self.memory_results <= 0:
             return []
         query = str(signal.content)[:MEMORY_QUERY_CHARS]
@@ -88,7 +88,7 @@ class LLMNeuron(Neuron):
 
     async def process(self, signal: Signal) -> Any:
         prompt = self.build_prompt(signal)
-        if self._hal9.memory is not None:
+        if self.runtime.services.get(Memory) is not None:
             memories = await self.recall(signal)
             if memories:
                 prompt = self.with_memories(prompt, memories)
