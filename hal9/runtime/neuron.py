@@ -297,7 +297,9 @@ class NeuronActor(Actor[Signal]):
     attribute never shadows it. Routing and the metrics work on this object.
     """
 
-    def __init__(self, neuron: Neuron, actor_id: str, *, mailbox_capacity: int, restart_backoff: tuple[float, float]):
+    def __init__(
+        self, neuron: Neuron, actor_id: str, *, mailbox_capacity: int, restart_backoff: tuple[float, float]
+    ) -> None:
         super().__init__(actor_id, mailbox_capacity=mailbox_capacity, restart_backoff=restart_backoff)
         self.neuron = neuron
         self.layer = neuron.layer
