@@ -109,7 +109,7 @@ async def demo() -> DemoResult:
     # A window of one round, and one round to judge the lesson.
     learning = LearningService(LearningConfig(window=len(TASKS), evaluation_outcomes=len(TASKS)))
     solver = ImplementationNeuron("solver", prompt="You convert units. Answer with the result only.")
-    config = Config(services={})  # only the services given below: no data folder is written
+    config = Config(services={})  # only the services given below
     async with Runtime(config, services={"llm": llm, "learning": learning}, neurons=[solver]) as runtime:
         await run_round(runtime, learning)
         before = learning.report("solver").effectiveness or 0.0

@@ -1,10 +1,57 @@
-"""Errors that name a state of the runtime.
+"""Errors that name a state: every error HAL9 raises on purpose, in one place.
 
-Each is small and specific so callers can catch exactly what they handle; the HTTP
-server maps them to statuses in one place (``hal9.server.errors``).
+Each is small and specific so callers can catch exactly what they handle, and every one is a
+:class:`Hal9Error`; the HTTP server maps them to statuses in one place (``hal9.server.errors``).
 """
 
 from __future__ import annotations
+
+from typing import Literal
+
+__all__ = [
+    "VIOLATION_TYPES",
+    "AuthConflict",
+    "AuthError",
+    "AuthNotFound",
+    "AuthNotRunning",
+    "BudgetExceeded",
+    "ConfigError",
+    "FeedbackTooEarly",
+    "Hal9Error",
+    "InvalidAuthInput",
+    "InvalidCredentials",
+    "InvalidFeedback",
+    "InvalidMemoryEntry",
+    "LLMAuthError",
+    "LLMBadRequest",
+    "LLMBadResponse",
+    "LLMCircuitOpen",
+    "LLMError",
+    "LLMRateLimited",
+    "LLMTimeout",
+    "LLMUnavailable",
+    "MailboxFull",
+    "MemoryIndexBusy",
+    "MemoryNotRunning",
+    "NetworkUnavailable",
+    "NeuronNotFound",
+    "NeuronStopped",
+    "NoEntryNeuron",
+    "NotAuthenticated",
+    "NotTransportable",
+    "PeerUnavailable",
+    "PermissionDenied",
+    "RemoteRejected",
+    "RuntimeNotRunning",
+    "SandboxViolation",
+    "ServiceUnavailable",
+    "TooManyAttempts",
+    "ToolCallFailed",
+    "ToolError",
+    "TopologyError",
+    "TraceNotFound",
+    "ViolationType",
+]
 
 
 class Hal9Error(Exception):
@@ -57,11 +104,11 @@ class ServiceUnavailable(Hal9Error):
 
 
 class TraceNotFound(Hal9Error):
-    """No trace with this signal id is known (never existed, or evicted from the bounded history)."""
+    """No request with this trace id is known (never existed, or evicted from the bounded history)."""
 
-    def __init__(self, signal_id: str) -> None:
-        super().__init__(f"no signal with id {signal_id!r}")
-        self.signal_id = signal_id
+    def __init__(self, trace_id: str) -> None:
+        super().__init__(f"no request with trace id {trace_id!r}")
+        self.trace_id = trace_id
 
 
 class LLMError(Hal9Error):
@@ -159,3 +206,113 @@ class NetworkUnavailable(Hal9Error):
 
 class NoEntryNeuron(TopologyError):
     """No neuron of this server takes requests: in distributed mode they enter on another server."""
+
+
+# -- memory ---------------------------------------------------------------------------------
+
+
+class InvalidMemoryEntry(Hal9Error, ValueError):
+    """An entry was refused before storing: empty or oversized content, an unknown kind, a bad importance."""
+
+
+class MemoryNotRunning(Hal9Error):
+    """The memory service is not started (or is stopping) and takes no operations."""
+
+
+class MemoryIndexBusy(Hal9Error):
+    """Another process holds the memory's search index: one process at a time uses a memory database."""
+
+
+# -- tools ----------------------------------------------------------------------------------
+
+#: Why the sandbox refused a call; a closed set, so it is a bounded metric label.
+#: path_traversal: a path leaves the root (``..``, absolute, symlink, NUL, encoded forms);
+#: forbidden_command: a command or argument the shell policy refuses;
+#: forbidden_host: web_fetch to a non-public address, a host not allowed, or a non-http(s) URL;
+#: forbidden_tool: a tool the caller's layer may not use.
+ViolationType = Literal["path_traversal", "forbidden_command", "forbidden_host", "forbidden_tool"]
+VIOLATION_TYPES: tuple[ViolationType, ...] = ("path_traversal", "forbidden_command", "forbidden_host", "forbidden_tool")
+
+
+class ToolError(Hal9Error):
+    """A tool call failed (bad input, a limit, an I/O error); the caller gets the message."""
+
+
+class SandboxViolation(ToolError):
+    """The sandbox refused a call before anything ran.
+
+    Args:
+        violation_type: one of :data:`VIOLATION_TYPES`.
+        message: what was refused and why, for the caller.
+    """
+
+    def __init__(self, violation_type: ViolationType, message: str) -> None:
+        super().__init__(f"{violation_type}: {message}")
+        self.violation_type: ViolationType = violation_type
+
+
+# -- learning -------------------------------------------------------------------------------
+
+
+class InvalidFeedback(Hal9Error, ValueError):
+    """A feedback's score is not a number in [0, 1]."""
+
+
+class FeedbackTooEarly(Hal9Error):
+    """Feedback on a request that has not finished: its path is not complete yet."""
+
+    def __init__(self, trace_id: str) -> None:
+        super().__init__(f"request {trace_id!r} has not finished; give feedback once its result is in")
+        self.trace_id = trace_id
+
+
+# -- auth: ``hal9.server.errors`` maps each to its HTTP status ------------------------------
+# Messages are safe to show a client: they never contain a password, token or key, and a
+# refused login never says whether the user exists.
+
+
+class AuthError(Hal9Error):
+    """Base class of the auth errors."""
+
+
+class NotAuthenticated(AuthError):
+    """No credentials, or credentials that are invalid, expired, revoked or of the wrong type (401)."""
+
+
+class InvalidCredentials(NotAuthenticated):
+    """A login with an unknown user, a disabled user or a wrong password: one message for all three."""
+
+    def __init__(self) -> None:
+        super().__init__("invalid username or password")
+
+
+class PermissionDenied(AuthError):
+    """The principal is authenticated but its role lacks the permission (403)."""
+
+    def __init__(self, permission: str) -> None:
+        super().__init__(f"this needs the permission {permission!r}, which your role does not have")
+        self.permission = permission
+
+
+class TooManyAttempts(AuthError):
+    """Too many failed logins for this user or from this address; retry after ``retry_after`` seconds (429)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed login attempts; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class AuthConflict(AuthError):
+    """A user with this name exists already (409)."""
+
+
+class AuthNotFound(AuthError):
+    """No such user or API key (404)."""
+
+
+class InvalidAuthInput(AuthError, ValueError):
+    """A username, password, role or expiry was refused before anything was stored (422)."""
+
+
+class AuthNotRunning(AuthError):
+    """The auth service is not started (503)."""

@@ -18,8 +18,8 @@ from contextlib import asynccontextmanager
 from structlog.testing import capture_logs
 
 from hal9.config import Config, MockReply
+from hal9.layer import Layer
 from hal9.llm.mock import LLMCall, MockLLM
-from hal9.runtime.layer import Layer
 from hal9.runtime.neuron import Neuron
 from hal9.runtime.runtime import Runtime
 from hal9.runtime.service import Service
@@ -57,17 +57,14 @@ async def running_runtime(
     """A started runtime, stopped (drained) on exit.
 
     Args:
-        config: defaults if None, except that only ``llm`` and ``services`` are started (no
-            SQLite memory unless you pass one, e.g. ``services={"memory": SQLiteMemory(...)}``).
+        config: the defaults if None (memory, tools and learning too; with no ``data_dir``,
+            nothing is written: the memory lasts as long as the runtime).
         neurons: your neurons instead of the configured network; wire them with ``connections``.
         connections: ``(source, target)`` pairs.
         llm: the LLM service (a fresh :class:`MockLLM` if None).
         services: further services by name.
     """
     chosen: dict[str, Service] = {"llm": llm if llm is not None else MockLLM(), **(services or {})}
-    if config is None:
-        # Only the services given: a test's runtime writes no data folder unless it asks for memory.
-        config = Config(services={})
     runtime = Runtime(config, services=chosen, neurons=neurons)
     for source, target in connections:
         runtime.connect(source, target)

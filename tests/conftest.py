@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 
@@ -11,12 +9,6 @@ import pytest
 def anyio_backend() -> str:
     """Run ``@pytest.mark.anyio`` tests on asyncio, the backend HAL9 must support."""
     return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def _in_a_temporary_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test runs in its own folder: the default data_dir (hal9-data/) lands there, not in the repo."""
-    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hal9 import Config, ConfigError, Layer, load_config
+from hal9 import Config, Layer, load_config
 from hal9.config import env_overrides
+from hal9.errors import ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:

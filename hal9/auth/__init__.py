@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hal9.auth.errors import (
+from hal9.auth.permissions import ROLE_PERMISSIONS, Permission, Role, allows
+from hal9.auth.principal import ANONYMOUS, Principal
+from hal9.auth.service import AuthService, CreatedKey, TokenPair
+from hal9.auth.store import ApiKey, User
+from hal9.errors import (
     AuthConflict,
     AuthError,
     AuthNotFound,
@@ -21,10 +25,6 @@ from hal9.auth.errors import (
     PermissionDenied,
     TooManyAttempts,
 )
-from hal9.auth.permissions import ROLE_PERMISSIONS, Permission, Role, allows
-from hal9.auth.principal import ANONYMOUS, Principal
-from hal9.auth.service import AuthService, CreatedKey, TokenPair
-from hal9.auth.store import ApiKey, User
 
 if TYPE_CHECKING:
     from hal9.config import Config

@@ -11,6 +11,8 @@ import contextlib
 import re
 import time
 import uuid
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
@@ -19,14 +21,6 @@ import anyio.to_thread
 import structlog
 
 from hal9.auth import keys as api_keys
-from hal9.auth.errors import (
-    AuthNotFound,
-    AuthNotRunning,
-    InvalidAuthInput,
-    InvalidCredentials,
-    NotAuthenticated,
-    TooManyAttempts,
-)
 from hal9.auth.limiter import FailureWindow
 from hal9.auth.metrics import AuthState
 from hal9.auth.passwords import Passwords
@@ -35,10 +29,19 @@ from hal9.auth.principal import Principal
 from hal9.auth.store import ApiKey, AuthStore, User
 from hal9.auth.tokens import TokenCodec, load_signing_key
 from hal9.config import AuthConfig
+from hal9.errors import (
+    AuthNotFound,
+    AuthNotRunning,
+    ConfigError,
+    InvalidAuthInput,
+    InvalidCredentials,
+    NotAuthenticated,
+    TooManyAttempts,
+)
 from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
-from hal9.runtime.private_files import check_data_dir
 from hal9.runtime.service import Service
+from hal9.support.private_files import check_data_dir
 
 if TYPE_CHECKING:
     from hal9.config import Config
@@ -97,6 +100,13 @@ class AuthService(Service):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
+        """The auth service of ``config``'s data folder.
+
+        Raises:
+            ConfigError: the configuration has no ``data_dir`` (users and keys must outlive the process).
+        """
+        if config.data_dir is None:
+            raise ConfigError("auth keeps its users and API keys in data_dir: set data_dir")
         return cls(config.data_dir / DATABASE_FILE, config.auth)
 
     def on_metrics_bound(self, metrics: MetricsRegistry) -> None:
@@ -119,15 +129,15 @@ class AuthService(Service):
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
         """Check the data folder, load (or create) the signing key, open the tables, load the active keys.
 
         Raises:
-            ConfigError: the folder of the database is not private (:func:`~hal9.runtime.private_files.check_data_dir`),
+            ConfigError: the folder of the database is not private (:func:`~hal9.support.private_files.check_data_dir`),
                 checked before a key is read from it or written into it.
         """
-        if self._metrics is None:
-            self.bind_metrics(MetricsRegistry("unbound"))
+        self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
         await anyio.to_thread.run_sync(check_data_dir, self.store.path.parent)
         s = self.settings
         configured = s.secret_key.get_secret_value() if s.secret_key is not None else None
@@ -147,12 +157,9 @@ class AuthService(Service):
             for key in await self.store.keys():
                 if key.revoked_at is None:
                     self._track_key(key)
-        except BaseException:
+            yield self
+        finally:
             await self.store.close()
-            raise
-
-    async def stop(self) -> None:
-        await self.store.close()
 
     async def bootstrap(self) -> CreatedKey | None:
         """On a first start (no users, no keys ever) make an admin API key, if the config allows."""

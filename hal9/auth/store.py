@@ -1,6 +1,6 @@
 """Users, API keys and refresh tokens in the runtime's SQLite database (``data_dir/hal9.db``).
 
-Used through :class:`~hal9.runtime.database.Database`: sqlite3 in a worker thread, one call
+Used through :class:`~hal9.support.database.Database`: sqlite3 in a worker thread, one call
 at a time, so the event loop never waits on the disk and each call is atomic with respect
 to the others (a refresh token is checked and spent in one call). The tables carry
 their own schema version, beside the memory service's and the LLM ledger's tables.
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from hal9.auth.errors import AuthConflict, AuthError, AuthNotRunning
 from hal9.auth.permissions import Role
-from hal9.runtime.database import Database
+from hal9.errors import AuthConflict, AuthError, AuthNotRunning
+from hal9.support.database import Database
 
 T = TypeVar("T")
 

@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import jwt
 
-from hal9.auth.errors import AuthError, NotAuthenticated
 from hal9.auth.permissions import Role
+from hal9.errors import AuthError, NotAuthenticated
 
 TokenType = Literal["access", "refresh"]
 _REQUIRED = ["sub", "role", "jti", "iat", "exp", "type", "iss", "aud"]

@@ -38,7 +38,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from hal9.runtime.runtime import Runtime
 
-    config = load(args.path)
+    config = load(args.path)  # with a data folder, as serve runs it
     refuse_unsafe(config)  # what serve refuses, check refuses
     # Building (not starting) the runtime resolves neuron kinds, services and connections.
     runtime = Runtime(config)

@@ -34,7 +34,7 @@ def account_config(args: argparse.Namespace) -> Config:
     config = load_config(args.config)
     if getattr(args, "data_dir", None) is not None:
         config = config.model_copy(update={"data_dir": Path(args.data_dir)})
-    return config
+    return config.with_data_dir()
 
 
 def locate_database(config: Config, *, creates: bool) -> Path:
@@ -49,6 +49,7 @@ def locate_database(config: Config, *, creates: bool) -> Path:
     Raises:
         ConfigError: no database there, and the command does not create.
     """
+    assert config.data_dir is not None  # account_config() gives one
     database = (config.data_dir / DATABASE_FILE).resolve()
     if not database.exists():
         if not creates:

@@ -3,7 +3,7 @@
 What the server trusts and keeps is decided here, before anything is served:
 
 - The process runs with umask 077 (as PostgreSQL's server does), and ``data_dir`` must be
-  private (:func:`~hal9.runtime.private_files.check_data_dir`): whatever the server creates
+  private (:func:`~hal9.support.private_files.check_data_dir`): whatever the server creates
   there, the database, its WAL files, the signing key, is its user's alone (the tools' workspace too).
 - uvicorn believes ``X-Forwarded-For``/``-Proto`` only from ``server.forwarded_allow_ips``
   (none by default; uvicorn's own default trusts 127.0.0.1, which let any local client pick
@@ -40,7 +40,7 @@ from hal9.cli.summary import render_summary, startup_summary
 from hal9.config import Config, load_config
 from hal9.errors import ConfigError
 from hal9.logging import configure_logging
-from hal9.runtime.private_files import check_data_dir
+from hal9.support.private_files import check_data_dir
 
 if TYPE_CHECKING:
     from hal9.runtime.runtime import Runtime
@@ -169,8 +169,8 @@ async def serve(config: Config, stop: _StopRequest) -> int:
     stop.bind_loop()
     with sock:
         async with Runtime(config, services=auth_services(config)) as runtime:
-            auth = runtime.services.get("auth")
-            if isinstance(auth, AuthService):
+            auth = runtime.services.get(AuthService)
+            if auth is not None:
                 _print_bootstrap_key(await auth.bootstrap())
             app = create_app(runtime)
             server = _server_class()(
@@ -250,7 +250,7 @@ def load(path: str | None, host: str | None = None, port: int | None = None, dat
         config = config.model_copy(update={"server": config.server.model_copy(update=updates)})
     if data_dir is not None:
         config = config.model_copy(update={"data_dir": Path(data_dir)})
-    return config
+    return config.with_data_dir()
 
 
 def refuse_unsafe(config: Config) -> None:
@@ -274,6 +274,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # and threads share a few malloc arenas.
     os.umask(PRIVATE_UMASK)
     limit_malloc_arenas()
+    assert config.data_dir is not None  # load() gave it one
     check_data_dir(config.data_dir)  # ConfigError: refused, and main() prints why
     configure_logging(config.logging.level, config.logging.format)
     stop = _StopRequest()

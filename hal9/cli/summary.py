@@ -18,13 +18,13 @@ from hal9.llm.select import API_KEY_VARIABLE
 
 if TYPE_CHECKING:
     from hal9.config import Config
-    from hal9.runtime.service import Service
+    from hal9.runtime.services import Services
 
 #: The keys of the summary, in the order they are shown.
 SUMMARY_KEYS = ("url", "data_dir", "llm", "models", "budgets", "auth", "tools", "network")
 
 
-def _llm_line(config: Config, llm: Service | None, environ: Mapping[str, str]) -> str:
+def _llm_line(config: Config, llm: object | None, environ: Mapping[str, str]) -> str:
     from hal9.llm import ClaudeService, MockLLM
 
     key_found = bool(environ.get(API_KEY_VARIABLE))
@@ -53,7 +53,7 @@ def _dollars(limit: float | None) -> str:
     return "no limit" if limit is None or math.isinf(limit) else f"${limit:g}"
 
 
-def _budgets_line(config: Config, llm: Service | None) -> str:
+def _budgets_line(config: Config, llm: object | None) -> str:
     from hal9.llm import ClaudeService, MockLLM
 
     budget = config.llm.budget
@@ -90,15 +90,18 @@ def _network_line(config: Config) -> str:
 
 
 def startup_summary(
-    config: Config, services: Mapping[str, Service], url: str, environ: Mapping[str, str] | None = None
+    config: Config, services: Services, url: str, environ: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """One line per subject: ``url``, ``data_dir`` (absolute), ``llm`` (which, and why), ``models``,
     ``budgets``, ``auth``, ``tools`` (the grants) and ``network``."""
+    from hal9.runtime.llm import LLM
+
     env = os.environ if environ is None else environ
-    llm = services.get("llm")
+    llm = services.get(LLM)
+    data_dir = f"{config.data_dir.resolve()} (the database is hal9.db in it)" if config.data_dir else "none"
     return {
         "url": url,
-        "data_dir": f"{config.data_dir.resolve()} (the database is hal9.db in it)",
+        "data_dir": data_dir,
         "llm": _llm_line(config, llm, env),
         "models": _models_line(config),
         "budgets": _budgets_line(config, llm),

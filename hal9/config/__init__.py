@@ -20,7 +20,7 @@ from hal9.config.llm import (
 from hal9.config.loading import ENV_NESTING, ENV_PREFIX, env_overrides, load_config
 from hal9.config.memory import MemoryConfig
 from hal9.config.network import NETWORK_SERVICE, NetworkConfig
-from hal9.config.root import Config, default_neurons
+from hal9.config.root import DEFAULT_DATA_DIR, Config, default_neurons
 from hal9.config.runtime import LoggingConfig, NeuronConfig, RuntimeConfig, ServerConfig
 from hal9.config.section import Section
 from hal9.config.tools import (
@@ -35,6 +35,7 @@ from hal9.config.tools import (
 __all__ = [
     "BUILTIN_PRICES",
     "BUILTIN_TOOLS",
+    "DEFAULT_DATA_DIR",
     "DEFAULT_MCP_COMMANDS",
     "ENV_NESTING",
     "ENV_PREFIX",

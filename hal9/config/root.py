@@ -15,7 +15,10 @@ from hal9.config.network import NETWORK_SERVICE, NetworkConfig
 from hal9.config.runtime import LoggingConfig, NeuronConfig, RuntimeConfig, ServerConfig
 from hal9.config.section import Section
 from hal9.config.tools import ToolsConfig
-from hal9.runtime.layer import Layer
+from hal9.layer import Layer
+
+#: The data folder of the commands (serve, mcp, users, keys) when the configuration names none.
+DEFAULT_DATA_DIR = Path("hal9-data")
 
 
 def _default_server_id() -> str:
@@ -32,10 +35,19 @@ def default_neurons() -> tuple[NeuronConfig, ...]:
 
 
 class Config(Section):
-    """Everything a runtime needs; every field has a working default."""
+    """Everything a runtime needs; every field has a working default.
+
+    Without a ``data_dir`` a runtime writes nothing: its memory and spend ledger live only as long
+    as it runs, and its tools work in a temporary folder. ``hal9 serve`` (and the other commands)
+    set ``data_dir`` to ``hal9-data`` when the configuration leaves it unset.
+    """
 
     server_id: str = Field(default_factory=_default_server_id, pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
-    data_dir: Path = Path("hal9-data")
+    data_dir: Path | None = Field(
+        default=None,
+        description="the folder of the database and the signing key; unset, nothing is written "
+        "(memory lives only as long as the runtime) and the commands use hal9-data",
+    )
     server: ServerConfig = ServerConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     neurons: tuple[NeuronConfig, ...] = Field(default_factory=default_neurons)
@@ -55,6 +67,10 @@ class Config(Section):
     auth: AuthConfig = AuthConfig()
     learning: LearningConfig = LearningConfig()
     tools: ToolsConfig = ToolsConfig()
+
+    def with_data_dir(self) -> Config:
+        """This configuration with a data folder: its own, else ``hal9-data`` (what the commands run with)."""
+        return self if self.data_dir is not None else self.model_copy(update={"data_dir": DEFAULT_DATA_DIR})
 
     @property
     def service_paths(self) -> dict[str, str]:

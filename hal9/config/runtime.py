@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from hal9.config.section import Section
-from hal9.runtime.layer import Layer
+from hal9.layer import Layer
 
 
 class ServerConfig(Section):

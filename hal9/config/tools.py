@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from hal9.config.section import Section
-from hal9.runtime.layer import Layer
+from hal9.layer import Layer
 
 #: Tool names of the built-in MCP server.
 BUILTIN_TOOLS: tuple[str, ...] = ("file_read", "file_write", "shell", "web_fetch")

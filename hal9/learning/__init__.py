@@ -1,6 +1,7 @@
 """The learning service: feedback into error gradients along the signal path, prompt lessons, patterns."""
 
-from hal9.learning.feedback import FeedbackReceipt, FeedbackTooEarly, InvalidFeedback
+from hal9.errors import FeedbackTooEarly, InvalidFeedback
+from hal9.learning.feedback import FeedbackReceipt
 from hal9.learning.gradients import output_hops, propagate
 from hal9.learning.lessons import Lesson, LessonBook
 from hal9.learning.patterns import PATTERN_TYPES, PatternType, classify_error, classify_feedback

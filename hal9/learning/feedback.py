@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hal9.errors import Hal9Error
 from hal9.learning.patterns import PatternType
 from hal9.learning.writer import Failure
 from hal9.runtime.trace import TraceResult
@@ -14,24 +13,12 @@ from hal9.runtime.trace import TraceResult
 MAX_COMMENT_CHARS = 1_000
 
 
-class InvalidFeedback(Hal9Error, ValueError):
-    """A feedback's score is not a number in [0, 1]."""
-
-
-class FeedbackTooEarly(Hal9Error):
-    """Feedback on a request that has not finished: its path is not complete yet."""
-
-    def __init__(self, signal_id: str) -> None:
-        super().__init__(f"request {signal_id!r} has not finished; give feedback once its result is in")
-        self.signal_id = signal_id
-
-
 @dataclass(frozen=True, slots=True)
 class FeedbackReceipt:
     """What one feedback did.
 
     Attributes:
-        signal_id: the request it was about.
+        trace_id: the request it was about.
         score: its score in [0, 1].
         success: whether the score counts as a success (``learning.success_score``).
         pattern: the pattern type of negative feedback, None for a success.
@@ -40,7 +27,7 @@ class FeedbackReceipt:
         adjusting: neurons whose gradient passed the threshold: a lesson is being written.
     """
 
-    signal_id: str
+    trace_id: str
     score: float
     success: bool
     pattern: PatternType | None

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Self
 
 import structlog
 
 from hal9.config import LearningConfig
-from hal9.errors import NeuronNotFound, RuntimeNotRunning
+from hal9.errors import FeedbackTooEarly, InvalidFeedback, NeuronNotFound, RuntimeNotRunning
 from hal9.learning.durable import forget_lesson, restore_lessons, store_adopted
 from hal9.learning.failures import FailureNotes, failures
 from hal9.learning.feedback import (
     MAX_COMMENT_CHARS,
     FeedbackReceipt,
-    FeedbackTooEarly,
-    InvalidFeedback,
     feedback_failure,
 )
 from hal9.learning.gradients import output_hops, propagate, shared
@@ -28,12 +27,12 @@ from hal9.learning.report import NeuronReport
 from hal9.learning.state import NeuronLearning
 from hal9.learning.writer import Failure, new_lesson
 from hal9.metrics.registry import MetricsRegistry
-from hal9.runtime.background import BackgroundTasks
 from hal9.runtime.llm import LLM
 from hal9.runtime.memory import Memory
 from hal9.runtime.service import Service
 from hal9.runtime.signal import Signal
 from hal9.runtime.trace import TraceResult
+from hal9.support.background import BackgroundTasks
 
 if TYPE_CHECKING:
     from hal9.config import Config
@@ -96,22 +95,22 @@ class LearningService(Service):
     def running(self) -> bool:
         return self._background.running
 
-    async def start(self) -> None:
-        """Start the task group lesson writing runs in; restore lessons from memory if there is one."""
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
+        """Restore lessons from memory if there is one, and run lesson writing in a task group.
+
+        On exit, lesson writing still in progress is cancelled (its cycle is not counted).
+        """
         self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
         runtime = self._runtime
         if runtime is not None:
             for neuron in runtime.neuron_snapshot:
                 self._state(neuron.id)
-            # Before the task group is entered: a start cancelled here leaves nothing to clean up.
             memory = self._memory()
             if memory is not None:
                 await restore_lessons(memory, self._states, self.settings, self._lesson_ids)
-        await self._background.enter()
-
-    async def stop(self) -> None:
-        """Cancel lesson writing still in progress (its cycle is not counted) and stop."""
-        await self._background.leave()
+        async with self._background:
+            yield self
 
     async def wait_idle(self) -> None:
         """Wait until no lesson is being written, stored or rolled back (for tests and demos)."""
@@ -137,7 +136,7 @@ class LearningService(Service):
 
     # -- feedback in ------------------------------------------------------------------------
 
-    def feedback(self, signal_id: str, *, score: float, comment: str | None = None) -> FeedbackReceipt:
+    def feedback(self, trace_id: str, *, score: float, comment: str | None = None) -> FeedbackReceipt:
         """Feedback on a finished request: one learning cycle.
 
         The error ``1 - score`` is shared among the request's output hops and walks back from
@@ -145,7 +144,7 @@ class LearningService(Service):
         when ``score >= learning.success_score``), replacing the one recorded when it ended.
 
         Args:
-            signal_id: the request's id (its trace id).
+            trace_id: the request's id (``TraceResult.id``, what ``submit()`` returned).
             score: how good the result was, from 0 (useless) to 1 (right).
             comment: what was wrong or right; at most 1000 characters are kept.
 
@@ -160,9 +159,9 @@ class LearningService(Service):
         runtime = self._runtime
         if runtime is None or not self.running:
             raise RuntimeNotRunning("the learning service is not running")
-        result = runtime.lookup(signal_id)
+        result = runtime.lookup(trace_id)
         if result.finished_at is None:
-            raise FeedbackTooEarly(signal_id)
+            raise FeedbackTooEarly(trace_id)
         comment = comment[:MAX_COMMENT_CHARS] if comment else None
         with self.measure(operation="feedback"):
             score = float(score)
@@ -180,7 +179,7 @@ class LearningService(Service):
             patterns = {} if pattern is None else {hop.neuron_id: pattern for hop in outputs}
             adjusting = self._cycle(errors, patterns, failure)
         return FeedbackReceipt(
-            signal_id=result.id,
+            trace_id=result.id,
             score=score,
             success=success,
             pattern=pattern,
@@ -270,10 +269,10 @@ class LearningService(Service):
             neuron = runtime.neuron(state.neuron_id)
         except NeuronNotFound:
             return
-        llm = runtime.services.get("llm") if self.settings.write_with_llm else None
+        llm = runtime.services.get(LLM) if self.settings.write_with_llm else None
         limit = self.settings.max_lesson_chars
         written = await new_lesson(
-            llm if isinstance(llm, LLM) else None,
+            llm,
             prompt=neuron.prompt,
             layer=neuron.layer,
             failure=failure,
@@ -346,8 +345,7 @@ class LearningService(Service):
         return state
 
     def _memory(self) -> Memory | None:
-        memory = self._runtime.services.get("memory") if self._runtime is not None else None
-        return memory if isinstance(memory, Memory) else None
+        return self._runtime.services.get(Memory) if self._runtime is not None else None
 
     def _publish(self, kind: str, **fields: Any) -> None:
         runtime = self._runtime

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import structlog
 from pydantic import BaseModel, Field
 
+from hal9.layer import Layer
 from hal9.learning.lessons import LessonBook, LessonSource, clean, rule_lesson
 from hal9.learning.patterns import PatternType
-from hal9.neurons.parsing import parse_reply
-from hal9.runtime.layer import Layer
 from hal9.runtime.llm import LLM
+from hal9.support.replies import parse_reply
 
 log = structlog.get_logger("hal9.learning")
 

@@ -8,7 +8,8 @@ mapping of the SDK's errors to :mod:`hal9.errors`, and the Claude metric familie
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, cast
 
@@ -28,6 +29,7 @@ from hal9.errors import (
     LLMTimeout,
     LLMUnavailable,
 )
+from hal9.layer import Layer
 from hal9.llm.breaker import CircuitBreaker
 from hal9.llm.budget import PERIODS, BudgetCollector, SpendTracker
 from hal9.llm.ledger import SpendLedger
@@ -35,7 +37,6 @@ from hal9.llm.mock import CLAUDE_OPERATIONS, DATABASE_FILE, MockLLM, estimate_to
 from hal9.llm.pricing import PriceTable, Usage
 from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
-from hal9.runtime.layer import Layer
 from hal9.runtime.llm import LLMResponse, ToolSpec, ToolUse, Turn
 from hal9.runtime.service import Service
 
@@ -189,27 +190,33 @@ class ClaudeService(Service):
     @classmethod
     def from_config(cls, config: Config) -> Self:
         fallback = MockLLM.fallback_for(config) if config.llm.fallback_to_mock else None
-        return cls(config.llm, database=config.data_dir / DATABASE_FILE, fallback=fallback)
+        database = config.data_dir / DATABASE_FILE if config.data_dir is not None else None
+        return cls(config.llm, database=database, fallback=fallback)
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
+        """Open the spend ledger, make the SDK client and run the fallback mock; on exit close them all."""
         await self.spend.open()
-        if self._given_client is not None:
-            self._client = self._given_client
-        else:
-            self._client = AsyncAnthropic(timeout=self.settings.timeout, max_retries=self.settings.max_retries)
-        if self.fallback is not None:
-            await self.fallback.start()
-
-    async def stop(self) -> None:
-        client, self._client = self._client, None
-        with anyio.CancelScope(shield=True):
-            if self.fallback is not None:
-                await self.fallback.stop()
-            if client is not None and client is not self._given_client:
-                await client.close()
-            await self.spend.close()
+        try:
+            client = self._given_client
+            if client is None:
+                client = AsyncAnthropic(timeout=self.settings.timeout, max_retries=self.settings.max_retries)
+            self._client = client
+            try:
+                async with AsyncExitStack() as stack:
+                    if self.fallback is not None:
+                        await stack.enter_async_context(self.fallback)
+                    yield self
+            finally:
+                self._client = None
+                if client is not self._given_client:
+                    with anyio.CancelScope(shield=True):
+                        await client.close()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.spend.close()
 
     # -- metrics ---------------------------------------------------------------------------
 

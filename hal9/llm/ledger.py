@@ -1,7 +1,7 @@
 """The spend ledger: every priced LLM call, kept in the runtime's SQLite database.
 
 The table sits beside whatever else the runtime keeps in ``hal9.db``, used through
-:class:`~hal9.runtime.database.Database` (sqlite3 on a worker thread, WAL). Each row says
+:class:`~hal9.support.database.Database` (sqlite3 on a worker thread, WAL). Each row says
 whether the real API or the mock answered (``mode``): the mock's calls are priced as the
 models they stand in for, and its spend must never count against the real API's budgets.
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from hal9.runtime.database import Database
+from hal9.support.database import Database
 
 #: Who answered a call: the Claude API, or the mock standing in for it.
 Mode = Literal["real", "mock"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -13,12 +14,12 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 
 from hal9.config import LLMConfig, MockReply
+from hal9.layer import Layer
 from hal9.llm.budget import PERIODS, BudgetCollector, SpendTracker
 from hal9.llm.ledger import SpendLedger
 from hal9.llm.pricing import PriceTable, Usage
 from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
-from hal9.runtime.layer import Layer
 from hal9.runtime.llm import LLMResponse, ToolSpec, ToolUse, Turn
 from hal9.runtime.service import OperationMetrics, Service
 
@@ -162,7 +163,7 @@ class MockLLM(Service):
             max_tokens=config.llm.max_tokens,
             settings=config.llm,
             # An unpriced mock has no spend to keep: it opens no database.
-            database=config.data_dir / DATABASE_FILE if budgets and mock.priced else None,
+            database=config.data_dir / DATABASE_FILE if budgets and mock.priced and config.data_dir else None,
             priced=mock.priced,
             budgets=budgets,
         )
@@ -175,12 +176,17 @@ class MockLLM(Service):
         self.spend = None
         self.priced = False
 
-    async def start(self) -> None:
-        if self.spend is not None:
-            await self.spend.open()
-
-    async def stop(self) -> None:
-        if self.spend is not None:
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
+        """Open the spend ledger of a priced mock; on exit write what is pending and close it."""
+        self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
+        if self.spend is None:
+            yield self
+            return
+        await self.spend.open()
+        try:
+            yield self
+        finally:
             await self.spend.close()  # shields its last write itself
 
     def on_metrics_bound(self, metrics: MetricsRegistry) -> None:

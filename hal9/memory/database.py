@@ -12,7 +12,7 @@ import anyio
 import anyio.to_thread
 
 from hal9.memory.schema import migrate
-from hal9.runtime.private_files import prepare_database
+from hal9.support.private_files import prepare_database
 
 #: Reads map the file (up to this much) rather than copy pages into a private cache: a search
 #: touches doclist pages all over a large index, and each copy was a system call.
@@ -51,7 +51,7 @@ class MemoryDatabase:
 
         Both connections are in autocommit mode and the file in WAL mode; the read connection
         is query-only. If anything fails, nothing is left open. The file is prepared first
-        (:func:`~hal9.runtime.private_files.prepare_database`): its folder must not be writable
+        (:func:`~hal9.support.private_files.prepare_database`): its folder must not be writable
         by others, and SQLite then gives the WAL files the database's private mode.
 
         Args:

@@ -25,7 +25,7 @@ from typing import Literal
 
 import tantivy
 
-from hal9.memory.errors import MemoryIndexBusy
+from hal9.errors import MemoryIndexBusy
 from hal9.memory.query import ANALYZER, Term
 
 #: The index's own name for its analyzer (registered on every open).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 
-from hal9.memory.errors import InvalidMemoryEntry
+from hal9.errors import InvalidMemoryEntry
 from hal9.memory.writer import Row
 from hal9.runtime.memory import MEMORY_KINDS, MemoryRecord
 

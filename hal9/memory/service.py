@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
@@ -14,10 +18,10 @@ import structlog
 from anyio.abc import TaskGroup
 
 from hal9.config import MemoryConfig
+from hal9.errors import MemoryNotRunning
 from hal9.memory.database import READ_MMAP_BYTES as READ_MMAP_BYTES
 from hal9.memory.database import MemoryDatabase
 from hal9.memory.entry_cache import EntryCache
-from hal9.memory.errors import MemoryNotRunning
 from hal9.memory.feeder import IndexFeeder, index_state
 from hal9.memory.index import Filters, SearchIndex
 from hal9.memory.metrics import EntryCounts, MemoryCollector
@@ -42,6 +46,7 @@ from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
 from hal9.runtime.memory import MemoryEntry, MemoryKind, MemoryRecord
 from hal9.runtime.service import OperationMetrics, Service
+from hal9.support.background import service_tasks
 
 if TYPE_CHECKING:
     from hal9.config import Config
@@ -71,16 +76,21 @@ class SQLiteMemory(Service):
     index (tantivy, in the folder ``<file>.index``) is derived from it and caught up after a
     crash (:mod:`hal9.memory.feeder`); ``hal9 memory reindex`` rebuilds it.
 
+    asyncio only: aiosqlite runs its connections with asyncio futures, so on Trio the service
+    refuses to start (a runtime on Trio takes another memory service, or none).
+
     Args:
-        path: the database file; its folder is created.
+        path: the database file; its folder is created. None: a file in a private temporary
+            folder, removed when the service stops (what a configuration without ``data_dir`` gives).
         settings: cache, batching, durability and retention settings.
     """
 
     name = "memory"
     operation_metrics = MEMORY_OPERATIONS
 
-    def __init__(self, path: str | os.PathLike[str], settings: MemoryConfig | None = None) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike[str] | None, settings: MemoryConfig | None = None) -> None:
+        self._temporary = path is None
+        self.path = Path(path) if path is not None else Path(DATABASE_FILE)  # set when it starts
         self.settings = settings if settings is not None else MemoryConfig()
         self.entry_counts = EntryCounts()
         self._collector = MemoryCollector(self.entry_counts)
@@ -103,7 +113,7 @@ class SQLiteMemory(Service):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
-        return cls(config.data_dir / DATABASE_FILE, config.memory)
+        return cls(config.data_dir / DATABASE_FILE if config.data_dir is not None else None, config.memory)
 
     def on_metrics_bound(self, metrics: MetricsRegistry) -> None:
         self._cache.count_with(
@@ -120,75 +130,80 @@ class SQLiteMemory(Service):
     def running(self) -> bool:
         return self._writer is not None
 
-    async def start(self) -> None:
-        """Open (creating the folder and file if needed), migrate, and start the writer and upkeep tasks.
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
+        """Open (creating the folder and file if needed), migrate, catch the search index up, run the tasks.
 
-        The service's tasks run in a task group entered here and left in :meth:`stop`, so the
-        two must nest like ``async with`` (same task, nothing opened in between left open):
-        the runtime calls them so, and ``async with SQLiteMemory(...)`` does too.
+        The tasks: the group-commit writer, the search index's feeder, upkeep and eviction. On
+        exit: commit what is queued, stop the tasks, write pending access counts and close.
+
+        Raises:
+            RuntimeError: not on asyncio (aiosqlite needs an asyncio event loop; Trio has none).
+            MemoryIndexBusy: another process uses the same memory database.
         """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "SQLiteMemory runs on asyncio only (aiosqlite): on another backend, give the runtime "
+                "a memory service of your own, or none (services without 'memory')"
+            ) from None
+        async with self._temporary_folder(), self._open():
+            yield self
+
+    @asynccontextmanager
+    async def _temporary_folder(self) -> AsyncIterator[None]:
+        """Without a path, the file lives in a private temporary folder for as long as the service runs."""
+        if not self._temporary:
+            yield
+            return
+        folder = Path(await anyio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="hal9-memory-")))
+        self.path = folder / DATABASE_FILE
+        self._stats = FileStats(self.path, self._collector)
+        try:
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+    @asynccontextmanager
+    async def _open(self) -> AsyncIterator[None]:
         self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
         await anyio.to_thread.run_sync(lambda: self.path.parent.mkdir(parents=True, exist_ok=True))
         database = self._database = await MemoryDatabase.open(self.path, self.settings.synchronous)
         try:
-            await self._open_index(database)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._close_connections()
-            raise
-        self.entry_counts.reset(database.counts)
-        self._max_id = database.max_id
-        writer = GroupCommitWriter(
-            database.write,
-            database.lock,
-            batch_size=self.settings.batch_size,
-            queue_size=self.settings.queue_size,
-            on_commit=self._committed,
-            take_touches=self._touches.take,
-        )
-        # The service's own tasks live for as long as it runs: entered here, left in stop(),
-        # which the runtime calls in the same task, in reverse order of start().
-        tasks = anyio.create_task_group()
-        await tasks.__aenter__()
-        try:
-            await tasks.start(writer.run)
-            assert self._feeder is not None
-            await tasks.start(self._feeder.run)
-            tasks.start_soon(run_upkeep, self.upkeep, self.settings, self._retention)
-            tasks.start_soon(self._run_eviction)
-            self._tasks, self._writer = tasks, writer
-            await self.refresh_stats()
-        except BaseException:
-            self._tasks = self._writer = None
-            await self._leave(tasks)
-            raise
-        log.info("memory.started", path=str(self.path), entries=sum(self.entry_counts.by_neuron.values()))
-
-    async def stop(self) -> None:
-        """Commit what is queued, stop the tasks, write pending access counts and close."""
-        writer, tasks = self._writer, self._tasks
-        if writer is None or tasks is None:
-            return
-        self._writer = None
-        try:
-            with anyio.CancelScope(shield=True):
-                await writer.close()
-                await writer.stopped.wait()
-        finally:
-            # Not under the shield: a task group is left from the scope it was entered in.
-            self._tasks = None
-            await self._leave(tasks)
-
-    async def _leave(self, tasks: TaskGroup) -> None:
-        """Cancel the service's tasks, leave their task group, then close the connections."""
-        tasks.cancel_scope.cancel()
-        try:
-            await tasks.__aexit__(None, None, None)
+            feeder = await self._open_index(database)
+            self.entry_counts.reset(database.counts)
+            self._max_id = database.max_id
+            writer = GroupCommitWriter(
+                database.write,
+                database.lock,
+                batch_size=self.settings.batch_size,
+                queue_size=self.settings.queue_size,
+                on_commit=self._committed,
+                take_touches=self._touches.take,
+            )
+            async with service_tasks() as tasks:
+                await tasks.start(writer.run)
+                await tasks.start(feeder.run)
+                tasks.start_soon(run_upkeep, self.upkeep, self.settings, self._retention)
+                tasks.start_soon(self._run_eviction)
+                self._tasks, self._writer = tasks, writer
+                try:
+                    await self.refresh_stats()
+                    log.info("memory.started", path=str(self.path), entries=self.entry_counts.total)
+                    yield
+                finally:
+                    self._writer = None
+                    with anyio.CancelScope(shield=True):
+                        await writer.close()
+                        await writer.stopped.wait()
+                    self._tasks = None
         finally:
             with anyio.CancelScope(shield=True):
                 await self._close_connections()
 
-    async def _open_index(self, database: MemoryDatabase) -> None:
+    async def _open_index(self, database: MemoryDatabase) -> IndexFeeder:
         """Open the search index and catch it up with the store (a full build if it is new)."""
         identity, watermark = await index_state(database.read)
         folder = self.path.with_name(self.path.name + INDEX_SUFFIX)
@@ -209,6 +224,7 @@ class SQLiteMemory(Service):
             log.info("memory.indexing", path=str(folder), entries_above=database.max_id - watermark)
             added = await feeder.catch_up()
             log.info("memory.indexed", entries=added)
+        return feeder
 
     async def _close_connections(self) -> None:
         database, self._database = self._database, None

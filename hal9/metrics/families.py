@@ -94,7 +94,7 @@ MEMORY_CACHE_MISSES = Family("hal9_memory_cache_misses", "Retrieves by id that h
 MEMORY_DATABASE_BYTES = Family(
     "hal9_memory_database_bytes", "Size of the memory database file, its WAL file and its search index"
 )
-#: A gauge although its name ends in ``_total``: the seed names it so and dashboards use the name.
+#: A gauge although its name ends in ``_total``: the metric contract names it so and dashboards use the name.
 #: Kept out of the module-level ``Family`` table, whose rule is "no ``_total`` in a name" (that rule
 #: is for counters, where prometheus_client appends the suffix).
 GAUGES_NAMED_TOTAL: dict[str, Family] = {

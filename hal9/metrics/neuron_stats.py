@@ -1,9 +1,9 @@
 """A neuron's counters and duration histogram, kept as plain numbers.
 
 The Neuron base class writes them inline on every signal: a few integer adds and a
-bisect, no lock, no ``labels()`` lookup. prometheus_client's children cost about 2 µs
-more per hop (a lock per increment, the bucket loop), which doubled the cost of a hop
-through a trivial neuron. They are written only on the event loop; a scrape reads them
+bisect, no lock, no ``labels()`` lookup. prometheus_client's children take a lock per
+increment and loop over the buckets, a large share of the cost of a hop through a
+trivial neuron. They are written only on the event loop; a scrape reads them
 (possibly from another thread) and may see an observation in the buckets before it is in
 the sum, never a count that goes backwards.
 """

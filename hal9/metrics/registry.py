@@ -77,7 +77,7 @@ class MetricsRegistry:
                 self._formatted.append(collector)
 
     def render(self) -> bytes:
-        """The text exposition, without the ``_created`` series (as in the seed's example).
+        """The text exposition, without the ``_created`` series prometheus_client would add.
 
         Synchronous, and safe to call from a worker thread; the server uses :meth:`render_async`.
         """
@@ -89,11 +89,9 @@ class MetricsRegistry:
     async def render_async(self) -> bytes:
         """The same exposition, rendered on the event loop in pieces with a checkpoint between.
 
-        This is how the server scrapes. A worker thread looks like the obvious way to keep
-        neurons running during a scrape, but measured under load here (benchmarks/scrape.py)
-        the thread got so little of the GIL that a 6 ms render took over a second and the
-        loop still lost a fifth of its throughput. Pieces of about 0.3 ms on the loop cost
-        the loop only that work.
+        This is how the server scrapes. Not in a worker thread: under load a rendering thread
+        gets little of the GIL, so a scrape takes far longer and still slows the loop; short
+        pieces on the loop cost the loop only their own work.
         """
         with self._lock:
             formatted, self_rendering = tuple(self._formatted), tuple(self._self_rendering)

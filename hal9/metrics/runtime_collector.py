@@ -2,9 +2,9 @@
 
 The per-neuron families (health, state, queue, processed, duration, forwarded) are
 most of a scrape: 19 samples a neuron. prometheus_client builds a Metric and a Sample
-object per sample and checks and escapes every label, about 150 ms for 1,000 neurons
-here; :meth:`RuntimeCollector.exposition` writes the same text directly from values the
-base classes keep current, with label values escaped once per neuron, about 20x faster.
+object per sample and checks and escapes every label; :meth:`RuntimeCollector.exposition`
+writes the same text directly from values the base classes keep current, with label
+values escaped once per neuron.
 
 ``collect()`` (what ``registry.get_sample_value`` and other collectors' users see) is the
 same text parsed back, so the two cannot disagree.
@@ -35,7 +35,7 @@ from hal9.metrics.neuron_stats import NeuronStats, escape_label
 _DEFAULT_THREAD_STACK = 8 * 1024 * 1024
 _STATES = ("idle", "processing", "error")
 # Bucket bounds written as prometheus_client writes them ("0.001", "1.0"), so both agree.
-#: Neurons per piece of :meth:`RuntimeCollector.exposition_parts` (about 0.3 ms of work).
+#: Neurons per piece of :meth:`RuntimeCollector.exposition_parts`: a short stretch of work on the event loop.
 CHUNK = 100
 _LE = [floatToGoString(bound) for bound in SIGNAL_BUCKETS] + ["+Inf"]  # type: ignore[no-untyped-call]
 

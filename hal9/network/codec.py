@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hal9.errors import NotTransportable
-from hal9.runtime.layer import Layer
+from hal9.layer import Layer
 from hal9.runtime.signal import Signal
 from hal9.runtime.trace import BranchError, Hop
 

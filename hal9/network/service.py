@@ -1,6 +1,8 @@
 """The network service: signals, results, heartbeats and pings between HAL9 servers over NATS.
 
-Delivery is at-least-once over core NATS request-reply (no JetStream; why in the README):
+Delivery is at-least-once over core NATS request-reply, without JetStream: the sender keeps
+every unfinished branch and re-sends it, which covers a lost message, a NATS restart and a
+crashed receiver alike, with no stream to provision:
 
 * The sender asks ``hal9.<cluster>.<server>.signal`` and retries with backoff until the
   receiver answers ``accepted`` (the signal is in the target's mailbox) or ``duplicate``;
@@ -20,6 +22,8 @@ Delivery is at-least-once over core NATS request-reply (no JetStream; why in the
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
 from typing import Self
 
 import anyio
@@ -33,11 +37,12 @@ from hal9.network.heartbeat import HeartbeatLoop
 from hal9.network.inbox import Inbox
 from hal9.network.link import Link
 from hal9.network.metrics import Direction, MessageCounts, MessageType, NetworkCollector
-from hal9.network.outbox import Branch, Outbox
+from hal9.network.outbox import Outbox
 from hal9.network.peers import NetworkStatus, PeerTable, peer_statuses
 from hal9.runtime.service import Service
 from hal9.runtime.signal import Signal
 from hal9.runtime.transport import RemoteRouter
+from hal9.support.background import service_tasks
 
 try:
     import nats
@@ -45,8 +50,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError("distributed mode needs nats-py: pip install 'hal9[distributed]'") from exc
 
-#: ``Branch`` lived here before the module was split; still importable from here.
-__all__ = ["Branch", "NatsNetwork"]
+__all__ = ["NatsNetwork"]
 
 log = structlog.get_logger("hal9.network")
 
@@ -128,8 +132,9 @@ class NatsNetwork(Service):
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Connect, subscribe, and start the heartbeat loop (in a task group left in :meth:`stop`)."""
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
+        """Connect, subscribe, and run the heartbeat loop; on exit stop it and close the connection."""
         self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
         try:
             client = await nats.connect(
@@ -144,34 +149,33 @@ class NatsNetwork(Service):
         except (nats.errors.Error, OSError, TimeoutError) as exc:
             raise NetworkUnavailable(f"cannot connect to NATS at {self.settings.nats_url}: {exc}") from exc
         self._link.client = client
-        limit = max(1024, self.settings.max_in_flight)
-        await client.subscribe(
-            self.subject(self.server_id, "signal"), cb=self._inbox.on_signal, pending_msgs_limit=limit
-        )
-        await client.subscribe(
-            self.subject(self.server_id, "result"), cb=self._outbox.on_result, pending_msgs_limit=limit
-        )
-        await client.subscribe(self.subject(self.server_id, "ping"), cb=self._heartbeat.on_ping)
-        await client.subscribe(f"{self.prefix}.heartbeat", cb=self._heartbeat.on_heartbeat)
-        await client.flush()
-        tasks = anyio.create_task_group()
-        await tasks.__aenter__()
-        self._link.tasks = tasks
-        tasks.start_soon(self._heartbeat.run)
-        log.info("network.started", server_id=self.server_id, nats=self.settings.urls, cluster=self.settings.cluster)
-
-    async def stop(self) -> None:
-        tasks, client = self._link.tasks, self._link.client
-        self._link.tasks = None
-        if tasks is not None:
-            tasks.cancel_scope.cancel()
-            await tasks.__aexit__(None, None, None)
-        if client is not None:
+        try:
+            limit = max(1024, self.settings.max_in_flight)
+            await client.subscribe(
+                self.subject(self.server_id, "signal"), cb=self._inbox.on_signal, pending_msgs_limit=limit
+            )
+            await client.subscribe(
+                self.subject(self.server_id, "result"), cb=self._outbox.on_result, pending_msgs_limit=limit
+            )
+            await client.subscribe(self.subject(self.server_id, "ping"), cb=self._heartbeat.on_ping)
+            await client.subscribe(f"{self.prefix}.heartbeat", cb=self._heartbeat.on_heartbeat)
+            await client.flush()
+            async with service_tasks() as tasks:
+                self._link.tasks = tasks
+                tasks.start_soon(self._heartbeat.run)
+                log.info(
+                    "network.started", server_id=self.server_id, nats=self.settings.urls, cluster=self.settings.cluster
+                )
+                try:
+                    yield self
+                finally:
+                    self._link.tasks = None
+        finally:
             self._closing = True
             with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.connect_timeout):
                 await client.close()
             self._link.client = None
-        log.info("network.stopped", in_flight=self.in_flight)
+            log.info("network.stopped", in_flight=self.in_flight)
 
     async def _on_error(self, exc: Exception) -> None:
         log.warning("network.nats_error", error=type(exc).__name__, detail=str(exc)[:300])

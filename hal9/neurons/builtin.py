@@ -8,14 +8,14 @@ import structlog
 from pydantic import BaseModel, Field, field_validator
 
 from hal9.errors import ToolCallFailed
+from hal9.layer import Layer
 from hal9.neurons import prompts
-from hal9.neurons.parsing import parse_reply
-from hal9.runtime.layer import Layer
 from hal9.runtime.llm import LLMResponse, ToolResult, Turn
-from hal9.runtime.memory import MemoryEntry, RequestRecall
+from hal9.runtime.memory import Memory, MemoryEntry, RequestRecall
 from hal9.runtime.neuron import Neuron
 from hal9.runtime.signal import Signal
 from hal9.runtime.tools import Tools
+from hal9.support.replies import parse_reply
 
 MAX_DIRECTIVES = 3
 MAX_CONTENT_CHARS = 8_000
@@ -58,7 +58,7 @@ class LLMNeuron(Neuron):
         signal searches this neuron's entries. Only called when the runtime has a memory
         service. A failing search is logged and gives no memories: the signal is still answered.
         """
-        memory = self._memory
+        memory = self.runtime.services.get(Memory)
         if memory is None or self.memory_results <= 0:
             return []
         query = str(signal.content)[:MEMORY_QUERY_CHARS]
@@ -88,7 +88,7 @@ class LLMNeuron(Neuron):
 
     async def process(self, signal: Signal) -> Any:
         prompt = self.build_prompt(signal)
-        if self._memory is not None:
+        if self.runtime.services.get(Memory) is not None:
             memories = await self.recall(signal)
             if memories:
                 prompt = self.with_memories(prompt, memories)
@@ -103,9 +103,9 @@ class LLMNeuron(Neuron):
         back, for at most ``tools.max_rounds`` rounds; a reply that still asks for tools after
         that is returned as it is (its text), with a warning.
         """
-        tools = self._runtime.services.get("tools") if self._runtime is not None else None
-        offered = await tools.definitions(self.layer) if isinstance(tools, Tools) else ()
-        if not offered or not isinstance(tools, Tools):
+        tools = self.runtime.services.get(Tools)
+        offered = await tools.definitions(self.layer) if tools is not None else ()
+        if not offered or tools is None:
             return await self.llm.complete(system=system, prompt=prompt, layer=self.layer)
         max_rounds: int = getattr(getattr(tools, "settings", None), "max_rounds", DEFAULT_TOOL_ROUNDS)
         history: list[Turn] = []

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from hal9.runtime.layer import Layer
+from hal9.layer import Layer
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,7 +75,7 @@ class RemoteRouting:
         trace = traces.open(signal.id, signal.content)
         trace.pending = 1
         try:
-            target.mailbox.put_nowait(local)
+            target._hal9.mailbox.put_nowait(local)
         except BaseException:
             traces.active.pop(signal.id, None)
             raise

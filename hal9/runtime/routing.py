@@ -20,7 +20,7 @@ from anyio.abc import TaskGroup
 from hal9.errors import MailboxFull, NeuronStopped
 from hal9.runtime.events import EventBus
 from hal9.runtime.memory import Memory, MemoryRecord
-from hal9.runtime.neuron import Neuron
+from hal9.runtime.neuron import Downstream, NeuronActor
 from hal9.runtime.service import Service
 from hal9.runtime.signal import Signal
 from hal9.runtime.trace import BranchError, Hop, Trace, TraceStore, hop_fields
@@ -60,7 +60,7 @@ class Router:
     # -- what a neuron calls ---------------------------------------------------------------
 
     def forward(
-        self, neuron: Neuron, signal: Signal, output: Any, started_at: float, elapsed: float
+        self, neuron: NeuronActor, signal: Signal, output: Any, started_at: float, elapsed: float
     ) -> Coroutine[Any, Any, None] | None:
         """``neuron`` processed ``signal`` into ``output``: record the hop, deliver the output, settle the signal.
 
@@ -117,12 +117,12 @@ class Router:
 
     async def _forward_waiting(
         self,
-        neuron: Neuron,
+        neuron: NeuronActor,
         signal: Signal,
         trace: Trace | None,
-        target: Neuron,
+        target: Downstream,
         child: Signal,
-        rest: list[tuple[Any, Neuron]],
+        rest: list[tuple[Any, Downstream]],
     ) -> None:
         """The rest of :meth:`forward` from a full mailbox on: wait for room, deliver the others, settle."""
         await self._deliver_waiting(neuron, signal, target, child, trace)
@@ -132,7 +132,7 @@ class Router:
                 await self._deliver_waiting(neuron, signal, next_target, next_child, trace)
         self.settle(trace)
 
-    def fail(self, neuron: Neuron, signal: Signal, exc: Exception, started_at: float, elapsed: float) -> None:
+    def fail(self, neuron: NeuronActor, signal: Signal, exc: Exception, started_at: float, elapsed: float) -> None:
         """``neuron`` failed ``signal`` (its ``process()`` raised, or its loop crashed on it): the branch ends."""
         trace = self.traces.active.get(signal.trace_id)
         if trace is None:
@@ -144,8 +144,8 @@ class Router:
         self.record_error(trace, neuron.id, signal.id, exc)
         self.settle(trace)
 
-    def remember(self, neuron: Neuron, signal: Signal, output: Any, error: Exception | None) -> None:
-        """Keep what ``neuron.memories()`` gives for ``signal``, to be stored with the rest of its request.
+    def remember(self, neuron: NeuronActor, signal: Signal, output: Any, error: Exception | None) -> None:
+        """Keep what the neuron's ``memories()`` gives for ``signal``, to be stored with the rest of its request.
 
         Nothing is written per hop: once the request's last signal is routed, its memories are
         stored in one transaction in the background, and the request ends when they are durable
@@ -154,7 +154,7 @@ class Router:
         (``memory.remember_failed``) and fails nothing.
         """
         try:
-            records = neuron.memories(signal, output, error)
+            records = neuron.neuron.memories(signal, output, error)
         except Exception as exc:  # noqa: BLE001 - memory is an aid: losing one never fails the signal
             log.warning("memory.remember_failed", error=type(exc).__name__, detail=str(exc)[:500])
             return
@@ -255,7 +255,9 @@ class Router:
                     detail=str(exc)[:500],
                 )
 
-    def _deliver_now(self, neuron: Neuron, signal: Signal, target: Neuron, child: Signal, trace: Trace | None) -> bool:
+    def _deliver_now(
+        self, neuron: NeuronActor, signal: Signal, target: Downstream, child: Signal, trace: Trace | None
+    ) -> bool:
         """Deliver if the mailbox has room; False when the sender must wait (nothing done then)."""
         try:
             if not target.mailbox.try_put(child):
@@ -267,7 +269,7 @@ class Router:
         return True
 
     async def _deliver_waiting(
-        self, neuron: Neuron, signal: Signal, target: Neuron, child: Signal, trace: Trace | None
+        self, neuron: NeuronActor, signal: Signal, target: Downstream, child: Signal, trace: Trace | None
     ) -> None:
         """Wait up to ``send_timeout`` for room; the branch fails if none comes.
 
@@ -282,13 +284,20 @@ class Router:
         self._delivered(neuron, signal, target, child, trace)
 
     def _undeliverable(
-        self, neuron: Neuron, target: Neuron, child: Signal, trace: Trace | None, exc: MailboxFull | NeuronStopped
+        self,
+        neuron: NeuronActor,
+        target: Downstream,
+        child: Signal,
+        trace: Trace | None,
+        exc: MailboxFull | NeuronStopped,
     ) -> None:
         log.warning("signal.undeliverable", target=target.id, error=str(exc))
         if trace is not None:
             self.record_error(trace, neuron.id, child.id, exc)
 
-    def _delivered(self, neuron: Neuron, signal: Signal, target: Neuron, child: Signal, trace: Trace | None) -> None:
+    def _delivered(
+        self, neuron: NeuronActor, signal: Signal, target: Downstream, child: Signal, trace: Trace | None
+    ) -> None:
         # Counted before the child can run: the caller has not yielded since delivering it.
         if trace is not None:
             trace.pending += 1
@@ -296,7 +305,7 @@ class Router:
         if self.events.active:
             self._publish_forward(neuron, signal, target, child)
 
-    def _publish_forward(self, neuron: Neuron, signal: Signal, target: Neuron, child: Signal) -> None:
+    def _publish_forward(self, neuron: NeuronActor, signal: Signal, target: Downstream, child: Signal) -> None:
         self.events.publish(
             "signal.forwarded",
             signal_id=child.id,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
-from contextlib import AsyncExitStack
-from types import TracebackType
-from typing import Any
+from collections.abc import AsyncGenerator, Iterable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, Self
 
 import anyio
 import structlog
+from anyio import AsyncContextManagerMixin
 from anyio.abc import TaskGroup
 
 from hal9.config import Config, NeuronConfig
@@ -20,7 +20,6 @@ from hal9.errors import (
     NeuronStopped,
     NoEntryNeuron,
     RuntimeNotRunning,
-    ServiceUnavailable,
     TopologyError,
 )
 from hal9.metrics import MetricsRegistry
@@ -28,10 +27,11 @@ from hal9.metrics.runtime_collector import RuntimeCollector
 from hal9.runtime.assembly import build_neuron, build_services
 from hal9.runtime.events import EventBus
 from hal9.runtime.memory import Memory
-from hal9.runtime.neuron import Neuron
+from hal9.runtime.neuron import Neuron, NeuronActor
 from hal9.runtime.remote import RemoteRouting
 from hal9.runtime.routing import Router
 from hal9.runtime.service import Service
+from hal9.runtime.services import Services
 from hal9.runtime.signal import Signal, new_id
 from hal9.runtime.topology import Topology
 from hal9.runtime.trace import BranchError, TraceResult, TraceStore
@@ -40,7 +40,7 @@ from hal9.runtime.transport import RemoteNeuron, Transport
 log = structlog.get_logger("hal9.runtime")
 
 
-class Runtime:
+class Runtime(AsyncContextManagerMixin):
     """Runs a network of neurons.
 
     Example:
@@ -71,23 +71,23 @@ class Runtime:
         # Neurons placed on other servers: downstream targets only, served by the transport.
         self._remote: dict[str, RemoteNeuron] = {}
         # Replaced, never mutated: a scrape (on the loop or in a thread) iterates it without a lock.
-        self.neuron_snapshot: tuple[Neuron, ...] = ()
-        self._entries: tuple[Neuron, ...] = ()
+        self.neuron_snapshot: tuple[NeuronActor, ...] = ()
+        self._entries: tuple[NeuronActor, ...] = ()
         self._traces = TraceStore(settings.max_traces, settings.max_path_hops)
         #: What neurons hand their processed signals to: forwarding, results, trace accounting.
         self.router = Router(self._traces, self.events, settings.send_timeout, settings.memory_stores_in_flight)
         self._task_group: TaskGroup | None = None
-        self._exit_stack: AsyncExitStack | None = None
         self.accepting = False
         self.started_at: float | None = None
 
         # Neurons keep their counters in ``neuron.stats``; this collector exposes them.
         self.metrics.register(RuntimeCollector(self))
 
-        self.services: dict[str, Service] = {}
+        #: The services, found by what they provide (``services.get(Memory)``) or by name.
+        self.services = Services()
         for name, service in build_services(self.config, services).items():
             self.add_service(name, service)
-        self.transport: Transport | None = next((s for s in self.services.values() if isinstance(s, Transport)), None)
+        self.transport = self.services.get(Transport)
         self._remote_routing = RemoteRouting(self.router, self._neurons, lambda: self.accepting)
         if self.transport is not None:
             self.transport.bind_router(self._remote_routing)
@@ -132,25 +132,18 @@ class Runtime:
             routing=self._remote_routing,
             mailbox_capacity=spec.mailbox_capacity or self.config.runtime.mailbox_capacity,
         )
-        proxy._attach(self)
         self._remote[spec.id] = proxy
 
     def add_service(self, name: str, service: Service) -> None:
-        """Register a service; neurons reach it as ``self.service(name)`` (``self.llm`` for "llm")."""
+        """Add a service under ``name``; neurons find it by what it provides (``self.service(Kind)``, ``self.llm``)."""
         if self._task_group is not None:
             raise TopologyError("services are added before the runtime starts")
         service.bind_metrics(self.metrics)
-        self.services[name] = service
+        self.services.add(name, service)
         service.on_attached(self)
         if type(service).on_trace_finished is not Service.on_trace_finished:
             # Only these are told when a request ends: the others cost nothing then.
             self.router.trace_observers = (*self.router.trace_observers, service)
-
-    def service(self, name: str) -> Any:
-        try:
-            return self.services[name]
-        except KeyError:
-            raise ServiceUnavailable(name) from None
 
     def add(self, neuron: Neuron, *, downstream: Iterable[str] = ()) -> Neuron:
         """Add a neuron (before or while running) and connect it to ``downstream`` ids."""
@@ -159,22 +152,20 @@ class Runtime:
         for target in downstream:
             self.neuron(target)
         self.topology.add(neuron.id)
-        if neuron.concurrency is None:
-            neuron.concurrency = self.config.runtime.neuron_concurrency
-        neuron._attach(self)
+        neuron._hal9.attach(self, self.config.runtime.neuron_concurrency)
         self._neurons[neuron.id] = neuron
         self._refresh()
         for target in downstream:
             self.connect(neuron.id, target)
         if self._task_group is not None:
-            self._task_group.start_soon(neuron.run, name=f"neuron:{neuron.id}")
+            self._task_group.start_soon(neuron._hal9.run, name=f"neuron:{neuron.id}")
         return neuron
 
     def connect(self, source: str, target: str) -> None:
         """Add a forward connection ``source -> target``."""
         self.topology.connect(source, target)
         # The series exists at zero from the moment the connection does.
-        self._neurons[source].stats.forwarded.setdefault(target, 0)
+        self._neurons[source]._hal9.stats.forwarded.setdefault(target, 0)
         self._refresh()
 
     async def remove(self, neuron_id: str) -> None:
@@ -182,27 +173,29 @@ class Runtime:
         neuron = self.neuron(neuron_id)
         for source in self.topology.remove(neuron_id):
             if source in self._neurons:  # not a neuron placed on another server
-                del self._neurons[source].stats.forwarded[neuron_id]
+                del self._neurons[source]._hal9.stats.forwarded[neuron_id]
         del self._neurons[neuron_id]
         # Its series stay in the snapshot until it has drained, so what it processes and
         # forwards meanwhile is still exposed; then they go with it.
-        self._refresh(draining=(neuron,))
-        neuron.close()
-        # Not ``neuron.running``: a loop backing off after a crash is not running, yet it
+        self._refresh(draining=(neuron._hal9,))
+        neuron._hal9.close()
+        # Not ``running``: a loop backing off after a crash is not running, yet it
         # will restart and handle what is queued.
         if self._task_group is not None:
-            await neuron.wait_stopped()
+            await neuron._hal9.wait_stopped()
         self._refresh()
         for service in self.services.values():
             service.on_neuron_removed(neuron_id)
 
-    def _refresh(self, draining: tuple[Neuron, ...] = ()) -> None:
+    def _refresh(self, draining: tuple[NeuronActor, ...] = ()) -> None:
         remote = self._remote
         for neuron in self._neurons.values():
-            neuron.downstream = tuple(self._neurons.get(t) or remote[t] for t in self.topology.downstream(neuron.id))
-        entries = [self._neurons[n] for n in self.topology.entries() if n not in remote]
+            neuron._hal9.downstream = tuple(
+                self._neurons[t]._hal9 if t in self._neurons else remote[t] for t in self.topology.downstream(neuron.id)
+            )
+        entries = [self._neurons[n]._hal9 for n in self.topology.entries() if n not in remote]
         self._entries = tuple(sorted(entries, key=lambda n: (-n.layer.level, n.id)))
-        self.neuron_snapshot = (*self._neurons.values(), *draining)
+        self.neuron_snapshot = (*(neuron._hal9 for neuron in self._neurons.values()), *draining)
 
     @property
     def neurons(self) -> Mapping[str, Neuron]:
@@ -217,64 +210,64 @@ class Runtime:
     @property
     def entries(self) -> tuple[Neuron, ...]:
         """Where requests enter: the neurons nothing forwards to, top layer first."""
-        return self._entries
+        return tuple(actor.neuron for actor in self._entries)
 
     @property
     def ready(self) -> bool:
         """True once started and every neuron's loop runs."""
-        return self.accepting and all(n.running for n in self.neuron_snapshot)
+        return self.accepting and all(actor.running for actor in self.neuron_snapshot)
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def __aenter__(self) -> Runtime:
-        stack = AsyncExitStack()
-        await stack.__aenter__()
-        try:
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
+        """Enter the services, start every neuron's loop; on exit drain (or cancel, if the block raised) and stop.
+
+        On a clean exit the runtime stops accepting requests and waits up to
+        ``runtime.drain_timeout`` for the active ones; then the neurons finish what is queued,
+        and the services are left in the reverse order of their entry.
+        """
+        raised: BaseException | None = None
+        async with AsyncExitStack() as services:
             for service in self.services.values():
-                await service.start()
-                stack.push_async_callback(service.stop)
-            self._task_group = await stack.enter_async_context(anyio.create_task_group())
-            self.router.task_group = self._task_group
-            memory = self.services.get("memory")
-            self.router.memory = memory if isinstance(memory, Memory) else None
-            for neuron in (*self.neuron_snapshot, *self._remote.values()):
-                await self._task_group.start(neuron.run, name=f"neuron:{neuron.id}")
-        except BaseException:
-            self._task_group = None
-            await stack.aclose()
-            raise
-        self._exit_stack = stack
+                await services.enter_async_context(service)
+            try:
+                # What the block (or a start) raised is kept and raised below: a task group would
+                # wrap it in an exception group, which the caller's ``except`` would not catch.
+                async with anyio.create_task_group() as tasks:
+                    self._task_group = self.router.task_group = tasks
+                    try:
+                        await self._start_neurons(tasks)
+                    except BaseException as exc:  # noqa: BLE001 - raised again, unwrapped, below
+                        raised = exc
+                        tasks.cancel_scope.cancel()
+                    else:
+                        try:
+                            yield self
+                        except BaseException as exc:  # noqa: BLE001 - raised again, unwrapped, below
+                            raised = exc
+                            self.accepting = False
+                            tasks.cancel_scope.cancel()
+                        else:
+                            await self.drain(self.config.runtime.drain_timeout)
+                        finally:
+                            for actor in (*self.neuron_snapshot, *self._remote.values()):
+                                actor.close()
+            finally:
+                self.accepting = False
+                self._task_group = self.router.task_group = None
+                self.router.abandon_active("runtime stopped before the request finished")
+                log.info("runtime.stopped")
+            if raised is not None:
+                raise raised
+
+    async def _start_neurons(self, tasks: TaskGroup) -> None:
+        self.router.memory = self.services.get(Memory)
+        for actor in (*self.neuron_snapshot, *self._remote.values()):
+            await tasks.start(actor.run, name=f"neuron:{actor.id}")
         self.started_at = time.monotonic()
         self.accepting = True
         log.info("runtime.started", neurons=len(self._neurons), services=sorted(self.services))
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool | None:
-        self.accepting = False
-        assert self._exit_stack is not None
-        assert self._task_group is not None
-        if exc_type is None:
-            await self.drain(self.config.runtime.drain_timeout)
-        else:
-            self._task_group.cancel_scope.cancel()
-        for neuron in (*self.neuron_snapshot, *self._remote.values()):
-            neuron.close()
-        stack, self._exit_stack = self._exit_stack, None
-        try:
-            return await stack.__aexit__(exc_type, exc, tb)
-        except BaseExceptionGroup as group:
-            # The task group wraps the exception raised in the caller's block. Neuron loops
-            # never raise into it, so a group of exactly that exception is the caller's own:
-            # give it back unwrapped, as any context manager would.
-            if exc is None or len(group.exceptions) != 1 or group.exceptions[0] is not exc:
-                raise
-        finally:
-            self._task_group = self.router.task_group = None
-            self.router.abandon_active("runtime stopped before the request finished")
-            log.info("runtime.stopped")
-        raise exc
 
     def abort(self, reason: str = "the server was told to stop at once") -> None:
         """Fail every active request now, as a drain past its timeout fails them, and stop the neurons.
@@ -309,18 +302,22 @@ class Runtime:
     # -- requests --------------------------------------------------------------------
 
     async def submit(
-        self, content: Any, *, timeout: float | None = None, metadata: Mapping[str, Any] | None = None
+        self, content: Any, *, send_timeout: float | None = None, metadata: Mapping[str, Any] | None = None
     ) -> str:
-        """Send a request into the network and return its id without waiting for the result.
+        """Send a request into the network and return its trace id without waiting for the result.
+
+        A request is traced under one id, its trace id: every signal of it carries that id as
+        :attr:`Signal.trace_id`, its result (:meth:`wait`, :meth:`lookup`) is found by it, and the
+        request's first signal has it as its own id.
 
         Args:
             content: the request.
-            timeout: how long to wait for room in an entry mailbox (default ``runtime.send_timeout``).
+            send_timeout: how long to wait for room in an entry mailbox (default ``runtime.send_timeout``).
             metadata: read-only annotations carried by the request signal.
 
         Raises:
             RuntimeNotRunning: not started, or draining.
-            MailboxFull: no entry neuron had room within the timeout; nothing was accepted.
+            MailboxFull: no entry neuron had room within ``send_timeout``; nothing was accepted.
         """
         if not self.accepting:
             raise RuntimeNotRunning("the runtime is not accepting requests")
@@ -336,7 +333,7 @@ class Runtime:
         # One count per entry until every entry was tried, so that an entry that finishes
         # while the next one waits for room cannot end the trace early.
         trace.pending = len(entries)
-        wait = self.router.send_timeout if timeout is None else timeout
+        wait = self.router.send_timeout if send_timeout is None else send_timeout
         refused: Hal9Error | None = None
         accepted = 0
         try:
@@ -369,9 +366,18 @@ class Runtime:
             raise refused
         return trace_id
 
-    async def wait(self, request_id: str, timeout: float | None = None) -> TraceResult:
-        """Wait for a request to finish; raises TimeoutError after ``timeout`` seconds."""
-        trace = self._traces.get(request_id)
+    async def wait(self, trace_id: str, timeout: float | None = None) -> TraceResult:
+        """Wait for a request to finish and return its result.
+
+        Args:
+            trace_id: what :meth:`submit` returned.
+            timeout: how long to wait for the result; None waits as long as it takes.
+
+        Raises:
+            TraceNotFound: no such request (or it left the bounded history).
+            TimeoutError: the result took longer than ``timeout`` seconds (the request goes on).
+        """
+        trace = self._traces.get(trace_id)
         if timeout is None:
             await trace.done.wait()
         else:
@@ -379,19 +385,26 @@ class Runtime:
                 await trace.done.wait()
         return trace.result()
 
-    async def ask(self, content: Any, *, timeout: float | None = None) -> TraceResult:
-        """Send a request and return its result once every branch has ended.
+    async def ask(
+        self, content: Any, *, timeout: float | None = None, send_timeout: float | None = None
+    ) -> TraceResult:
+        """Send a request and return its result once every branch has ended: :meth:`submit`, then :meth:`wait`.
+
+        Args:
+            content: the request.
+            timeout: how long to wait for the result, as in :meth:`wait`.
+            send_timeout: how long to wait for room in an entry mailbox, as in :meth:`submit`.
 
         Raises:
             RuntimeNotRunning: the runtime is not started or is draining.
-            MailboxFull: the entry mailbox stayed full for ``runtime.send_timeout``.
+            MailboxFull: the entry mailbox stayed full for ``send_timeout``.
             TimeoutError: the result took longer than ``timeout`` seconds.
         """
-        return await self.wait(await self.submit(content), timeout)
+        return await self.wait(await self.submit(content, send_timeout=send_timeout), timeout)
 
-    def lookup(self, request_id: str) -> TraceResult:
+    def lookup(self, trace_id: str) -> TraceResult:
         """A snapshot of a request, finished or not; raises TraceNotFound."""
-        return self._traces.get(request_id).result()
+        return self._traces.get(trace_id).result()
 
     @property
     def active_requests(self) -> int:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar, Self
 
+from anyio import AsyncContextManagerMixin
 from prometheus_client import Counter, Histogram
 
 from hal9.metrics import API_BUCKETS
@@ -73,7 +76,7 @@ class Measurement:
         self.__exit__(exc_type, exc, tb)
 
 
-class Service:
+class Service(AsyncContextManagerMixin):
     """A pluggable service: the LLM, memory, tools, or a user's own.
 
     Subclasses implement their operations and wrap each in ``async with
@@ -81,6 +84,20 @@ class Service:
     ``operation_metrics`` are recorded with status success or error. A user's own
     service gets ``hal9_service_operations_total`` and its histogram, labelled with the
     service's ``name``.
+
+    Its lifetime is one ``async with service:``, which the runtime enters for every service
+    it was given (and a service used on its own is entered the same way). The hooks a
+    subclass may override:
+
+    - :meth:`__asynccontextmanager__`: acquire and release resources, run tasks of its own.
+    - :meth:`from_config`: build it from the runtime's configuration.
+    - :meth:`on_metrics_bound`: create metric families of its own beyond the operation pair.
+    - :meth:`on_attached`, :meth:`on_neuron_removed`, :meth:`on_trace_finished`: hear of the
+      runtime it is part of, of a neuron leaving it, and of a request ending.
+
+    Neurons and other services find a service by what it provides, e.g.
+    ``runtime.services.get(Memory)``, so a class that implements one of the protocols of
+    :mod:`hal9` (:class:`~hal9.LLM`, :class:`~hal9.Memory`, :class:`~hal9.Tools`) is used as one.
     """
 
     name: ClassVar[str] = "service"
@@ -95,7 +112,7 @@ class Service:
         return cls()
 
     def bind_metrics(self, metrics: MetricsRegistry) -> None:
-        """Attach to a runtime's registry; called by the runtime before ``start``."""
+        """Attach to a runtime's registry; called by the runtime when it adds the service."""
         spec = self.operation_metrics
         self._metrics = metrics
         self._counter = metrics.counter(spec.counter.name, spec.counter.help, spec.counter.labels)
@@ -149,7 +166,7 @@ class Service:
         """Called when a neuron has left the runtime: drop series labelled with its id."""
 
     def on_attached(self, runtime: Runtime) -> None:
-        """Called when a runtime adds this service (before ``start``): keep it to reach its neurons."""
+        """Called when a runtime adds this service (before it is entered): keep it to reach its neurons."""
 
     def on_trace_finished(self, result: TraceResult) -> None:
         """Called on the event loop when a request has ended, only for services that override it.
@@ -159,18 +176,14 @@ class Service:
         and does not fail the request.
         """
 
-    async def start(self) -> None:
-        """Acquire resources; called when the runtime starts."""
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
+        """The service's lifetime, entered with ``async with service:`` (the runtime enters each of its services so).
 
-    async def stop(self) -> None:
-        """Release resources; called when the runtime stops."""
-
-    async def __aenter__(self) -> Self:
-        """Use a service on its own: ``async with SQLiteMemory(path) as memory:``."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
+        Override it, decorated with ``@asynccontextmanager``, to acquire resources before the
+        ``yield`` and release them after it (in a ``finally``: the ``yield`` raises what the block
+        raised). Tasks of the service's own run in a task group around the ``yield``. The base
+        class's does nothing but bind a private metrics registry when no runtime has bound one.
+        """
+        self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
+        yield self

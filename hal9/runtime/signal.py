@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
-from hal9.runtime.layer import Layer
+from hal9.layer import Layer
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -42,7 +42,8 @@ class Signal:
 
     Attributes:
         id: unique id of this signal.
-        trace_id: shared by every signal of one request.
+        trace_id: the id of the request it belongs to, shared by every signal of it (the
+            request's first signal has it as its ``id`` too).
         parent_id: the signal whose processing produced this one; None for the request itself.
             The chain of parent ids is the path that feedback walks back.
         source: the neuron that produced it, or ``"client"`` for a request.
@@ -72,7 +73,7 @@ class Signal:
         """A new signal produced by processing this one: same trace, parent link kept."""
         # Once per hop, so built without the frozen dataclass's __init__ (nine
         # object.__setattr__ calls, two default factories, __post_init__): the slots are
-        # filled through their descriptors, half the cost. The result is the same frozen Signal.
+        # filled through their descriptors, at a fraction of the cost. The result is the same frozen Signal.
         signal: Signal = object.__new__(Signal)
         set_id, set_trace, set_parent, set_source, set_target, set_layer, set_content, set_meta, set_time = _SLOTS
         set_id(signal, new_id())

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from hal9.runtime.layer import Layer
+from hal9.layer import Layer
 from hal9.runtime.llm import ToolSpec
 
 

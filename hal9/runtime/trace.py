@@ -10,7 +10,7 @@ from typing import Any, Literal, NamedTuple
 import anyio
 
 from hal9.errors import TraceNotFound
-from hal9.runtime.layer import Layer
+from hal9.layer import Layer
 from hal9.runtime.memory import MemoryRecord
 
 TraceStatus = Literal["pending", "completed", "partial", "failed"]
@@ -19,7 +19,7 @@ TraceStatus = Literal["pending", "completed", "partial", "failed"]
 class Hop(NamedTuple):
     """One signal processed by one neuron.
 
-    A named tuple rather than a frozen dataclass: one is built per hop, at a third of the cost.
+    A named tuple rather than a frozen dataclass: one is built per hop, and a tuple is much cheaper to build.
     """
 
     signal_id: str
@@ -59,7 +59,7 @@ class TraceResult:
     """The outcome of a request, returned by :meth:`Runtime.ask`.
 
     Attributes:
-        id: the request signal's id (also the trace id).
+        id: the request's trace id (what :meth:`Runtime.submit` returned; its first signal's id too).
         status: ``completed`` (every branch produced its result), ``partial`` (some
             branches failed), ``failed`` (no branch produced a result and at least one failed).
         outputs: what the last-layer neurons returned, in completion order.

@@ -20,8 +20,8 @@ import anyio
 import structlog
 from anyio.abc import TaskStatus
 
-from hal9.runtime.layer import Layer
-from hal9.runtime.neuron import Neuron
+from hal9.layer import Layer
+from hal9.runtime.actor import Actor
 from hal9.runtime.signal import Signal
 from hal9.runtime.trace import BranchError, Hop, Trace
 
@@ -86,7 +86,7 @@ class Transport(Protocol):
         ...
 
 
-class RemoteNeuron(Neuron):
+class RemoteNeuron(Actor[Signal]):
     """Stands for a neuron on another server: its mailbox is the outbound queue to it.
 
     Not one of the runtime's neurons (no metric series, not listed): it exists only as a
@@ -98,7 +98,7 @@ class RemoteNeuron(Neuron):
 
     def __init__(
         self,
-        id: str,  # noqa: A002 - the same signature as Neuron
+        id: str,  # noqa: A002 - routing reads the ids of local and remote neurons alike
         *,
         layer: Layer | str,
         server_id: str,
@@ -107,13 +107,11 @@ class RemoteNeuron(Neuron):
         mailbox_capacity: int = 64,
         restart_backoff: tuple[float, float] = (0.05, 5.0),
     ) -> None:
-        super().__init__(id, layer=layer, mailbox_capacity=mailbox_capacity, restart_backoff=restart_backoff)
+        super().__init__(id, mailbox_capacity=mailbox_capacity, restart_backoff=restart_backoff)
+        self.layer = Layer(layer)
         self.server_id = server_id
         self.transport = transport
         self.routing = routing
-
-    async def process(self, signal: Signal) -> Any:
-        raise TypeError(f"neuron {self.id!r} runs on server {self.server_id!r}, not here")
 
     async def run(self, **kwargs: Any) -> None:
         """The senders; returns once the queue is closed and drained.

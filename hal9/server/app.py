@@ -99,8 +99,8 @@ def _auth_service(runtime: Runtime) -> AuthService | None:
     """The runtime's auth service, or None when auth is disabled; auth on without one fails closed."""
     if not runtime.config.auth.enabled:
         return None
-    service = runtime.services.get("auth")
-    if not isinstance(service, AuthService):
+    service = runtime.services.get(AuthService)
+    if service is None:
         raise ConfigError(
             "auth is enabled but the runtime has no auth service: build it with "
             "Runtime(config, services=hal9.auth.auth_services(config)), or set [auth] enabled = false "

@@ -2,7 +2,7 @@
 
 Why: Python's JSON decoder accepts what JSON cannot carry back out: ``NaN``, ``Infinity``,
 numbers that overflow to infinity (``1e999``) and ``"\\ud800"`` escapes, which decode to
-lone surrogates. Such a value used to get past validation (or fail it) and then break
+lone surrogates. Such a value would get past validation (or fail it) and then break
 whatever encoded it next: the 422 answer that echoed it, SQLite, a later read. Refusing
 it when the body is decoded keeps every route, present and future, from seeing one.
 

@@ -28,19 +28,26 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from hal9.auth.errors import (
+from hal9.errors import (
     AuthConflict,
     AuthError,
     AuthNotFound,
     AuthNotRunning,
+    FeedbackTooEarly,
     InvalidAuthInput,
+    InvalidFeedback,
+    InvalidMemoryEntry,
+    MailboxFull,
+    MemoryNotRunning,
+    NeuronNotFound,
+    NeuronStopped,
+    NoEntryNeuron,
     NotAuthenticated,
     PermissionDenied,
+    RuntimeNotRunning,
     TooManyAttempts,
+    TraceNotFound,
 )
-from hal9.errors import MailboxFull, NeuronNotFound, NeuronStopped, NoEntryNeuron, RuntimeNotRunning, TraceNotFound
-from hal9.learning.feedback import FeedbackTooEarly, InvalidFeedback
-from hal9.memory.errors import InvalidMemoryEntry, MemoryNotRunning
 from hal9.server.encoding import SafeJSONResponse, scrub, unencodable
 from hal9.server.methods import allowed_methods
 
@@ -93,7 +100,7 @@ def install_error_handlers(app: FastAPI, retry_after: int) -> None:
         return SafeJSONResponse({"detail": "internal server error"}, status_code=500)
 
     async def auth_error(connection: HTTPConnection, exc: Exception) -> Response:
-        # Auth messages never carry a secret (hal9.auth.errors); a 401 names the scheme to use.
+        # Auth messages never carry a secret (hal9.errors); a 401 names the scheme to use.
         status = next((code for kind, code in AUTH_STATUSES if isinstance(exc, kind)), 500)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
         if isinstance(exc, TooManyAttempts):

@@ -28,8 +28,8 @@ _ONE_VERDICT: dict[str, Any] = {
 
 
 async def get_learning(runtime: RuntimeDep) -> LearningService:
-    service = runtime.services.get("learning")
-    if not isinstance(service, LearningService):
+    service = runtime.services.get(LearningService)
+    if service is None:
         raise HTTPException(
             503, "no learning service is configured; add services.learning = 'hal9.learning:LearningService'"
         )
@@ -155,7 +155,7 @@ async def give_feedback(signal_id: str, body: FeedbackRequest, learning: Learnin
     """Feedback on a finished request: its error walks back along the request's path (one learning cycle)."""
     receipt = learning.feedback(signal_id, score=body.value, comment=body.comment)
     return FeedbackView(
-        signal_id=receipt.signal_id,
+        signal_id=receipt.trace_id,  # the API's name for the request's id
         score=receipt.score,
         success=receipt.success,
         pattern_type=receipt.pattern,

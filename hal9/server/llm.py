@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from hal9.llm import ClaudeService, MockLLM
+from hal9.runtime.llm import LLM
 from hal9.server.deps import RuntimeDep
 
 router = APIRouter(prefix="/api/v1/llm", tags=["llm"])
@@ -57,7 +58,7 @@ async def usage(runtime: RuntimeDep) -> UsageView:
     calls are priced as the configured models' would be (unless ``llm.mock.priced`` is
     false), and its spend is kept apart from the real API's.
     """
-    service = runtime.services.get("llm")
+    service = runtime.services.get(LLM)
     if isinstance(service, ClaudeService):
         return UsageView.model_validate(service.usage())
     if isinstance(service, MockLLM):

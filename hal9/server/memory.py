@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
+from hal9.layer import Layer
 from hal9.memory.rows import MAX_METADATA_CHARS, MAX_NEURON_ID_CHARS
-from hal9.runtime.layer import Layer
 from hal9.runtime.memory import MEMORY_KINDS, Memory, MemoryEntry, MemoryKind
 from hal9.server.body import JSONRoute
 from hal9.server.deps import RuntimeDep
@@ -27,10 +27,9 @@ _NO_MEMORY: dict[int | str, dict[str, Any]] = {
 
 
 async def get_memory(runtime: RuntimeDep) -> Memory:
-    memory = runtime.services.get("memory")
+    memory = runtime.services.get(Memory)
     if memory is None:
         raise HTTPException(503, "no memory service is configured; add services.memory = 'hal9.memory:SQLiteMemory'")
-    assert isinstance(memory, Memory)
     return memory
 
 

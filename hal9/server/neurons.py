@@ -13,7 +13,7 @@ router = APIRouter(prefix="/api/v1/neurons", tags=["neurons"])
 @router.get("", response_model=list[NeuronView])
 async def list_neurons(runtime: RuntimeDep) -> list[NeuronView]:
     """Every neuron: state, health, queue and counts."""
-    return [NeuronView.of(neuron) for neuron in runtime.neuron_snapshot]
+    return [NeuronView.of(actor.neuron) for actor in runtime.neuron_snapshot]
 
 
 @router.get("/{neuron_id}", response_model=NeuronView, responses={404: {}})

@@ -119,18 +119,19 @@ class NeuronView(BaseModel):
 
     @classmethod
     def of(cls, neuron: Neuron) -> NeuronView:
+        status = neuron.status
         return cls(
             id=neuron.id,
             layer=neuron.layer.value,
             kind=type(neuron).__name__,
-            state=neuron.state.value,
-            healthy=neuron.healthy,
-            queue_size=neuron.queue_size,
-            mailbox_capacity=neuron.mailbox.capacity,
-            processed=neuron.processed,
-            failed=neuron.failed,
-            restarts=neuron.restarts,
-            downstream=[n.id for n in neuron.downstream],
+            state=status.state.value,
+            healthy=status.healthy,
+            queue_size=status.queue_size,
+            mailbox_capacity=status.mailbox_capacity,
+            processed=status.processed,
+            failed=status.failed,
+            restarts=status.restarts,
+            downstream=list(status.downstream),
         )
 
 

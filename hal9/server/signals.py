@@ -79,14 +79,14 @@ async def submit_signal(body: SignalRequest, runtime: RuntimeDep) -> Response:
         raise HTTPException(
             413, f"content has {len(body.content)} characters; the limit is {settings.max_content_chars}"
         )
-    request_id = await runtime.submit(body.content)
-    location = {"Location": f"/api/v1/signals/{request_id}"}
+    trace_id = await runtime.submit(body.content)
+    location = {"Location": f"/api/v1/signals/{trace_id}"}
     if not body.wait:
-        return SafeJSONResponse(AcceptedView(id=request_id).model_dump(), status_code=202, headers=location)
+        return SafeJSONResponse(AcceptedView(id=trace_id).model_dump(), status_code=202, headers=location)
     try:
-        result = await runtime.wait(request_id, timeout=settings.request_timeout)
+        result = await runtime.wait(trace_id, timeout=settings.request_timeout)
     except TimeoutError:
-        pending = AcceptedView(id=request_id).model_dump()
+        pending = AcceptedView(id=trace_id).model_dump()
         pending["detail"] = f"no result within {settings.request_timeout:g}s; poll the Location"
         return SafeJSONResponse(pending, status_code=504, headers=location)
     status = result_status(result)

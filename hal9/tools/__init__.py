@@ -6,7 +6,7 @@ Neurons reach them through :class:`ToolService` (``self.tools``), named ``tools`
 
 from typing import TYPE_CHECKING, Any
 
-from hal9.tools.errors import VIOLATION_TYPES, SandboxViolation, ToolError
+from hal9.errors import VIOLATION_TYPES, SandboxViolation, ToolError
 from hal9.tools.service import ToolService
 
 if TYPE_CHECKING:

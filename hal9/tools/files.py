@@ -21,7 +21,7 @@ from urllib.parse import unquote, unquote_to_bytes
 
 import anyio.to_thread
 
-from hal9.tools.errors import SandboxViolation, ToolError
+from hal9.errors import SandboxViolation, ToolError
 
 MAX_PATH_CHARS = 4096
 MAX_COMPONENTS = 64

@@ -24,7 +24,7 @@ from mcp.client.stdio import get_default_environment
 from mcp.server.mcpserver import MCPServer
 
 from hal9.config import ExternalToolServer
-from hal9.tools.errors import ToolError
+from hal9.errors import ToolError
 
 log = structlog.get_logger("hal9.tools")
 

@@ -19,7 +19,7 @@ from pydantic import Field
 
 import hal9
 from hal9.config import LayerTools, ToolsConfig
-from hal9.tools.errors import SandboxViolation, ToolError, ViolationType
+from hal9.errors import SandboxViolation, ToolError, ViolationType
 from hal9.tools.files import FileSandbox
 from hal9.tools.shell import ShellSandbox
 from hal9.tools.web import Resolver, WebFetcher, resolve

@@ -11,7 +11,10 @@ tools; anything else is ``other``); every refusal in ``hal9_mcp_security_violati
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import shutil
+import tempfile
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -20,14 +23,14 @@ import structlog
 from anyio.abc import TaskGroup
 
 from hal9.config import BUILTIN_TOOLS, ToolsConfig
+from hal9.errors import ToolError, ViolationType
+from hal9.layer import Layer
 from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
-from hal9.runtime.background import BackgroundTasks
-from hal9.runtime.layer import Layer
 from hal9.runtime.llm import ToolSpec
 from hal9.runtime.service import OperationMetrics, Service
 from hal9.runtime.tools import ToolOutput
-from hal9.tools.errors import ToolError, ViolationType
+from hal9.support.background import BackgroundTasks
 from hal9.tools.placement import default_workspace, refuse_roots_around
 from hal9.tools.web import Resolver, resolve
 
@@ -69,6 +72,8 @@ class ToolService(Service):
         root: the sandbox folder of layers that set none (``tools.root``, else ``<data_dir>-workspace``).
         resolver: how web_fetch resolves host names (tests give their own).
         protected: folders the file tools may not touch even inside a root (``data_dir`` from config).
+        temporary_root: work in a private temporary folder, made when the service starts and
+            removed when it stops, instead of ``root`` (a configuration without ``data_dir``).
     """
 
     name = "tools"
@@ -81,9 +86,11 @@ class ToolService(Service):
         root: Path | None = None,
         resolver: Resolver = resolve,
         protected: tuple[Path, ...] = (),
+        temporary_root: bool = False,
     ) -> None:
         self.settings = settings if settings is not None else ToolsConfig()
         self.root = root if root is not None else (self.settings.root or Path.cwd())
+        self._temporary_root = temporary_root
         self.resolver = resolver
         self.protected = protected
         self._builtin: dict[Layer, Link] = {}
@@ -98,6 +105,9 @@ class ToolService(Service):
     @classmethod
     def from_config(cls, config: Config) -> Self:
         settings = config.tools
+        if config.data_dir is None:
+            # Nothing of HAL9's own on disk to keep the tools away from; nothing written where it runs.
+            return cls(settings, temporary_root=settings.root is None)
         root = settings.root if settings.root is not None else default_workspace(config.data_dir)
         roots = {"tools.root": root}
         roots.update(
@@ -108,15 +118,21 @@ class ToolService(Service):
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Open the task group the clients will live in (entered here, left in :meth:`stop`)."""
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
+        """Run the task group the clients live in; on exit every client is closed (stdio servers are ended)."""
         self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
-        await self._background.enter()
-
-    async def stop(self) -> None:
-        """Close every client (stdio servers are ended) and the task group."""
-        await self._background.leave()
-        self._definitions.clear()
+        if self._temporary_root:
+            self.root = Path(await anyio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="hal9-workspace-")))
+        try:
+            async with self._background:
+                yield self
+        finally:
+            self._definitions.clear()
+            if self._temporary_root:
+                self._builtin.clear()  # their sandboxes are of this folder
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(lambda: shutil.rmtree(self.root, ignore_errors=True))
 
     # -- metrics ---------------------------------------------------------------------------
 

@@ -33,8 +33,8 @@ import anyio
 from anyio.abc import ByteReceiveStream, Process
 
 from hal9.config import NEVER_ALLOWED_COMMANDS
+from hal9.errors import SandboxViolation, ToolError
 from hal9.tools import landlock
-from hal9.tools.errors import SandboxViolation, ToolError
 from hal9.tools.flags import FlagRefused, check_flags
 
 LANDLOCK_SCRIPT = str(Path(landlock.__file__).resolve())

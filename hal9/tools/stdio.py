@@ -18,11 +18,10 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError as MCPToolError
 from pydantic import Field
 
-from hal9.config import Config
-from hal9.errors import Hal9Error
+from hal9.config import DEFAULT_DATA_DIR, Config
+from hal9.errors import Hal9Error, ViolationType
 from hal9.metrics import families as fam
 from hal9.runtime.runtime import Runtime
-from hal9.tools.errors import ViolationType
 from hal9.tools.placement import data_dir_outside
 from hal9.tools.server import Sandbox, build_server
 
@@ -44,7 +43,8 @@ def build_stdio_server(config: Config, runtime: Runtime, root: Path) -> MCPServe
         violations.labels(tool, violation_type).inc()
 
     # The runtime keeps its database in data_dir, often inside the folder `hal9 mcp` is started in.
-    sandbox = Sandbox.build("mcp", config.tools.mcp, config.tools, root, protected=(config.data_dir,))
+    protected = (config.data_dir,) if config.data_dir is not None else ()
+    sandbox = Sandbox.build("mcp", config.tools.mcp, config.tools, root, protected=protected)
     server = build_server(sandbox, config.tools.mcp.tools, on_violation)
     timeout = config.server.request_timeout
 
@@ -75,7 +75,8 @@ async def serve_stdio(config: Config, root: Path) -> int:
     Raises:
         ConfigError: the configured data folder lies inside ``root``.
     """
-    data_dir = data_dir_outside(root, config.data_dir, chosen="data_dir" in config.model_fields_set)
+    chosen = config.data_dir is not None
+    data_dir = data_dir_outside(root, config.data_dir or DEFAULT_DATA_DIR, chosen=chosen)
     if data_dir != config.data_dir:
         config = config.model_copy(update={"data_dir": data_dir})
     # The SDK logs every failed tool call at info level: at HAL9's level that would be a second

@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import anyio
 
-from hal9.tools.errors import SandboxViolation, ToolError
+from hal9.errors import SandboxViolation, ToolError
 
 if TYPE_CHECKING:
     import httpx

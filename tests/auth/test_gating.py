@@ -9,8 +9,9 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 
-from hal9 import ConfigError, Runtime
+from hal9 import Runtime
 from hal9.auth import ROLE_PERMISSIONS, Permission, Role
+from hal9.errors import ConfigError
 from hal9.server import create_app
 from hal9.server.auth import check_gated, require, routes
 from tests.auth.conftest import OpenAuthApi

@@ -234,7 +234,8 @@ async def test_a_key_file_others_can_read_is_refused(tmp_path: Path) -> None:
     path.chmod(0o644)
     service = AuthService(tmp_path / "data" / "hal9.db", AuthConfig(**FAST_HASHING))
     with pytest.raises(AuthError, match="accessible to others than its owner; chmod 600 it"):
-        await service.start()
+        async with service:
+            pass
     path.chmod(0o600)
     async with service:
         assert await service.users() == []

@@ -10,14 +10,18 @@ from hal9.cli.summary import SUMMARY_KEYS, render_summary, startup_summary
 from hal9.config import Config
 from hal9.llm import MockLLM
 from hal9.runtime.service import Service
+from hal9.runtime.services import Services
 
 NO_KEY: dict[str, str] = {}
 KEY = {"ANTHROPIC_API_KEY": "sk-test"}
 
 
 def summary(data: dict[str, object], services: dict[str, Service], environ: dict[str, str]) -> dict[str, str]:
-    config = Config.model_validate({"server_id": "a", **data})
-    return startup_summary(config, services, "http://127.0.0.1:8080", environ)
+    config = Config.model_validate({"server_id": "a", **data}).with_data_dir()  # as serve runs it
+    found = Services()
+    for name, service in services.items():
+        found.add(name, service)
+    return startup_summary(config, found, "http://127.0.0.1:8080", environ)
 
 
 def test_every_subject_is_there_and_the_data_folder_is_absolute(

@@ -150,7 +150,7 @@ async def test_feedback_is_refused_when_bad_unknown_or_too_early() -> None:
         for bad in (-0.1, 1.5, float("nan"), True, "0.5"):
             with pytest.raises(InvalidFeedback):
                 learning.feedback("x", score=bad)  # type: ignore[arg-type]
-        from hal9 import TraceNotFound
+        from hal9.errors import TraceNotFound
 
         with pytest.raises(TraceNotFound):
             learning.feedback("no-such-request", score=0.5)

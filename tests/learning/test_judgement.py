@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from hal9 import Layer, NeuronNotFound, Runtime, Service, TraceResult
+from hal9 import Layer, Runtime, Service, TraceResult
 from hal9.config import MemoryConfig
+from hal9.errors import NeuronNotFound
 from hal9.learning import LearningService
 from hal9.memory import SQLiteMemory
 from hal9.testing import capture_logs, running_runtime

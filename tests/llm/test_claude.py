@@ -13,10 +13,10 @@ import anyio.lowlevel
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from hal9 import (
+from hal9 import ClaudeService, Layer
+from hal9.config import BudgetConfig, LayerModel, LLMConfig, MockLLMConfig, ModelPrice
+from hal9.errors import (
     BudgetExceeded,
-    ClaudeService,
-    Layer,
     LLMBadRequest,
     LLMBadResponse,
     LLMCircuitOpen,
@@ -24,7 +24,6 @@ from hal9 import (
     LLMTimeout,
     LLMUnavailable,
 )
-from hal9.config import BudgetConfig, LayerModel, LLMConfig, MockLLMConfig, ModelPrice
 from hal9.llm import MockLLM, estimate_tokens
 from hal9.llm.breaker import CircuitBreaker
 from hal9.llm.pricing import OTHER

@@ -139,7 +139,7 @@ async def test_runtime_builds_the_mock_from_config_and_counts_its_calls() -> Non
     )
     async with Runtime(cfg) as rt:
         result = await rt.ask("Build a todo app")
-    assert isinstance(rt.service("llm"), MockLLM)
+    assert isinstance(rt.services["llm"], MockLLM)
     assert result.outputs == ("done", "done")
     calls = rt.metrics.registry.get_sample_value(CALLS, {"mode": "mock", "model": "mock-cfg", "status": "success"})
     assert calls == 5  # 1 strategic + 2 design + 2 implementation
@@ -152,7 +152,7 @@ async def test_runtime_builds_the_mock_from_config_and_counts_its_calls() -> Non
 async def test_default_runtime_uses_the_mock() -> None:
     async with Runtime(config()) as rt:
         await rt.ask("hi")
-    assert isinstance(rt.service("llm"), MockLLM)
+    assert isinstance(rt.services["llm"], MockLLM)
     assert rt.metrics.registry.get_sample_value(CALLS, {"mode": "mock", "model": "mock-claude", "status": "success"})
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hal9 import BudgetExceeded, ConfigError, Layer, load_config
+from hal9 import Layer, load_config
 from hal9.config import BUILTIN_PRICES, BudgetConfig, ModelPrice
+from hal9.errors import BudgetExceeded, ConfigError
 from hal9.llm.budget import BudgetCollector, SpendTracker, period_end, period_start
 from hal9.llm.ledger import SpendLedger
 from hal9.llm.pricing import OTHER, PriceTable, Usage

@@ -59,7 +59,7 @@ async def test_runtime_in_real_mode_sends_the_neurons_calls_to_the_api_and_count
         monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
         async with Runtime(cfg(tmp_path, timeout=2.0)) as rt:
             result = await rt.ask("Build a todo app")
-    assert isinstance(rt.service("llm"), ClaudeService)
+    assert isinstance(rt.services["llm"], ClaudeService)
     assert result.ok
     # L4 answers one unstructured directive, L3 and L2 one call each.
     assert [seen.body["model"] for seen in fake.requests] == [

@@ -8,9 +8,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from hal9 import ActorState, Runtime
+from hal9 import Runtime
 from hal9.config import MemoryConfig
 from hal9.memory import MemoryRecord, SQLiteMemory
+from hal9.runtime.actor import ActorState
 from hal9.testing import capture_logs
 from tests.support import Boom, Echo, Fan, config
 
@@ -110,8 +111,8 @@ async def test_past_memory_stores_in_flight_a_requests_store_waits_for_a_slot_an
         await memory.until(lambda: memory.held == 2)
         await anyio.wait_all_tasks_blocked()
         # Every signal was processed and the neuron is free; the third store waits for a slot.
-        assert echo.processed == 3
-        assert echo.state is ActorState.IDLE
+        assert echo.status.processed == 3
+        assert echo.status.state is ActorState.IDLE
         third = runtime.lookup(requests[2])
         assert third.outputs == ("request 2",)
         assert third.status == "pending"

@@ -77,14 +77,11 @@ async def test_stop_commits_every_store_it_accepted_and_refuses_the_rest(db_path
         except MemoryNotRunning:
             refused.append(i)
 
-    async with anyio.create_task_group() as tg:
-        # start() and stop() nest like a context manager (the service's tasks live between them).
-        await memory.start()
+    async with anyio.create_task_group() as tg, memory:
         for i in range(20):
             tg.start_soon(store, i)
         for _ in range(3):
             await anyio.lowlevel.checkpoint()
-        await memory.stop()
     assert len(stored) + len(refused) == 20
     assert stored
     assert count_rows(db_path) == len(stored)

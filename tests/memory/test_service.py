@@ -196,7 +196,8 @@ async def test_a_database_from_a_newer_version_is_refused(db_path: Path) -> None
     with sqlite3.connect(db_path) as connection:
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(RuntimeError, match="schema version"):
-        await SQLiteMemory(db_path).start()
+        async with SQLiteMemory(db_path):
+            pass
 
 
 @pytest.mark.anyio

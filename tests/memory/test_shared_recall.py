@@ -7,7 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from hal9 import Runtime
+from hal9 import MockLLM, Runtime
 from hal9.config import Config, MemoryConfig
 from hal9.memory import SQLiteMemory
 from hal9.memory.recall import SharedRecall
@@ -50,7 +50,7 @@ async def test_every_neuron_on_the_path_gets_the_shared_memories_its_own_first(t
         await memory.store("rate limiter: plan for bursts", neuron_id="strategic", kind="lesson")
         await memory.wait_searchable()  # recall sees the index as it is
         await runtime.ask("Build a rate limiter for the public HTTP API of the service")
-        llm = runtime.service("llm")
+        llm = runtime.services.require(MockLLM)
         prompts = {call.layer.value: call.prompt for call in llm.calls if call.layer is not None}
     implementation = prompts["L2"].split("Request:")[0]
     strategic = prompts["L4"].split("Request:")[0]

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hal9.errors import NotTransportable
+from hal9.layer import Layer
 from hal9.network import codec
-from hal9.runtime.layer import Layer
 from hal9.runtime.signal import Signal
 from hal9.runtime.trace import BranchError, Hop
 

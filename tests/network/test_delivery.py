@@ -9,8 +9,8 @@ import nats
 import pytest
 
 from hal9 import Runtime
+from hal9.layer import Layer
 from hal9.network import codec
-from hal9.runtime.layer import Layer
 from hal9.runtime.signal import Signal
 from tests.network.nats_server import NatsServer
 from tests.network.neurons import Gate
@@ -57,7 +57,7 @@ async def test_signals_accepted_by_a_server_that_goes_away_fail_once_it_is_gone(
                 await wait_connected(a, b)
                 request = await a.submit("x")
                 design = b.neuron("design")
-                await wait_until(lambda: design.queue_size == 1 and design.state == "processing")
+                await wait_until(lambda: design.status.queue_size == 1 and design.status.state == "processing")
                 b_scope.cancel()  # b goes away: no results, no more heartbeats, no drain
                 await anyio.sleep_forever()
         started = time.monotonic()
@@ -78,7 +78,7 @@ async def test_a_restarted_server_gets_what_its_previous_run_had_accepted(nats_s
                 await wait_connected(a, b1)
                 request = await a.submit("x")
                 design = b1.neuron("design")
-                await wait_until(lambda: design.queue_size == 1 and design.state == "processing")
+                await wait_until(lambda: design.status.queue_size == 1 and design.status.state == "processing")
                 b_scope.cancel()
                 await anyio.sleep_forever()
         async with Runtime(two_server_config("b", nats_server.url)) as b2:
@@ -102,10 +102,10 @@ async def test_a_full_remote_mailbox_is_backpressure_not_loss(nats_server: NatsS
         assert isinstance(design, Gate)
         # Four signals, at most two taken: a retries ("full") until there is room.
         await wait_until(lambda: sent_signals(a) >= 5)
-        assert design.processed == 0
+        assert design.status.processed == 0
         design.gate.set()
         results = [await a.wait(r, timeout=10) for r in requests]
-        assert design.processed == 4
+        assert design.status.processed == 4
     for i, result in enumerate(results):
         assert result.status == "completed", result.errors
         assert sorted(result.outputs) == expected(f"r{i}")
@@ -126,9 +126,9 @@ async def test_a_duplicate_signal_is_acknowledged_and_not_delivered_twice(nats_s
         assert codec.decode_ack(first.data)[0] == "accepted"
         assert codec.decode_ack(second.data)[0] == "duplicate"
         design = b.neuron("design")
-        await wait_until(lambda: design.processed + design.failed >= 1)
-        assert design.processed == 1
-        assert design.queue_size == 0
+        await wait_until(lambda: design.status.processed + design.status.failed >= 1)
+        assert design.status.processed == 1
+        assert design.status.queue_size == 0
 
 
 async def test_both_servers_reconnect_after_a_nats_restart_and_work_resumes(nats_server: NatsServer) -> None:

@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 import hal9.runtime.actor as actor_module
-from hal9 import Actor, ActorState
+from hal9.runtime.actor import Actor, ActorState
 from tests.support import FAST_BACKOFF
 
 

@@ -72,7 +72,7 @@ async def test_a_neuron_with_concurrency_n_has_exactly_n_signals_in_process_unde
         # Let every task that could run do so: none may take a fifth signal.
         for _ in range(20):
             await anyio.lowlevel.checkpoint()
-        assert (held.inside, held.in_flight, held.queue_size) == (4, 4, 8)
+        assert (held.inside, held.status.in_flight, held.status.queue_size) == (4, 4, 8)
         assert sample(rt, "hal9_neuron_state", neuron_id="worker", state="processing") == 1
         held.release.set()
         results = [await rt.wait(request) for request in requests]
@@ -80,7 +80,7 @@ async def test_a_neuron_with_concurrency_n_has_exactly_n_signals_in_process_unde
 
     assert held.most_inside == 4
     assert [r.status for r in results] == ["completed"] * 12
-    assert held.processed == 12
+    assert held.status.processed == 12
     assert sample(rt, "hal9_signals_processed_total", neuron_id="worker", layer="L2", status="success") == 12
     assert sample(rt, "hal9_signal_processing_duration_seconds_count", neuron_id="worker", layer="L2") == 12
 
@@ -128,9 +128,9 @@ async def test_a_crash_with_signals_in_flight_finishes_them_and_restarts_the_loo
         held.release.set()
         crashed = await rt.wait(first)
         results = [await rt.wait(request) for request in (*others, *queued)]
-        assert held.healthy
+        assert held.status.healthy
 
-    assert held.restarts == 1
+    assert held.status.restarts == 1
     assert crashed.status == "failed"
     assert [(e.neuron_id, e.error) for e in crashed.errors] == [("worker", "RuntimeError")]
     assert [r.status for r in results] == ["completed"] * 5
@@ -185,8 +185,13 @@ async def test_concurrency_comes_from_the_entry_then_the_class_then_the_runtime_
         NeuronConfig(id="llm", layer=Layer.L2, kind="implementation"),
     )
     rt = Runtime(Config(server_id="t", runtime=RuntimeConfig(neuron_concurrency=5), neurons=neurons, services=LLM_ONLY))
-    assert {n.id: n.concurrency for n in rt.neurons.values()} == {"entry": 2, "class": 8, "default": 5, "llm": 64}
-    assert Runtime(config(), neurons=[Echo("plain")]).neuron("plain").concurrency == 1
+    assert {n.id: n.status.concurrency for n in rt.neurons.values()} == {
+        "entry": 2,
+        "class": 8,
+        "default": 5,
+        "llm": 64,
+    }
+    assert Runtime(config(), neurons=[Echo("plain")]).neuron("plain").status.concurrency == 1
 
 
 def test_a_concurrency_below_one_is_refused() -> None:
@@ -204,7 +209,7 @@ async def test_a_fan_out_into_a_full_mailbox_waits_for_room_and_delivers_the_res
         request = await rt.submit("x")
         await held.reached.wait()  # "x.a" inside, "x.b" queued: "x.c" waits for room
         await anyio.wait_all_tasks_blocked()
-        assert (held.queue_size, rt.lookup(request).status) == (1, "pending")
+        assert (held.status.queue_size, rt.lookup(request).status) == (1, "pending")
         held.release.set()
         result = await rt.wait(request)
     assert result.status == "completed"

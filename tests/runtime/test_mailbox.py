@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from hal9 import MailboxFull, NeuronStopped
+from hal9.errors import MailboxFull, NeuronStopped
 from hal9.runtime.mailbox import Mailbox
 
 

@@ -11,22 +11,13 @@ import pytest
 from pydantic import ValidationError
 
 import hal9.runtime.runtime as runtime_module
-from hal9 import (
-    Config,
-    Layer,
-    MailboxFull,
-    Neuron,
-    Runtime,
-    RuntimeNotRunning,
-    ServiceUnavailable,
-    Signal,
-    TopologyError,
-    TraceNotFound,
-)
+from hal9 import Config, Layer, Memory, Neuron, Runtime, Signal
 from hal9.config import NeuronConfig, RuntimeConfig
 from hal9.config.runtime import BUILTIN_KIND_NAMES
+from hal9.errors import MailboxFull, RuntimeNotRunning, ServiceUnavailable, TopologyError, TraceNotFound
 from hal9.llm.mock import template_reply
 from hal9.runtime.assembly import BUILTIN_NEURON_KINDS
+from tests.runtime.conftest import asyncio_only
 from tests.support import FAST_BACKOFF, Boom, Drop, Echo, Fan, Gate, Stuck, config, sample
 
 SHORT_REQUEST = "Build a todo app"  # 4 words: the mock's L4 template gives 2 directives
@@ -91,7 +82,7 @@ async def test_processed_and_forwarded_counters_equal_the_signals_sent() -> None
             assert sample(rt, "hal9_signals_processed_total", **labels, status="success") == count
             assert sample(rt, "hal9_signals_processed_total", **labels, status="error") == 0
             assert sample(rt, "hal9_signal_processing_duration_seconds_count", **labels) == count
-            assert rt.neuron(neuron_id).processed == count
+            assert rt.neuron(neuron_id).status.processed == count
         forwarded = "hal9_signals_forwarded_total"
         assert sample(rt, forwarded, from_neuron="strategic", to_neuron="design") == fan_out
         assert sample(rt, forwarded, from_neuron="design", to_neuron="implementation") == fan_out
@@ -160,7 +151,7 @@ async def test_raising_process_fails_only_its_branch_and_names_the_neuron() -> N
         assert sample(rt, "hal9_signals_processed_total", neuron_id="picky", layer="L3", status="error") == 1
         assert sample(rt, "hal9_signals_processed_total", neuron_id="picky", layer="L3", status="success") == 1
         assert sample(rt, "hal9_signal_processing_duration_seconds_count", neuron_id="picky", layer="L3") == 2
-        assert rt.neuron("picky").failed == 1
+        assert rt.neuron("picky").status.failed == 1
 
 
 @pytest.mark.anyio
@@ -232,14 +223,14 @@ async def test_neuron_reaches_runtime_services_and_a_missing_one_fails_its_branc
         async def process(self, signal: Signal) -> str:
             reply = await self.llm.complete(system="s", prompt=str(signal.content), layer=self.layer)
             if signal.content == "memory":
-                self.service("memory")
+                self.service(Memory)
             return reply.text
 
     async with Runtime(config(), neurons=[UsesServices("n")]) as rt:
         ok = await rt.ask("hello")
         missing = await rt.ask("memory")
         with pytest.raises(ServiceUnavailable):
-            rt.service("memory")
+            rt.services.require(Memory)
 
     assert ok.status == "completed"
     assert ok.outputs == (template_reply("hello", Layer.L2),)
@@ -248,6 +239,7 @@ async def test_neuron_reaches_runtime_services_and_a_missing_one_fails_its_branc
 
 
 @pytest.mark.anyio
+@asyncio_only  # the default services include the SQLite memory, which runs on asyncio only
 async def test_network_is_built_from_config_including_a_custom_neuron_kind() -> None:
     cfg = Config(
         server_id="test",
@@ -260,8 +252,8 @@ async def test_network_is_built_from_config_including_a_custom_neuron_kind() -> 
         result = await rt.ask("hi")
         assert [n.id for n in rt.entries] == ["first"]
         assert rt.neuron("first").layer is Layer.L3
-        assert rt.neuron("second").mailbox.capacity == 3
-        assert rt.neuron("first").mailbox.capacity == cfg.runtime.mailbox_capacity
+        assert rt.neuron("second").status.mailbox_capacity == 3
+        assert rt.neuron("first").status.mailbox_capacity == cfg.runtime.mailbox_capacity
     assert result.outputs == ("hi",)
     assert [hop.neuron_id for hop in result.path] == ["first", "second"]
 
@@ -297,7 +289,7 @@ async def test_neuron_added_while_running_is_started_and_serves() -> None:
         late = rt.add(Echo("late"))
         rt.connect("first", "late")
         result = await rt.ask("x")
-        assert late.running
+        assert late.status.healthy
         assert rt.ready
     assert [hop.neuron_id for hop in result.path] == ["first", "late"]
 
@@ -378,14 +370,14 @@ async def test_crashed_actor_loop_is_restarted_fails_its_branch_and_keeps_its_ma
         crashing = await rt.submit("first")
         await gate.entered.wait()
         queued = [await rt.submit(f"queued {i}") for i in range(3)]
-        assert gate.queue_size == 3
+        assert gate.status.queue_size == 3
         gate.release.set()
         crashed = await rt.wait(crashing)
         results = [await rt.wait(request) for request in queued]
-        assert gate.healthy
+        assert gate.status.healthy
         assert sample(rt, "hal9_neuron_health", neuron_id="worker", layer="L2") == 1
 
-    assert gate.restarts == 1
+    assert gate.status.restarts == 1
     assert crashed.status == "failed"
     assert [(e.neuron_id, e.error, e.message) for e in crashed.errors] == [("worker", "RuntimeError", "routing broke")]
     assert [r.status for r in results] == ["completed"] * 3
@@ -411,9 +403,12 @@ async def test_full_mailbox_makes_submit_wait_send_timeout_then_raise_and_drops_
         with pytest.raises(MailboxFull):
             await rt.ask("refused too")  # ask() waits for room like submit()
         with pytest.raises(MailboxFull):
-            await rt.submit("refused at once", timeout=0)
+            await rt.submit("refused at once", send_timeout=0)
+        with pytest.raises(MailboxFull):
+            # timeout is the wait for the result; send_timeout, the wait for room: no room, no result to wait for.
+            await rt.ask("refused by send_timeout", timeout=30, send_timeout=0)
         assert rt.active_requests == 2
-        assert gate.queue_size == 1
+        assert gate.status.queue_size == 1
 
         gate.release.set()
         results = [await rt.wait(held), await rt.wait(queued)]
@@ -439,7 +434,7 @@ async def test_refused_submit_leaves_no_trace_behind(monkeypatch: pytest.MonkeyP
         await gate.entered.wait()
         await rt.submit("queued")
         with pytest.raises(MailboxFull):
-            await rt.submit("refused", timeout=0)
+            await rt.submit("refused", send_timeout=0)
         refused_id = issued[-1]
         assert refused_id not in (held,)
         with pytest.raises(TraceNotFound):
@@ -456,7 +451,7 @@ async def test_cancelled_submit_on_a_full_mailbox_leaves_no_trace_behind() -> No
         await gate.entered.wait()
         queued = await rt.submit("queued")
         with anyio.move_on_after(0.02) as scope:
-            await rt.submit("abandoned by its caller", timeout=30)
+            await rt.submit("abandoned by its caller", send_timeout=30)
         assert scope.cancelled_caught
         assert rt.active_requests == 2
         gate.release.set()
@@ -476,7 +471,7 @@ async def test_request_accepted_by_one_entry_survives_another_entry_refusing() -
         await gate.entered.wait()
         queued = await rt.submit("queued")
         # a-quick takes and finishes it while the submit waits for room at b-slow.
-        request = await rt.submit("third", timeout=0.05)
+        request = await rt.submit("third", send_timeout=0.05)
         result = await rt.wait(request, timeout=5)
         assert result.status == "partial"
         assert result.outputs == ("third",)
@@ -493,7 +488,7 @@ async def test_forwarding_into_a_full_mailbox_fails_that_branch_with_mailbox_ful
     rt.connect("split", "sink")
     async with rt:
         # Hold the sink on a signal of its own, so x.1 fills its mailbox and x.2, x.3 find no room.
-        sink.mailbox.put_nowait(Signal("held", "held", None, "test", "sink", Layer.L2, "held"))
+        sink._hal9.mailbox.put_nowait(Signal("held", "held", None, "test", "sink", Layer.L2, "held"))
         await sink.entered.wait()
         subscription = rt.events.subscribe(buffer=64)
         request = await rt.submit("x")
@@ -546,7 +541,7 @@ async def test_leaving_the_runtime_waits_for_in_flight_requests(monkeypatch: pyt
     result = rt.lookup(request)
     assert result.status == "completed"
     assert result.outputs == ("in flight",)
-    assert not gate.running
+    assert not gate.status.healthy
 
 
 @pytest.mark.anyio
@@ -563,7 +558,7 @@ async def test_drain_timeout_bounds_exit_and_fails_the_pending_request() -> None
     assert result.status == "failed"
     assert [e.error for e in result.errors] == ["RuntimeNotRunning"]
     assert rt.active_requests == 0
-    assert not stuck.running
+    assert not stuck.status.healthy
 
 
 @pytest.mark.anyio
@@ -593,7 +588,7 @@ async def test_neurons_built_from_config_take_the_configured_restart_backoff() -
     settings = Config(runtime=RuntimeConfig(restart_backoff_initial=0.2, restart_backoff_max=0.7))
     rt = Runtime(settings)
     for neuron in rt.neurons.values():
-        assert (neuron._backoff_initial, neuron._backoff_max) == (0.2, 0.7)
+        assert (neuron._hal9._backoff_initial, neuron._hal9._backoff_max) == (0.2, 0.7)
 
 
 def test_a_configured_service_that_is_not_a_service_class_is_refused() -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import pytest
 
-from hal9 import Neuron, Runtime, Service, Signal, TopologyError
+from hal9 import LLM, Config, LLMResponse, Memory, Neuron, Runtime, Service, Signal
+from hal9.errors import ServiceUnavailable, TopologyError
 from tests.support import config, sample
 
 OPERATIONS = "hal9_service_operations_total"
@@ -15,7 +18,7 @@ DURATION = "hal9_service_operation_duration_seconds"
 
 
 class KeyValue(Service):
-    """A user's own service: a dict with a start/stop lifecycle."""
+    """A user's own service: a dict, with a lifecycle of one ``async with``."""
 
     name = "kv"
 
@@ -24,11 +27,13 @@ class KeyValue(Service):
         self.started = False
         self.stopped = False
 
-    async def start(self) -> None:
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncIterator[KeyValue]:
         self.started = True
-
-    async def stop(self) -> None:
-        self.stopped = True
+        try:
+            yield self
+        finally:
+            self.stopped = True
 
     async def put(self, key: str, value: Any) -> None:
         async with self.measure(operation="put"):
@@ -49,7 +54,7 @@ class Writer(Neuron):
     """Stores each signal's content through the ``kv`` service."""
 
     async def process(self, signal: Signal) -> str:
-        await self.service("kv").put(signal.content, True)
+        await self.service(KeyValue).put(signal.content, True)
         return "stored"
 
 
@@ -131,5 +136,64 @@ async def test_services_are_added_before_start_only() -> None:
 def test_services_given_to_the_runtime_override_the_configured_ones() -> None:
     mine = KeyValue()
     rt = Runtime(config(), services={"llm": mine}, neurons=[Writer("writer")])
-    assert rt.service("llm") is mine
+    assert rt.services["llm"] is mine
     assert sorted(rt.services) == ["llm"]
+
+
+class Brain(Service):
+    """A user's own LLM under a name of its own: an LLM because it has ``complete``."""
+
+    async def complete(self, *, system: str, prompt: str, **kwargs: Any) -> LLMResponse:
+        return LLMResponse(f"brain: {prompt}", "brain", 1, 1)
+
+
+class AsksTheLLM(Neuron):
+    async def process(self, signal: Signal) -> str:
+        return (await self.llm.complete(system="", prompt=str(signal.content))).text
+
+
+@pytest.mark.anyio
+async def test_a_service_is_found_by_the_protocol_it_provides_whatever_its_name() -> None:
+    brain = Brain()
+    rt = Runtime(Config(services={}), services={"brain": brain}, neurons=[AsksTheLLM("n")])
+    assert rt.services.get(LLM) is brain
+    assert rt.services.get(Brain) is brain
+    async with rt:
+        result = await rt.ask("hi")
+    assert result.outputs == ("brain: hi",)
+
+
+def test_a_missing_service_is_none_from_get_and_an_error_naming_it_from_require() -> None:
+    rt = Runtime(Config(services={}), neurons=[Writer("writer")])
+    assert rt.services.get(Memory) is None
+    with pytest.raises(ServiceUnavailable, match="no 'Memory' service"):
+        rt.services.require(Memory)
+
+
+def test_when_two_services_provide_a_kind_the_first_added_wins_and_the_other_is_reached_by_name() -> None:
+    first, second = KeyValue(), KeyValue()
+    rt = Runtime(Config(services={}), services={"kv": first, "archive": second}, neurons=[Writer("writer")])
+    assert rt.services.get(KeyValue) is first
+    assert rt.services["archive"] is second
+    assert list(rt.services) == ["kv", "archive"]
+
+
+def test_a_lookup_by_name_string_is_refused_with_the_way_to_do_it() -> None:
+    rt = Runtime(Config(services={}), services={"kv": KeyValue()}, neurons=[Writer("writer")])
+    with pytest.raises(TypeError, match=r"by name it is services\['kv'\]"):
+        rt.services.get("kv")  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_the_sqlite_memory_starts_on_asyncio_and_says_it_runs_there_only_on_trio(anyio_backend: str) -> None:
+    from hal9.memory import SQLiteMemory
+
+    async def started() -> bool:
+        async with SQLiteMemory(None) as memory:
+            return memory.running
+
+    if anyio_backend == "asyncio":
+        assert await started()
+    else:
+        with pytest.raises(RuntimeError, match="SQLiteMemory runs on asyncio only"):
+            await started()

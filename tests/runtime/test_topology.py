@@ -7,7 +7,8 @@ from typing import Any
 import anyio
 import pytest
 
-from hal9 import Layer, Runtime, TopologyError
+from hal9 import Layer, Runtime
+from hal9.errors import TopologyError
 from hal9.runtime.topology import Topology
 from tests.support import Echo, Gate, config, sample
 
@@ -85,7 +86,7 @@ def test_runtime_refuses_a_cycle_and_unknown_ids() -> None:
     with pytest.raises(TopologyError, match="already exists"):
         rt.add(Echo("a"))
     assert rt.topology.edges() == [("a", "b")]
-    assert [n.id for n in rt.neuron("a").downstream] == ["b"]
+    assert rt.neuron("a").status.downstream == ("b",)
 
 
 def test_adding_a_neuron_with_an_unknown_downstream_id_leaves_nothing_behind() -> None:
@@ -141,7 +142,7 @@ async def test_removed_neuron_stops_and_its_metric_series_disappear() -> None:
 
         await rt.remove("b")
 
-        assert not b.running
+        assert not b.status.healthy
         assert "b" not in rt.neurons
         assert rt.topology.edges() == []
         assert series(rt, "b") == {}
@@ -168,7 +169,7 @@ async def test_remove_lets_the_neuron_finish_what_is_queued_first() -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(rt.remove, "slow")
             gate.release.set()
-        assert not gate.running
+        assert not gate.status.healthy
         assert [(await rt.wait(r)).status for r in (first, second)] == ["completed", "completed"]
     assert gate.seen == ["first", "second"]
 
@@ -198,11 +199,11 @@ async def test_remove_during_a_restart_backoff_waits_for_the_restarted_loop_to_d
         queued = await rt.submit("queued")
         gate.release.set()
         assert (await rt.wait(crashing)).status == "failed"
-        assert not gate.running  # backing off before its restart
+        assert not gate.status.healthy  # backing off before its restart
 
         await rt.remove("flaky")
 
-        assert gate.restarts == 1
+        assert gate.status.restarts == 1
         assert rt.lookup(queued).status == "completed"
         assert rt.lookup(queued).outputs == ("queued",)
         assert sample(rt, "hal9_signals_processed_total", neuron_id="flaky", layer="L2", status="success") is None

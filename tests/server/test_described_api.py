@@ -58,7 +58,7 @@ async def test_values_of_another_type_are_refused_not_coerced(
 
     assert response.status_code == 422, response.text
     assert [error["loc"] for error in response.json()["detail"]] == [["body", field]]
-    assert full_api.runtime.neuron("strategic").processed == 0
+    assert full_api.runtime.neuron("strategic").status.processed == 0
 
 
 async def test_an_integer_is_a_number_and_an_enum_takes_its_text(full_api: Api) -> None:

@@ -84,10 +84,15 @@ async def test_a_call_over_budget_fails_the_branch_with_budget_exceeded_and_is_n
 
 @pytest.mark.anyio
 async def test_usage_says_custom_for_a_users_own_llm_service() -> None:
-    from hal9 import Service
+    from hal9 import LLMResponse, Service
 
     class Own(Service):
+        """An LLM of the user's own: a service with ``complete``, under any name."""
+
         name = "own-llm"
+
+        async def complete(self, *, system: str, prompt: str, **kwargs: object) -> LLMResponse:
+            return LLMResponse(prompt, "own", 1, 1)
 
     async with Runtime(make_config(), services={"llm": Own()}) as runtime:
         transport = httpx.ASGITransport(app=create_app(runtime))

@@ -153,7 +153,7 @@ async def test_invalid_bodies_are_422_and_send_nothing(api: Api, body: Any) -> N
 
     assert response.status_code == 422
     assert response.json()["detail"]
-    assert api.runtime.neuron("strategic").processed == 0
+    assert api.runtime.neuron("strategic").status.processed == 0
     assert api.runtime.active_requests == 0
 
 
@@ -164,7 +164,7 @@ async def test_a_body_that_is_not_json_is_422(api: Api) -> None:
     )
 
     assert response.status_code == 422
-    assert api.runtime.neuron("strategic").processed == 0
+    assert api.runtime.neuron("strategic").status.processed == 0
 
 
 async def test_content_over_max_content_chars_is_413(open_api: OpenApi) -> None:
@@ -174,7 +174,7 @@ async def test_content_over_max_content_chars_is_413(open_api: OpenApi) -> None:
     too_long = await api.client.post(SIGNALS, json={"content": "x" * 11, "wait": True})
     assert too_long.status_code == 413
     assert "10" in too_long.json()["detail"]
-    assert api.runtime.neuron("strategic").processed == 0
+    assert api.runtime.neuron("strategic").status.processed == 0
 
     at_limit = await api.client.post(SIGNALS, json={"content": "x" * 10, "wait": True})
     assert at_limit.status_code == 200
@@ -209,7 +209,7 @@ async def test_full_entry_mailbox_is_503_with_retry_after(open_api: OpenApi) -> 
         await held.entered.wait()  # taken out of the mailbox and held
     second = await api.client.post(SIGNALS, json={"content": "two"})
     assert second.status_code == 202  # queued: the mailbox is now full
-    assert held.queue_size == 1
+    assert held.status.queue_size == 1
 
     refused = await api.client.post(SIGNALS, json={"content": "three"})
     assert refused.status_code == 503
@@ -301,4 +301,4 @@ async def test_a_body_far_over_the_limit_is_refused_413_while_it_is_read(open_ap
     )
 
     assert response.status_code == 413
-    assert api.runtime.neuron("strategic").processed == 0
+    assert api.runtime.neuron("strategic").status.processed == 0

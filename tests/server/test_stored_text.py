@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from hal9.config import MemoryConfig
+from hal9.errors import InvalidMemoryEntry
 from hal9.memory import SQLiteMemory
-from hal9.memory.errors import InvalidMemoryEntry
 from hal9.runtime.memory import MemoryEntry, MemoryRecord
 from hal9.server.memory import EntryView
 from tests.server.helpers import Api, OpenApi, make_config

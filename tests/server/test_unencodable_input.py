@@ -46,7 +46,7 @@ async def test_a_lone_surrogate_is_refused_with_422_naming_where(
     response = await full_api.client.post(path, content=body, headers=JSON)
 
     assert_refused(response, "string_unicode", loc)
-    assert full_api.runtime.neuron("strategic").processed == 0
+    assert full_api.runtime.neuron("strategic").status.processed == 0
 
 
 @pytest.mark.anyio
@@ -102,7 +102,7 @@ async def test_bodies_that_are_not_json_text_get_a_json_4xx(
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     assert response.json()["detail"]
-    assert api.runtime.neuron("strategic").processed == 0
+    assert api.runtime.neuron("strategic").status.processed == 0
 
 
 @pytest.mark.anyio

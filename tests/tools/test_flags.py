@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hal9.tools.errors import SandboxViolation
+from hal9.errors import SandboxViolation
 from hal9.tools.flags import FlagRefused, check_flags
 from hal9.tools.shell import ShellSandbox
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from hal9 import Config, Layer, Runtime
+from hal9 import Config, Layer, MockLLM, Runtime, Tools
 from hal9.server import create_app
 from tests.metrics.test_families import assert_matches_contract, collected
 
@@ -50,7 +50,7 @@ async def test_the_tools_families_are_scraped_with_the_contracts_names_types_and
     (tmp_path / "root" / "plan.txt").write_text("the plan")
     async with Runtime(config(tmp_path / "root")) as rt:
         result = await rt.ask("Build a todo app")
-        tools = rt.service("tools")
+        tools = rt.services.require(Tools)
         await tools.call("file_write", {"path": "../escape.txt", "content": "x"}, layer=Layer.L2)
         await tools.call("shell", {"argv": ["sh", "-c", "id"]}, layer=Layer.L2)
         await tools.call("shell", {"argv": ["echo", "hi"]}, layer=Layer.L2)
@@ -88,6 +88,6 @@ async def test_an_unused_tool_service_builds_nothing_and_exposes_zero_series(tmp
     )
     async with Runtime(settings) as rt:
         assert (await rt.ask("Build a todo app")).ok
-    assert all(call.tools == () for call in rt.service("llm").calls)
+    assert all(call.tools == () for call in rt.services.require(MockLLM).calls)
     assert not (tmp_path / "data-workspace").exists()
     assert rt.metrics.sample("hal9_mcp_tool_invocations_total", {"tool": "shell", "status": "success"}) == 0

@@ -1,22 +1,43 @@
-"""A service's background work: a task group entered at start and left at stop, tracked for idleness."""
+"""A service's background work: a task group living as long as the service's ``async with``, tracked for idleness."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import structlog
+from anyio import AsyncContextManagerMixin
 from anyio.abc import TaskGroup
 
 log = structlog.get_logger("hal9.service")
 
 
-class BackgroundTasks:
+@asynccontextmanager
+async def service_tasks() -> AsyncIterator[TaskGroup]:
+    """A task group for a service's own tasks, cancelled when the block ends.
+
+    What the block raises comes out as it went in: an anyio task group wraps an exception of
+    its block in an ``ExceptionGroup``, and a service's ``async with`` must not change what its
+    user's code raised. It is raised again once the tasks are done.
+    """
+    raised: BaseException | None = None
+    async with anyio.create_task_group() as tasks:
+        try:
+            yield tasks
+        except BaseException as exc:  # noqa: BLE001 - raised again, unwrapped, below
+            raised = exc
+        finally:
+            tasks.cancel_scope.cancel()
+    if raised is not None:
+        raise raised
+
+
+class BackgroundTasks(AsyncContextManagerMixin):
     """A service's task group: work spawned into it is counted for :meth:`wait_idle`.
 
-    :meth:`enter` and :meth:`leave` must nest like ``async with`` (same task): the runtime
-    calls the service's ``start`` and ``stop`` so.
+    ``async with background:`` runs it; work still running when the block ends is cancelled.
 
     Args:
         failure_event: the log event of spawned work that raised (it is logged, never raised).
@@ -29,29 +50,24 @@ class BackgroundTasks:
         self._idle = anyio.Event()
         self._idle.set()
 
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[BackgroundTasks, None]:
+        async with service_tasks() as tasks:
+            self._tasks = tasks
+            try:
+                yield self
+            finally:
+                self._tasks = None
+
     @property
     def running(self) -> bool:
-        """Entered and not yet left."""
+        """Inside its ``async with``."""
         return self._tasks is not None
 
     @property
     def group(self) -> TaskGroup | None:
-        """The entered task group, for work that needs it itself (``start``); None when not entered."""
+        """The task group, for work that needs it itself (``start``); None outside the ``async with``."""
         return self._tasks
-
-    async def enter(self) -> None:
-        """Enter the task group."""
-        tasks = anyio.create_task_group()
-        await tasks.__aenter__()
-        self._tasks = tasks
-
-    async def leave(self) -> None:
-        """Cancel the work still in progress and leave the task group (nothing happens if not entered)."""
-        tasks, self._tasks = self._tasks, None
-        if tasks is None:
-            return
-        tasks.cancel_scope.cancel()
-        await tasks.__aexit__(None, None, None)
 
     async def wait_idle(self) -> None:
         """Wait until no spawned work is running."""
@@ -59,7 +75,7 @@ class BackgroundTasks:
             await self._idle.wait()
 
     def spawn(self, work: Callable[..., Awaitable[None]], *args: Any) -> None:
-        """Run ``work`` in the task group, tracked by :meth:`wait_idle` (dropped when not entered)."""
+        """Run ``work`` in the task group, tracked by :meth:`wait_idle` (dropped outside the ``async with``)."""
         tasks = self._tasks
         if tasks is None:
             return

@@ -5,7 +5,7 @@ tables): each call runs in a worker thread (``anyio.to_thread``) through a limit
 so the event loop never waits on the disk and each call is atomic with respect to the
 others. WAL mode, so a reader elsewhere never blocks a write here. (The memory service,
 with its group commits and full-text search, has a connection of its own.) The file and
-its WAL files are private to the user (:mod:`hal9.runtime.private_files`).
+its WAL files are private to the user (:mod:`hal9.support.private_files`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
-from hal9.runtime.private_files import prepare_database
+from hal9.support.private_files import prepare_database
 
 T = TypeVar("T")
 
@@ -48,7 +48,7 @@ class Database:
         """Connect, switch to WAL and run ``setup`` (the schema) in the worker thread.
 
         Raises:
-            ConfigError: the folder or the file is not private (:func:`~hal9.runtime.private_files.prepare_database`).
+            ConfigError: the folder or the file is not private (:func:`~hal9.support.private_files.prepare_database`).
             Whatever ``setup`` raises (the connection is closed then).
         """
 

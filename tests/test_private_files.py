@@ -15,7 +15,7 @@ from hal9.config import AuthConfig
 from hal9.errors import ConfigError
 from hal9.llm.ledger import SpendLedger
 from hal9.memory.database import MemoryDatabase
-from hal9.runtime.private_files import check_data_dir, prepare_database
+from hal9.support.private_files import check_data_dir, prepare_database
 
 pytestmark = pytest.mark.anyio
 
@@ -121,5 +121,6 @@ async def test_the_auth_service_checks_the_folder_before_it_writes_a_signing_key
     data.chmod(0o777)
     service = AuthService(data / "hal9.db", AuthConfig())
     with pytest.raises(ConfigError, match="writable by everyone"):
-        await service.start()
+        async with service:
+            pass
     assert list(data.iterdir()) == []  # no key, no database
