@@ -168,7 +168,7 @@ def config_reference() -> str:
 
 
 def key_of(model: type[BaseModel], name: str) -> str:
-    from hal9.runtime.layer import Layer
+    from hal9.layer import Layer
 
     annotation = model.model_fields[name].annotation
     if typing.get_origin(annotation) is dict and typing.get_args(annotation)[0] is Layer:
