@@ -14,6 +14,7 @@ from hal9.cli.accounts import cmd_keys, cmd_users
 from hal9.cli.example import EXAMPLE_CONFIG
 from hal9.cli.memory import cmd_memory
 from hal9.cli.serve import cmd_serve, is_loopback, load, refuse_unsafe
+from hal9.config import load_config
 from hal9.errors import Hal9Error
 from hal9.logging import configure_logging
 from hal9.monitoring.export import DEFAULT_PROMETHEUS_URL
@@ -50,7 +51,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_mcp(args: argparse.Namespace) -> int:
     from hal9.tools.stdio import serve_stdio
 
-    config = load(args.config)
+    # Not load(): without a data_dir of its own, `hal9 mcp` keeps its data outside the folder it serves.
+    config = load_config(args.config)
     # Standard output carries the MCP messages: every log line goes to standard error.
     configure_logging(config.logging.level, config.logging.format, stream=sys.stderr)
     root = config.tools.mcp.root if config.tools.mcp.root is not None else Path.cwd()

@@ -244,6 +244,13 @@ class Runtime(AsyncContextManagerMixin):
                     else:
                         try:
                             yield self
+                        except anyio.get_cancelled_exc_class():
+                            if not tasks.cancel_scope.cancel_called:
+                                raise  # a cancellation from outside: it is the caller's
+                            # abort() cancelled the block with the neurons: the task group absorbs it,
+                            # and the caller goes on after its ``async with``.
+                            self.accepting = False
+                            raise
                         except BaseException as exc:  # noqa: BLE001 - raised again, unwrapped, below
                             raised = exc
                             self.accepting = False

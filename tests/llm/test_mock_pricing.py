@@ -78,7 +78,7 @@ async def test_llm_mock_priced_false_in_the_config_makes_the_runtime_mock_free(t
     )
     async with Runtime(config) as rt:
         assert (await rt.ask("Build a todo app")).ok
-        llm = rt.service("llm")
+        llm = rt.services["llm"]
         assert isinstance(llm, MockLLM)
         assert llm.usage()["priced"] is False
         assert rt.metrics.registry.get_sample_value(COST, {"model": "mock-claude"}) == 0
@@ -92,7 +92,7 @@ async def test_mock_spend_is_kept_in_the_ledger_as_mock_and_never_counts_against
     config = Config(server_id="t", data_dir=tmp_path / "data", services=LLM_ONLY)
     async with Runtime(config) as rt:
         assert (await rt.ask("Build a todo app")).ok
-        llm = rt.service("llm")
+        llm = rt.services["llm"]
         assert isinstance(llm, MockLLM)
         assert llm.spend is not None
         spent = llm.spend.spent("month")
@@ -105,7 +105,7 @@ async def test_mock_spend_is_kept_in_the_ledger_as_mock_and_never_counts_against
 
     # A restarted mock reads its spend back; the real service on the same database sees none of it.
     async with Runtime(config) as again:
-        llm = again.service("llm")
+        llm = again.services["llm"]
         assert isinstance(llm, MockLLM)
         assert llm.spend is not None
         assert math.isclose(llm.spend.spent("month"), spent)
