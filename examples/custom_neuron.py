@@ -14,9 +14,9 @@ from hal9 import Config, Layer, Neuron, Runtime, Signal
 from hal9.config import LLMConfig, MockLLMConfig
 from hal9.neurons import DesignNeuron, StrategicNeuron
 
-#: Only the LLM service, and the mock unpriced: the example writes nothing into ./hal9-data, where a
-#: server started in the same folder keeps its database. (With ANTHROPIC_API_KEY set, the real API
-#: answers, and what it costs is kept in ./hal9-data/hal9.db, against the budgets, as a server does.)
+#: Only the LLM service, and the mock unpriced. A Config without data_dir writes no file anywhere: with
+#: ANTHROPIC_API_KEY set the real API answers, and what it costs is counted against the budgets in
+#: memory, for this run only (a server keeps it in data_dir/hal9.db).
 CONFIG = Config(services={"llm": "hal9.llm:LLMService"}, llm=LLMConfig(mock=MockLLMConfig(priced=False)))
 
 
