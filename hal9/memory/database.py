@@ -118,7 +118,10 @@ async def _reader(path: Path) -> aiosqlite.Connection:
 @asynccontextmanager
 async def transaction(connection: aiosqlite.Connection) -> AsyncIterator[None]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` on an autocommit connection; rolled back (shielded) if the block fails."""
-    await connection.execute("BEGIN IMMEDIATE")
+    # Shielded: a cancel while BEGIN runs on aiosqlite's thread would leave the transaction open,
+    # and every later statement on the connection inside it, never committed.
+    with anyio.CancelScope(shield=True):
+        await connection.execute("BEGIN IMMEDIATE")
     try:
         yield
         await connection.execute("COMMIT")

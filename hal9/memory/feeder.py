@@ -22,6 +22,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from functools import partial
 
 import aiosqlite
 import anyio
@@ -66,7 +67,6 @@ class IndexFeeder:
         watermark: the highest id known to be indexed.
         stored: the highest id stored.
         refresh_seconds: how long waiting entries wait for the index's refresh (0: at once).
-        replace_up_to: ids up to this one may already be in the index (after a crash): they are replaced.
     """
 
     def __init__(
@@ -78,7 +78,6 @@ class IndexFeeder:
         watermark: int,
         stored: int,
         refresh_seconds: float,
-        replace_up_to: int = 0,
     ) -> None:
         self.index = index
         self._database = database
@@ -86,7 +85,12 @@ class IndexFeeder:
         self.indexed = watermark
         self.stored = stored
         self._refresh_seconds = refresh_seconds
-        self._replace_up_to = replace_up_to
+        #: The index may hold entries above the watermark (a crash between the index's commit and
+        #: the watermark's, a failed refresh, a store restored from an older copy): the next refresh
+        #: deletes them before adding, so nothing is held twice.
+        self._stale_above = True
+        #: One refresh or rebuild at a time: they share the index's writer and the watermark.
+        self._busy = anyio.Lock()
         #: Ids deleted from the store and not yet from the index: searches leave them out.
         self.deleted: set[int] = set()
         self._wake = anyio.Event()
@@ -95,7 +99,7 @@ class IndexFeeder:
         self.failures = 0
 
     async def load_journal(self) -> None:
-        """Take up the deletes journaled before this start (a crash left them unapplied)."""
+        """Take up the journaled deletes not yet applied (a crash, or another program, left them)."""
         rows = await self._reader.execute_fetchall(_JOURNAL)
         self.deleted.update(int(entry_id) for (entry_id,) in rows)
 
@@ -126,16 +130,23 @@ class IndexFeeder:
             return
         self._wake.set()
         self._urgent.set()
-        with anyio.move_on_after(FRESH_WAIT_SECONDS):
+        with anyio.move_on_after(FRESH_WAIT_SECONDS) as waited:
             while self.indexed < up_to:
                 await self._progress.wait()
+        if waited.cancelled_caught:
+            log.warning("memory.index_behind", indexed=self.indexed, wanted=up_to, failures=self.failures)
 
-    async def settle(self) -> None:
-        """Wait until nothing waits for the index: every stored entry in it, every delete applied."""
-        while self.behind:
-            self._wake.set()
-            self._urgent.set()
-            await self._progress.wait()
+    async def settle(self, timeout: float = 60.0) -> None:
+        """Wait until nothing waits for the index: every stored entry in it, every delete applied.
+
+        Raises:
+            TimeoutError: still behind after ``timeout`` seconds (the index keeps failing).
+        """
+        with anyio.fail_after(timeout):
+            while self.behind:
+                self._wake.set()
+                self._urgent.set()
+                await self._progress.wait()
 
     # -- the task -------------------------------------------------------------------------------
 
@@ -171,6 +182,7 @@ class IndexFeeder:
             await self.refresh()
         except Exception:
             self.failures += 1
+            self._stale_above = True  # the index may have committed what the watermark does not say
             log.exception("memory.index_refresh_failed", indexed=self.indexed, stored=self.stored)
             return False
         return True
@@ -180,41 +192,50 @@ class IndexFeeder:
 
         Returns how many entries were added.
         """
+        async with self._busy:
+            return await self._refresh()
+
+    async def _refresh(self) -> int:
         target = self.stored
+        journal = await self._reader.execute_fetchall(_JOURNAL)  # deletes by other programs too
+        self.deleted.update(int(entry_id) for (entry_id,) in journal)
         deleted = set(self.deleted)
         rows = await self._reader.execute_fetchall(_AFTER, (self.indexed, target, CHUNK))
         entries = [IndexedEntry(int(i), str(n), str(k), str(c), float(t)) for i, n, k, c, t in rows]
         mark = entries[-1].id if len(entries) == CHUNK else target
-        replaced = [entry for entry in entries if entry.id <= self._replace_up_to]
-        fresh = entries[len(replaced) :]
-
-        def apply() -> None:
-            if replaced:
-                self.index.apply(replaced, deleted, replace=True)
-                self.index.apply(fresh, ())
-            else:
-                self.index.apply(fresh, deleted)
-
-        await anyio.to_thread.run_sync(apply)
-        database = self._database
-        async with database.lock, transaction(database.write):
-            await database.write.execute(_MARK, (mark,))
-            if deleted:
-                await database.write.execute(_CLEAR_JOURNAL, (json.dumps(sorted(deleted)),))
+        above = self.indexed if self._stale_above else None
+        await anyio.to_thread.run_sync(partial(self.index.apply, entries, deleted, above=above))
+        self._stale_above = False
+        await self._mark(mark, deleted)
         self.indexed = max(self.indexed, mark)
         self.deleted -= deleted
         progress, self._progress = self._progress, anyio.Event()
         progress.set()
         return len(entries)
 
+    async def _mark(self, watermark: int, deleted: set[int]) -> None:
+        """Record in the store that the index holds every entry up to ``watermark`` and lacks ``deleted``."""
+        database = self._database
+        async with database.lock, transaction(database.write):
+            await database.write.execute(_MARK, (watermark,))
+            if deleted:
+                await database.write.execute(_CLEAR_JOURNAL, (json.dumps(sorted(deleted)),))
+
+    async def forget_watermark(self) -> None:
+        """Record that the index holds nothing (it was created empty)."""
+        async with self._busy:
+            await self._mark(0, set())
+            self.indexed = 0
+
     async def rebuild(self) -> int:
         """Empty the index and add every stored entry again; how many were added."""
-        await anyio.to_thread.run_sync(self.index.clear)
-        async with self._database.lock:
-            await self._database.write.execute(_MARK, (0,))
-        self.indexed = 0
-        self.deleted.clear()
-        self._replace_up_to = 0
+        async with self._busy:
+            # The watermark goes to 0 before the index is emptied: a crash in between leaves an
+            # index that the next start tops up (replacing what it holds), never an empty one trusted.
+            self._stale_above = True
+            await self._mark(0, set())
+            self.indexed = 0
+            await anyio.to_thread.run_sync(self.index.clear)
         started = time.monotonic()
         added = await self.catch_up()
         log.info("memory.reindexed", entries=added, seconds=round(time.monotonic() - started, 3))

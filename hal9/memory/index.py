@@ -15,13 +15,15 @@ and only one thread uses the writer at a time (the feeder's).
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
+import os
 import shutil
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 import tantivy
 
@@ -82,33 +84,36 @@ def _schema() -> tantivy.Schema:
 
 
 class SearchIndex:
-    """One tantivy index, on disk in ``folder`` or in memory (``folder`` None).
+    """One tantivy index, on disk in ``folder``.
+
+    A lock file beside the folder (``<folder>.lock``) is held from before the folder is looked
+    at until :meth:`close`, so two processes never touch one index.
 
     Args:
         folder: where the index lives; created if missing.
-        identity: the database's identity; an index derived from another database (or from
-            none, or unreadable) is wiped and starts empty (:attr:`fresh` is then True).
+        identity: the database's identity. An index derived from another database, in another
+            format, or unreadable is wiped and starts empty: :attr:`created` is then True, and
+            the index is trusted by a later open only once :meth:`adopt` has written its marker
+            (after the caller has reset the watermark that the store keeps for it).
+
+    Raises:
+        MemoryIndexBusy: another process holds the index.
     """
 
-    def __init__(self, folder: Path | None, identity: str) -> None:
+    def __init__(self, folder: Path, identity: str) -> None:
         self.schema = _schema()
-        self.fresh = False
+        self.created = False
         self._folder = folder
-        if folder is None:
-            self._index = tantivy.Index(self.schema)
-            self.fresh = True
-        else:
-            self._index = self._open(folder, identity)
-        self._index.register_tokenizer(ANALYZER_NAME, ANALYZER)
+        self._identity = identity
+        self._lock = _take_lock(folder.with_name(folder.name + ".lock"))
         try:
+            self._index = self._open(folder, identity)
+            self._index.register_tokenizer(ANALYZER_NAME, ANALYZER)
             self._writer: tantivy.IndexWriter | None = self._index.writer(WRITER_HEAP_BYTES, 1)
-        except ValueError as exc:
-            if "LockBusy" not in str(exc):
-                raise
-            raise MemoryIndexBusy(
-                f"the search index {folder} is in use by another process (a server on the same data folder?)"
-            ) from None
-        self._index.reload()
+            self._index.reload()
+        except BaseException:
+            self._lock.close()
+            raise
 
     def _open(self, folder: Path, identity: str) -> tantivy.Index:
         marker = folder / IDENTITY_FILE
@@ -121,40 +126,52 @@ class SearchIndex:
             pass  # no index, another database's, or damaged: rebuilt from the store
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True, mode=0o700)
-        index = tantivy.Index(self.schema, path=str(folder), reuse=False)
-        marker.write_text(json.dumps({"database": identity, "format": INDEX_FORMAT}))
+        self.created = True
+        return tantivy.Index(self.schema, path=str(folder), reuse=False)
+
+    def adopt(self) -> None:
+        """Write the marker that makes a created index trusted at the next open."""
+        marker = self._folder / IDENTITY_FILE
+        marker.write_text(json.dumps({"database": self._identity, "format": INDEX_FORMAT}))
         marker.chmod(0o600)
-        self.fresh = True
-        return index
 
     def _writing(self) -> tantivy.IndexWriter:
         if self._writer is None:
             raise RuntimeError("the search index is closed")
         return self._writer
 
-    def apply(self, added: Sequence[IndexedEntry], deleted: Collection[int], *, replace: bool = False) -> None:
-        """Add and delete entries, then commit and make them searchable.
+    def apply(self, added: Sequence[IndexedEntry], deleted: Collection[int], *, above: int | None = None) -> None:
+        """Delete entries, add entries, then commit and make them searchable; on failure nothing is kept.
 
-        With ``replace``, each added entry's id is deleted first, so adding an entry the index
-        may already hold (catching up after a crash) leaves one copy.
+        Args:
+            added: entries to add.
+            deleted: ids to delete.
+            above: also delete every entry with a higher id first (what a crash or a failed
+                refresh may have left in the index past the store's watermark), so that adding
+                them again leaves one copy.
         """
         writer = self._writing()
-        for entry_id in deleted:
-            writer.delete_documents_by_term("id", entry_id)
-        for entry in added:
-            if replace:
-                writer.delete_documents_by_term("id", entry.id)
-            writer.add_document(
-                tantivy.Document(
-                    id=entry.id,
-                    content=entry.content,
-                    pairs=" ".join(pairs(ANALYZER.analyze(entry.content))),
-                    neuron_id=entry.neuron_id,
-                    kind=entry.kind,
-                    created_at=entry.created_at,
+        try:
+            if above is not None:
+                stale = tantivy.Query.range_query(self.schema, "id", tantivy.FieldType.Integer, above + 1, None)
+                writer.delete_documents_by_query(stale)
+            for entry_id in deleted:
+                writer.delete_documents_by_term("id", entry_id)
+            for entry in added:
+                writer.add_document(
+                    tantivy.Document(
+                        id=entry.id,
+                        content=entry.content,
+                        pairs=" ".join(pairs(ANALYZER.analyze(entry.content))),
+                        neuron_id=entry.neuron_id,
+                        kind=entry.kind,
+                        created_at=entry.created_at,
+                    )
                 )
-            )
-        writer.commit()
+            writer.commit()
+        except BaseException:
+            writer.rollback()  # what was added or deleted before the failure is not committed later
+            raise
         self._index.reload()
 
     def clear(self) -> None:
@@ -170,9 +187,7 @@ class SearchIndex:
         return int(self._index.searcher().num_docs)
 
     def folder_bytes(self) -> int:
-        """The index's size on disk (0 in memory)."""
-        if self._folder is None:
-            return 0
+        """The index's size on disk."""
         return sum(path.stat().st_size for path in self._folder.iterdir() if path.is_file())
 
     def search(
@@ -264,7 +279,31 @@ class SearchIndex:
         return tantivy.Query.phrase_query(self.schema, "pairs", in_order)
 
     def close(self) -> None:
-        """Let merges finish and release the writer (and the index's lock)."""
+        """Let merges finish, release the writer and the index's locks."""
         writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.wait_merging_threads()
+        try:
+            if writer is not None:
+                writer.wait_merging_threads()
+        finally:
+            self._lock.close()
+
+
+def _take_lock(path: Path) -> IO[bytes]:
+    """An exclusive lock on ``path`` (created, mode 0600), held while the file stays open.
+
+    Raises:
+        MemoryIndexBusy: another process holds it.
+    """
+    handle = open(path, "ab")  # noqa: SIM115 - held open for as long as the index is
+    try:
+        os.chmod(path, 0o600)
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise MemoryIndexBusy(
+            f"the search index {path.with_suffix('')} is in use by another process (a server on the same data folder?)"
+        ) from None
+    except BaseException:
+        handle.close()
+        raise
+    return handle

@@ -16,6 +16,8 @@ import tantivy
 
 #: Terms beyond this are dropped: a pasted page must not become a query of thousands of terms.
 MAX_TERMS = 16
+#: Only this much of a query's text is read (its first terms are all a search uses).
+MAX_QUERY_CHARS = 10_000
 #: Longer words (in UTF-8 bytes) are neither indexed nor searched; nothing real is this long.
 MAX_TERM_BYTES = 64
 
@@ -50,7 +52,7 @@ def words(text: str) -> list[tuple[str, bool]]:
 def terms(text: str, max_terms: int = MAX_TERMS) -> list[Term]:
     """The distinct terms of ``text``, in order of first appearance, at most ``max_terms``."""
     found: dict[Term, None] = {}
-    pieces = text.split('"')
+    pieces = text[:MAX_QUERY_CHARS].split('"')
     if len(pieces) % 2 == 0:  # an unpaired quote: the text after it is not a phrase
         pieces[-2:] = ['"'.join(pieces[-2:])]
     for index, piece in enumerate(pieces):

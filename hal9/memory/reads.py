@@ -85,4 +85,8 @@ async def search_entries(
     if missing:
         rows = await reader.execute_fetchall(BY_IDS, (json.dumps(missing),))
         by_id.update((row[0], entry_from_row(row)) for row in rows)
-    return [replace(by_id[entry_id], score=score) for entry_id, score in ranked if entry_id in by_id]
+    answer: dict[int, MemoryEntry] = {}
+    for entry_id, score in ranked:
+        if entry_id in by_id and entry_id not in answer:  # one copy, whatever the index holds
+            answer[entry_id] = replace(by_id[entry_id], score=score)
+    return list(answer.values())

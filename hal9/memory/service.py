@@ -208,17 +208,19 @@ class SQLiteMemory(Service):
         identity, watermark = await index_state(database.read)
         folder = self.path.with_name(self.path.name + INDEX_SUFFIX)
         index = self._index = await anyio.to_thread.run_sync(SearchIndex, folder, identity)
-        if index.fresh:
-            watermark = 0
         feeder = self._feeder = IndexFeeder(
             index,
             database,
             database.feed,
-            watermark=watermark,
+            watermark=0 if index.created else watermark,
             stored=database.max_id,
             refresh_seconds=self.settings.index_refresh_seconds,
-            replace_up_to=0 if index.fresh else database.max_id,
         )
+        if index.created:
+            # The store forgets what an earlier index held before the new one is trusted: a crash
+            # before the marker is written leaves an index the next start wipes and builds again.
+            await feeder.forget_watermark()
+            await anyio.to_thread.run_sync(index.adopt)
         await feeder.load_journal()
         if feeder.behind:
             log.info("memory.indexing", path=str(folder), entries_above=database.max_id - watermark)
@@ -347,7 +349,9 @@ class SQLiteMemory(Service):
         with ``"any"`` at least one. A query with no words finds nothing.
 
         Scores are Lucene's BM25 (k1 1.2, b 0.75), higher is better; the filters restrict
-        which entries match without changing scores. Ties are broken by id.
+        which entries match without changing scores. Within the page, ties are ordered by id.
+        As in Lucene, the statistics BM25 uses (entries, entries holding a word, average
+        length) count deleted entries until the index merges their segments away.
 
         Args:
             fresh: see every entry stored before the call (waiting, if need be, for the index

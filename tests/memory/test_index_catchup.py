@@ -6,9 +6,11 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import anyio
 import pytest
 
 from hal9.config import MemoryConfig
+from hal9.errors import MemoryIndexBusy
 from hal9.memory import MemoryRecord, SQLiteMemory
 
 
@@ -73,3 +75,71 @@ async def test_a_deleted_entry_is_never_returned_even_before_the_index_applies_t
         # The index still holds it until its next refresh: the search leaves it out, and fills the page.
         found = await memory.search("pending", limit=11, fresh=False)
         assert sorted(e.id for e in found) == ids[1:]
+
+
+@pytest.mark.anyio
+async def test_a_refresh_whose_watermark_write_failed_leaves_no_double_when_retried(db_path: Path) -> None:
+    """The index committed, the store's watermark did not move: the retry deletes what is above it first."""
+    async with SQLiteMemory(db_path, MemoryConfig(index_refresh_seconds=60)) as memory:
+        ids = await memory.store_many([MemoryRecord(f"retried entry {i}", "n") for i in range(6)])
+        feeder = memory._feeder
+        assert feeder is not None
+        mark = feeder._mark
+
+        async def broken(watermark: int, deleted: set[int]) -> None:
+            raise OSError("disk full")
+
+        feeder._mark = broken  # type: ignore[method-assign]
+        with pytest.raises(OSError, match="disk full"):
+            await feeder.refresh()
+        assert not await feeder._refresh_logged()  # as the feeder's task sees it: logged, to be retried
+        feeder._mark = mark  # type: ignore[method-assign]
+        await memory.wait_searchable()
+        found = await memory.search("retried", limit=100)
+        assert sorted(e.id for e in found) == ids
+        assert memory._index is not None
+        assert memory._index.size == 6
+
+
+@pytest.mark.anyio
+async def test_a_crash_in_the_middle_of_a_rebuild_leaves_an_index_the_next_start_tops_up(db_path: Path) -> None:
+    """reindex resets the watermark before it empties the index: killed in between, nothing is lost."""
+    ids = await _store(db_path, [f"rebuilt later {i}" for i in range(8)])
+    async with SQLiteMemory(db_path, MemoryConfig()) as memory:
+        feeder = memory._feeder
+        assert feeder is not None
+        await feeder.forget_watermark()  # what rebuild does first; the "crash" comes before the clear
+    async with SQLiteMemory(db_path, MemoryConfig()) as memory:
+        assert sorted(e.id for e in await memory.search("rebuilt", limit=100)) == ids
+        assert memory._index is not None
+        assert memory._index.size == 8
+
+
+@pytest.mark.anyio
+async def test_reindex_while_the_feeder_runs_loses_nothing(db_path: Path) -> None:
+    async with SQLiteMemory(db_path, MemoryConfig(index_refresh_seconds=0)) as memory:
+        ids: list[int] = []
+
+        async def store() -> None:
+            for round_ in range(20):
+                ids.extend(await memory.store_many([MemoryRecord(f"busy {round_} {i}", "n") for i in range(10)]))
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(store)
+            await memory.reindex()
+        await memory.wait_searchable()
+        assert sorted(e.id for e in await memory.search("busy", limit=1000)) == sorted(ids)
+        assert memory._index is not None
+        assert memory._index.size == 200
+
+
+@pytest.mark.anyio
+async def test_a_second_process_is_refused_before_it_touches_the_index(db_path: Path) -> None:
+    await _store(db_path, ["locked entry"])
+    marker = db_path.with_name("hal9.db.index") / "hal9-index.json"
+    async with SQLiteMemory(db_path, MemoryConfig()) as memory:
+        marker.write_text("damaged")  # would make an opener wipe the folder
+        with pytest.raises(MemoryIndexBusy):
+            async with SQLiteMemory(db_path, MemoryConfig()):
+                pass
+        assert [e.content for e in await memory.search("locked")] == ["locked entry"]
