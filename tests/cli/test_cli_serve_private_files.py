@@ -33,9 +33,9 @@ def test_everything_the_server_creates_in_data_dir_is_private(start_server: Star
     assert me.status_code == 401  # auth is on: the signing key and the auth tables exist
     # While the server runs the WAL files exist (the last connection's close removes them).
     files = {path.name: mode(path) for path in data.iterdir()}
-    # The memory's search index is a folder of files beside the database.
+    # The memory's search index is a folder of files beside the database, with its lock file.
     assert files == {
-        **dict.fromkeys(("hal9.db", "hal9.db-wal", "hal9.db-shm", "auth-signing.key"), 0o600),
+        **dict.fromkeys(("hal9.db", "hal9.db-wal", "hal9.db-shm", "hal9.db.index.lock", "auth-signing.key"), 0o600),
         "hal9.db.index": 0o700,
     }
     index_files = list((data / "hal9.db.index").iterdir())
