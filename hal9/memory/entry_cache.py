@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import aiosqlite
 from prometheus_client import Counter
 
 from hal9.memory.cache import LRUCache
-from hal9.memory.reads import BY_ID, entry_from_row
+from hal9.memory.reads import BY_ID, BY_IDS, entry_from_row
 from hal9.memory.touches import AccessTouches
 from hal9.runtime.memory import MemoryEntry
 
@@ -53,9 +55,26 @@ class EntryCache:
         self.touches.touch(entry_id)
         return entry
 
-    def peek(self, entry_id: int) -> MemoryEntry | None:
-        """The cached entry, if any, without counting an access or a hit (a search's read-back)."""
-        return self.entries.get(entry_id)
+    async def many(self, reader: aiosqlite.Connection, entry_ids: list[int]) -> dict[int, MemoryEntry]:
+        """The entries with these ids that exist, by id: from the cache, the others read in one statement.
+
+        A search's read-back: no access or hit is counted, and what was read is cached (a
+        request's recall returns many of the entries the one before it did).
+        """
+        found: dict[int, MemoryEntry] = {}
+        for entry_id in entry_ids:
+            cached = self.entries.get(entry_id)
+            if cached is not None:
+                found[entry_id] = cached
+        missing = [entry_id for entry_id in entry_ids if entry_id not in found]
+        if missing:
+            generation = self.generation
+            rows = await reader.execute_fetchall(BY_IDS, (json.dumps(missing),))
+            for row in rows:
+                entry = found[row[0]] = entry_from_row(row)
+                if generation == self.generation:
+                    self.entries.put(entry.id, entry)
+        return found
 
     def deleted(self, entry_ids: list[int]) -> None:
         """Entries were deleted: drop them, and keep a read that raced the delete from caching its entry."""

@@ -36,6 +36,10 @@ ANALYZER_NAME = "hal9"
 PAIR_JOINER = "_"
 #: Most words a prefix stands for: the first ones in the index's (alphabetical) order.
 MAX_PREFIX_WORDS = 64
+#: Of a query whose words are all common, how many of the rarest a search without stop words keeps.
+KEPT_WHEN_COMMON = 2
+#: A store with fewer entries has no stop words: every word of a query counts.
+STOP_WORDS_FROM = 1000
 #: The writer's indexing memory; a segment is written when it fills.
 WRITER_HEAP_BYTES = 32_000_000
 #: Written beside the index: which database it was derived from (its ``search_index.identity``), in which format.
@@ -197,6 +201,7 @@ class SearchIndex:
         filters: Filters,
         limit: int,
         excluded: Collection[int] = (),
+        common_share: float | None = None,
     ) -> list[tuple[int, float]]:
         """The best ``limit`` entries for the terms, as ``(id, score)``, highest score first.
 
@@ -206,8 +211,13 @@ class SearchIndex:
             filters: restrictions on the entries' fields; they do not change scores.
             limit: most entries returned.
             excluded: ids to leave out (deleted from the store, not yet from the index).
+            common_share: for an "any" search, leave out the words held by more than this share
+                of the entries (stop words: they weigh little in BM25 and cost the most to rank),
+                keeping at least the :data:`KEPT_WHEN_COMMON` rarest words. None: every term.
         """
         searcher = self._index.searcher()
+        if common_share is not None and match == "any":
+            found = _without_common(searcher, found, common_share)
         query = self._query(searcher, found, match, filters, excluded)
         if query is None:
             return []
@@ -286,6 +296,23 @@ class SearchIndex:
                 writer.wait_merging_threads()
         finally:
             self._lock.close()
+
+
+def _without_common(searcher: tantivy.Searcher, found: Sequence[Term], share: float) -> list[Term]:
+    """The terms without the words more than ``share`` of the entries hold.
+
+    A store of fewer than :data:`STOP_WORDS_FROM` entries has no stop words, and of words that
+    are all common the :data:`KEPT_WHEN_COMMON` rarest stay.
+    """
+    total = int(searcher.num_docs)
+    if total < STOP_WORDS_FROM:
+        return list(found)
+    words = [term for term in found if not term.prefix and " " not in term.text]
+    frequency = {term: searcher.doc_freq("content", term.text) for term in words}
+    common = {term for term in words if frequency[term] > share * total}
+    if common and len(common) == len([term for term in words if frequency[term] > 0]):
+        common -= set(sorted(common, key=lambda term: frequency[term])[:KEPT_WHEN_COMMON])
+    return [term for term in found if term not in common]
 
 
 def _take_lock(path: Path) -> IO[bytes]:

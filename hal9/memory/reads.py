@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from functools import partial
 from typing import Any, Literal
 
@@ -30,6 +29,23 @@ RECENT = (
 )
 #: Entries by id, in one statement (the ids as a JSON array).
 BY_IDS = f"SELECT {COLUMNS} FROM entries e WHERE e.id IN (SELECT value FROM json_each(?))"  # noqa: S608 - constant columns
+
+
+def with_score(entry: MemoryEntry, score: float) -> MemoryEntry:
+    """The entry with a search's score (built directly: ``dataclasses.replace`` costs several times more)."""
+    return MemoryEntry(
+        entry.id,
+        entry.neuron_id,
+        entry.layer,
+        entry.kind,
+        entry.content,
+        entry.metadata,
+        entry.importance,
+        entry.created_at,
+        entry.last_accessed,
+        entry.access_count,
+        score,
+    )
 
 
 def entry_from_row(row: Sequence[Any], score: float | None = None) -> MemoryEntry:
@@ -58,35 +74,29 @@ async def search_entries(
     match: Literal["all", "any"],
     excluded: Collection[int],
     limiter: anyio.CapacityLimiter,
-    peek: Callable[[int], MemoryEntry | None],
+    read_back: Callable[[aiosqlite.Connection, list[int]], Awaitable[dict[int, MemoryEntry]]],
+    common_share: float | None = None,
 ) -> list[MemoryEntry]:
     """The exact BM25 top ``limit`` for ``query`` from the index, read back from the store.
 
     The index answers ids and scores (in a worker thread: tantivy releases the GIL); the
-    entries are then taken from the entry cache (``peek``, which deletes keep coherent) or read
-    from SQLite in one statement, so what is returned is what the store holds now: an id the
-    store no longer has is left out.
+    entries are then taken from the entry cache (``read_back``, which deletes keep coherent) or
+    read from SQLite in one statement, so what is returned is what the store holds now: an id
+    the store no longer has is left out.
     """
     found = terms(query)
     limit = max(0, min(int(limit), MAX_SEARCH_LIMIT))
     if not found or limit == 0:
         return []
     ranked = await anyio.to_thread.run_sync(
-        partial(index.search, found, match, filters, limit, frozenset(excluded)), limiter=limiter
+        partial(index.search, found, match, filters, limit, frozenset(excluded), common_share), limiter=limiter
     )
     if not ranked:
         return []
-    by_id: dict[int, MemoryEntry] = {}
-    for entry_id, _ in ranked:
-        cached = peek(entry_id)
-        if cached is not None:
-            by_id[entry_id] = cached
-    missing = [entry_id for entry_id, _ in ranked if entry_id not in by_id]
-    if missing:
-        rows = await reader.execute_fetchall(BY_IDS, (json.dumps(missing),))
-        by_id.update((row[0], entry_from_row(row)) for row in rows)
+    by_id = await read_back(reader, [entry_id for entry_id, _ in ranked])
     answer: dict[int, MemoryEntry] = {}
     for entry_id, score in ranked:
-        if entry_id in by_id and entry_id not in answer:  # one copy, whatever the index holds
-            answer[entry_id] = replace(by_id[entry_id], score=score)
+        entry = by_id.get(entry_id)
+        if entry is not None and entry_id not in answer:  # one copy, whatever the index holds
+            answer[entry_id] = with_score(entry, score)
     return list(answer.values())

@@ -58,6 +58,9 @@ MEMORY_OPERATIONS = OperationMetrics(fam.MEMORY_OPERATIONS, fam.MEMORY_DURATION,
 DATABASE_FILE = "hal9.db"
 #: The search index's folder, beside the database file: ``hal9.db.index``.
 INDEX_SUFFIX = ".index"
+#: A request's recall leaves out the words more than this share of the entries hold: in a store of
+#: similar requests they match nearly everything, weigh little in BM25 and cost the most to rank.
+RECALL_COMMON_SHARE = 0.25
 #: Searches running at once in worker threads (tantivy releases the GIL while it ranks).
 SEARCH_THREADS = 4
 #: Most delete statements one eviction runs; each re-measures what is left to evict.
@@ -100,7 +103,11 @@ class SQLiteMemory(Service):
         self._retention = Retention(self.settings)
         self._forgetting = Forgetting(self._cache, self._touches, self.entry_counts, self._removed)
         self._max_id = 0  # the highest id stored
-        self._recalls = SharedRecall(lambda query, limit: self.search(query, limit=limit, match="any", fresh=False))
+        self._recalls = SharedRecall(
+            lambda query, limit: self._search(
+                query, Filters(), limit, "any", fresh=False, common_share=RECALL_COMMON_SHARE
+            )
+        )
         self._search_threads = anyio.CapacityLimiter(SEARCH_THREADS)
         self._index: SearchIndex | None = None
         self._feeder: IndexFeeder | None = None
@@ -358,6 +365,18 @@ class SQLiteMemory(Service):
                 to take them in); False searches the index as it is, which may lack the entries
                 of the last ``index_refresh_seconds``.
         """
+        return await self._search(query, Filters(neuron_id, kind, since, until), limit, match, fresh=fresh)
+
+    async def _search(
+        self,
+        query: str,
+        filters: Filters,
+        limit: int,
+        match: Literal["all", "any"],
+        *,
+        fresh: bool,
+        common_share: float | None = None,
+    ) -> list[MemoryEntry]:
         async with self.measure(operation="search"):
             reader = self._reader()
             index, feeder = self._index, self._feeder
@@ -369,12 +388,13 @@ class SQLiteMemory(Service):
                 reader,
                 index,
                 query,
-                filters=Filters(neuron_id, kind, since, until),
+                filters=filters,
                 limit=limit,
                 match=match,
                 excluded=feeder.deleted,
                 limiter=self._search_threads,
-                peek=self._cache.peek,
+                read_back=self._cache.many,
+                common_share=common_share,
             )
 
     async def wait_searchable(self) -> None:
@@ -471,7 +491,9 @@ class SQLiteMemory(Service):
         """The entries most relevant to a request, searched once per request and shared down its path.
 
         The first call for ``trace_id`` searches every neuron's entries for any word of
-        ``query`` (counted as a search); the others, until the request ends, get the same
+        ``query`` (counted as a search) but the words in more than a quarter of the entries,
+        unless all are (then its two rarest), in the index as it stands (it may lack the entries
+        of the last ``index_refresh_seconds``); the others, until the request ends, get the same
         entries. See :class:`~hal9.runtime.memory.RequestRecall`.
         """
         return await self._recalls.recall(query, trace_id, limit)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import functools
+from typing import Any, ClassVar, cast
 
 import structlog
 from pydantic import BaseModel, Field, field_validator
@@ -63,9 +64,10 @@ class LLMNeuron(Neuron):
             return []
         query = str(signal.content)[:MEMORY_QUERY_CHARS]
         try:
-            if not isinstance(memory, RequestRecall):
+            if not _recalls_per_request(type(memory)):
                 return await memory.search(query, neuron_id=self.id, limit=self.memory_results, match="any")
-            shared = await memory.recall(query, trace_id=signal.trace_id, limit=SHARED_RECALL_LIMIT)
+            recalls = cast("RequestRecall", memory)
+            shared = await recalls.recall(query, trace_id=signal.trace_id, limit=SHARED_RECALL_LIMIT)
         except Exception as exc:  # noqa: BLE001 - recall is an aid; the signal is answered without it
             log.warning("memory.recall_failed", error=type(exc).__name__, detail=str(exc)[:500])
             return []
@@ -185,3 +187,9 @@ class ImplementationNeuron(LLMNeuron):
     def interpret(self, reply: str) -> str:
         parsed = parse_reply(reply, _Answer)
         return parsed.answer if parsed is not None else reply.strip()
+
+
+@functools.cache
+def _recalls_per_request(kind: type) -> bool:
+    """Whether a memory service of this class recalls per request (an isinstance() of a protocol is slow)."""
+    return issubclass(kind, RequestRecall)
