@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hal9.memory.index import MAX_PREFIX_WORDS, pairs
+from hal9.memory.index import KEPT_WHEN_COMMON, MAX_PREFIX_WORDS, STOP_WORDS_FROM, pairs
 from hal9.memory.query import ANALYZER, Term
 
 K1 = 1.2
@@ -73,7 +73,10 @@ class Field:
         for entry_id in candidates:
             doc = self.docs[entry_id]
             size = len(sequence)
-            tf = sum(1 for i in range(len(doc) - size + 1) if doc[i : i + size] == sequence)
+            if size == 1:
+                tf = doc.count(sequence[0])
+            else:
+                tf = sum(1 for i in range(len(doc) - size + 1) if doc[i : i + size] == sequence)
             if tf:
                 norm = K1 * (1 - B + B * stored_length(len(doc)) / average)
                 found[entry_id] = idf * (1 + K1) * tf / (tf + norm)
@@ -95,6 +98,18 @@ class Reference:
     def add_all(self, entries: Iterable[tuple[int, str]]) -> None:
         for entry_id, text in entries:
             self.add(entry_id, text)
+
+    def without_common(self, found: Sequence[Term], share: float) -> list[Term]:
+        """The terms as recall keeps them: without the words in over ``share`` of the entries (see the index)."""
+        total = len(self.words.docs)
+        if total < STOP_WORDS_FROM:
+            return list(found)
+        words = [term for term in found if not term.prefix and " " not in term.text]
+        frequency = {term: self.words.frequency.get(term.text, 0) for term in words}
+        common = {term for term in words if frequency[term] > share * total}
+        if common and len(common) == len([term for term in words if frequency[term] > 0]):
+            common -= set(sorted(common, key=lambda term: frequency[term])[:KEPT_WHEN_COMMON])
+        return [term for term in found if term not in common]
 
     def expand(self, prefix: str) -> list[str]:
         """The words a prefix stands for: the first 64 that begin with it, alphabetically."""

@@ -23,7 +23,9 @@ computed by brute force (``benchmarks/_bm25.py``). Each class draws its words fr
 band: rare (ranks 10,000-20,000), mid (200-1,000), common (the 5 most frequent: each in most
 entries), and2 (a 20-200 word and a 200-2,000 word), prefix (the first 4 letters of a 100-1,000
 word, then ``*``), phrase (two adjacent words of a stored entry, in quotes) and any16 (the
-distinct words of a stored entry, at most 16, any of them: what a neuron's recall sends).
+distinct words of a stored entry, at most 16, any of them: what a neuron's recall sends), and
+recall16, the same queries through ``SQLiteMemory.recall``, which leaves out the words held by
+over a quarter of the entries (its reference ranks the same reduced query; its baseline is any16's).
 """
 
 from __future__ import annotations
@@ -46,11 +48,13 @@ from hal9.config import MemoryConfig
 from hal9.memory import SQLiteMemory
 from hal9.memory.feeder import CHUNK
 from hal9.memory.index import IndexedEntry, SearchIndex
-from hal9.memory.query import terms
+from hal9.memory.query import Term, terms
 from hal9.memory.schema import MIGRATIONS
-from hal9.memory.service import READ_MMAP_BYTES
+from hal9.memory.service import READ_MMAP_BYTES, RECALL_COMMON_SHARE
 
 Match = Literal["all", "any"]
+#: The class timed through ``SQLiteMemory.recall`` (the any16 queries, as a neuron's recall runs them).
+RECALL = "recall16"
 
 SLOW_SECONDS = 0.03
 VOCABULARY = 20_000
@@ -208,6 +212,8 @@ def query_classes(rng: random.Random, count: int) -> dict[str, list[tuple[str, M
     }
     classes: dict[str, list[tuple[str, Match]]] = {name: [(q, "all") for q in items] for name, items in every.items()}
     classes["any16"] = [(recall(), "any") for _ in range(count)]
+    # The same queries as a neuron's recall runs them: without the words in over a quarter of the entries.
+    classes[RECALL] = list(classes["any16"])
     return classes
 
 
@@ -225,14 +231,17 @@ async def time_ours(path: Path, queries: dict[str, list[tuple[str, Match]]], rep
     started = time.perf_counter()
     async with SQLiteMemory(path) as memory:
         opened = time.perf_counter() - started
-        await memory.search(queries["mid"][0][0])  # warm the page cache
+        await memory.search(next(iter(queries.values()))[0][0])  # warm the page cache
         for name, items in queries.items():
             timed = []
             for q, match in items:
                 best, found = float("inf"), []
-                for _ in range(repeat):
+                for attempt in range(repeat):
                     started = time.perf_counter()
-                    found = await memory.search(q, limit=10, match=match)
+                    if name == RECALL:
+                        found = await memory.recall(q, trace_id=f"{name}-{len(timed)}-{attempt}", limit=10)
+                    else:
+                        found = await memory.search(q, limit=10, match=match)
                     best = min(best, time.perf_counter() - started)
                 timed.append((best, [(entry.id, entry.score or 0.0) for entry in found]))
             out[name] = timed
@@ -245,6 +254,8 @@ def time_fts5(path: Path, queries: dict[str, list[tuple[str, Match]]], repeat: i
     connection.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
     out: dict[str, list[float]] = {}
     for name, items in queries.items():
+        if name == RECALL:
+            continue  # the same queries as any16
         timed = []
         for q, match in items:
             found = terms(q)
@@ -298,6 +309,8 @@ def bench_search(args: argparse.Namespace, folder: Path) -> None:
         build_file(baseline, count, MIGRATIONS[:1])  # schema 1: entries with an FTS5 index
     print(f"search: {count} entries, top 10 by BM25, best of {args.repeat} per query")
     queries = query_classes(random.Random(3), args.queries)
+    if args.classes:
+        queries = {name: items for name, items in queries.items() if name in args.classes.split(",")}
     ours, opened = anyio.run(time_ours, path, queries, args.repeat)
     print(f"  opened in {opened:.1f}s (the search index is built from the store the first time)")
     fts5 = time_fts5(baseline, queries, args.repeat)
@@ -309,17 +322,24 @@ def bench_search(args: argparse.Namespace, folder: Path) -> None:
     )
     for name, items in queries.items():
         ours_t = [t for t, _ in ours[name]]
-        base_t = fts5[name]
+        base_t = fts5.get(name) or fts5.get("any16")
         agree = sum(
             1
             for (q, match), (_, found) in zip(items, ours[name], strict=True)
-            if agrees(found, reference.top(terms(q), match))
+            if agrees(found, reference.top(expected_terms(reference, q, name), match))
         )
+        base = f" {ms(percentile(base_t, 0.5))} {ms(percentile(base_t, 0.95))}" if base_t else " " * 18
+        ratio = f"{percentile(ours_t, 0.95) / percentile(base_t, 0.95):9.2f}" if base_t else " " * 9
         print(
-            f"  {name:8} {ms(percentile(ours_t, 0.5))} {ms(percentile(ours_t, 0.95))}"
-            f" {ms(percentile(base_t, 0.5))} {ms(percentile(base_t, 0.95))}"
-            f" {percentile(ours_t, 0.95) / percentile(base_t, 0.95):9.2f}   agree {agree}/{len(items)}"
+            f"  {name:8} {ms(percentile(ours_t, 0.5))} {ms(percentile(ours_t, 0.95))}{base} {ratio}"
+            f"   agree {agree}/{len(items)}"
         )
+
+
+def expected_terms(reference: Reference, query: str, name: str) -> list[Term]:
+    """The terms the reference ranks by: the query's, or for recall, without the stop words."""
+    found = terms(query)
+    return reference.without_common(found, RECALL_COMMON_SHARE) if name == RECALL else found
 
 
 def main() -> None:
@@ -337,6 +357,7 @@ def main() -> None:
         "--search-db", type=Path, help="the search benchmark's file: reused if it exists, else built there and kept"
     )
     parser.add_argument("--repeat", type=int, default=1, help="time each query this many times, keep the best")
+    parser.add_argument("--classes", help="only these query classes, comma-separated (e.g. any16,common)")
     args = parser.parse_args()
     quiet_logs()
     with tempfile.TemporaryDirectory(prefix="hal9-bench-") as tmp:
