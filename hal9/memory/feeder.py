@@ -163,9 +163,14 @@ class IndexFeeder:
                     await self._urgent.wait()
             self._wake = anyio.Event()
             self._urgent = anyio.Event()
+            # What waited when the round began (a backlog takes several chunks); what arrives
+            # meanwhile has set the wake-up again and waits for the next interval.
+            target = self.stored
             while self.behind:
                 if not await self._refresh_logged():
                     await anyio.sleep(RETRY_SECONDS)
+                elif self.indexed >= target:
+                    break
             last = time.monotonic()
 
     async def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
