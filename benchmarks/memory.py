@@ -47,7 +47,7 @@ from benchmarks._common import quiet_logs
 from hal9.config import MemoryConfig
 from hal9.memory import SQLiteMemory
 from hal9.memory.feeder import CHUNK
-from hal9.memory.index import IndexedEntry, SearchIndex
+from hal9.memory.index import IndexedEntry, SearchIndex, index_folder
 from hal9.memory.query import Term, terms
 from hal9.memory.schema import MIGRATIONS
 from hal9.memory.service import READ_MMAP_BYTES, RECALL_COMMON_SHARE
@@ -164,7 +164,7 @@ def bench_store(args: argparse.Namespace, folder: Path) -> None:
         connection.close()
         path = folder / f"store-hand-{run}.db"
         connection = create_schema(path, args.synchronous)
-        index = SearchIndex(path.with_name(path.name + ".index"), "benchmark")
+        index = SearchIndex(index_folder(path), "benchmark")
         started = time.perf_counter()
         raw_insert_indexed(connection, texts, args.batch, index)
         by_hand.append(len(texts) / (time.perf_counter() - started))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
 from functools import partial
 
 import aiosqlite
@@ -173,13 +172,11 @@ class IndexFeeder:
                     break
             last = time.monotonic()
 
-    async def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
+    async def catch_up(self) -> int:
         """Refresh until nothing waits (at start, before searches); how many entries were added."""
         added = 0
         while self.behind:
             added += await self.refresh()
-            if progress is not None:
-                progress(added)
         return added
 
     async def _refresh_logged(self) -> bool:

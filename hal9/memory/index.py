@@ -69,6 +69,11 @@ class Filters:
     until: float | None = None
 
 
+def index_folder(database: Path) -> Path:
+    """Where the search index of a database file lives: beside it, ``<file>.index``."""
+    return database.with_name(database.name + ".index")
+
+
 def pairs(words: Sequence[str]) -> list[str]:
     """Each two adjacent words as one term: ``a b c`` gives ``a_b``, ``b_c``."""
     return [f"{first}{PAIR_JOINER}{second}" for first, second in itertools.pairwise(words)]
@@ -189,10 +194,6 @@ class SearchIndex:
     def size(self) -> int:
         """Entries the index holds (deleted ones no longer count)."""
         return int(self._index.searcher().num_docs)
-
-    def folder_bytes(self) -> int:
-        """The index's size on disk."""
-        return sum(path.stat().st_size for path in self._folder.iterdir() if path.is_file())
 
     def search(
         self,

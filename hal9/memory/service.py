@@ -23,7 +23,7 @@ from hal9.memory.database import READ_MMAP_BYTES as READ_MMAP_BYTES
 from hal9.memory.database import MemoryDatabase
 from hal9.memory.entry_cache import EntryCache
 from hal9.memory.feeder import IndexFeeder, index_state
-from hal9.memory.index import Filters, SearchIndex
+from hal9.memory.index import Filters, SearchIndex, index_folder
 from hal9.memory.metrics import EntryCounts, MemoryCollector
 from hal9.memory.reads import MAX_SEARCH_LIMIT, RECENT, entry_from_row, search_entries
 from hal9.memory.recall import SharedRecall
@@ -56,8 +56,6 @@ log = structlog.get_logger("hal9.memory")
 
 MEMORY_OPERATIONS = OperationMetrics(fam.MEMORY_OPERATIONS, fam.MEMORY_DURATION, MEMORY_BUCKETS)
 DATABASE_FILE = "hal9.db"
-#: The search index's folder, beside the database file: ``hal9.db.index``.
-INDEX_SUFFIX = ".index"
 #: A request's recall leaves out the words more than this share of the entries hold: in a store of
 #: similar requests they match nearly everything, weigh little in BM25 and cost the most to rank.
 RECALL_COMMON_SHARE = 0.25
@@ -213,7 +211,7 @@ class SQLiteMemory(Service):
     async def _open_index(self, database: MemoryDatabase) -> IndexFeeder:
         """Open the search index and catch it up with the store (a full build if it is new)."""
         identity, watermark = await index_state(database.read)
-        folder = self.path.with_name(self.path.name + INDEX_SUFFIX)
+        folder = index_folder(self.path)
         index = self._index = await anyio.to_thread.run_sync(SearchIndex, folder, identity)
         feeder = self._feeder = IndexFeeder(
             index,

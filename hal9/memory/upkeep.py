@@ -12,6 +12,7 @@ import structlog
 from anyio.abc import TaskGroup
 
 from hal9.config import MemoryConfig
+from hal9.memory.index import index_folder
 from hal9.memory.metrics import MemoryCollector
 from hal9.memory.retention import Retention
 
@@ -28,7 +29,7 @@ def file_bytes(path: Path) -> int:
         with contextlib.suppress(FileNotFoundError):
             total += file.stat().st_size
     with contextlib.suppress(FileNotFoundError):
-        for file in path.with_name(path.name + ".index").iterdir():
+        for file in index_folder(path).iterdir():
             with contextlib.suppress(FileNotFoundError):  # a segment merged away meanwhile
                 total += file.stat().st_size
     return total

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,18 +12,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from hal9.cli import is_loopback
-from tests.cli.helpers import ServerProcess, StartServer, clean_env, run_cli
+from tests.cli.helpers import AUTH_ON, KEY, ServerProcess, StartServer, clean_env, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
-#: Auth on (the helpers turn it off by default) with cheap hashing.
-AUTH_ON = {
-    "HAL9_AUTH__ENABLED": "true",
-    "HAL9_AUTH__PASSWORD_HASH_MEMORY_KIB": "1024",
-    "HAL9_AUTH__PASSWORD_HASH_TIME_COST": "1",
-    "HAL9_AUTH__PASSWORD_HASH_PARALLELISM": "1",
-}
-KEY = re.compile(r"hal9_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
 CONFIG = 'data_dir = "data"\nservices = { llm = "hal9.llm:LLMService" }\n'
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +25,15 @@ from tests.contract import CONTRACT
 START_DEADLINE = 20.0
 #: Give ``HAL9_AUTH__ENABLED`` this value in a test's environment to leave auth to its config file.
 AUTH_FROM_CONFIG = "from-config"
+#: Auth on (the helpers turn it off unless told), with cheap password hashing.
+AUTH_ON = {
+    "HAL9_AUTH__ENABLED": "true",
+    "HAL9_AUTH__PASSWORD_HASH_MEMORY_KIB": "1024",
+    "HAL9_AUTH__PASSWORD_HASH_TIME_COST": "1",
+    "HAL9_AUTH__PASSWORD_HASH_PARALLELISM": "1",
+}
+#: An API key as the server prints it.
+KEY = re.compile(r"hal9_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
 #: How long a server gets to exit after SIGTERM or SIGINT.
 STOP_DEADLINE = 20.0
 

@@ -5,7 +5,6 @@ Real ``python -m hal9`` subprocesses on 127.0.0.1, each in a temporary folder.
 
 from __future__ import annotations
 
-import re
 import signal
 import socket
 import subprocess
@@ -18,28 +17,13 @@ import anyio.to_thread
 import httpx
 import pytest
 
-from tests.cli.helpers import StartServer, clean_env, contract, poll_sample, run_cli, samples
+from tests.cli.helpers import AUTH_ON, KEY, StartServer, clean_env, contract, poll_sample, run_cli, samples
+from tests.monitoring.assets import SECTIONS
 
 pytestmark = pytest.mark.slow
 
-#: Auth on, as in the embedded default (the helpers turn it off unless told), with cheap hashing.
-AUTH_ON = {
-    "HAL9_AUTH__ENABLED": "true",
-    "HAL9_AUTH__PASSWORD_HASH_MEMORY_KIB": "1024",
-    "HAL9_AUTH__PASSWORD_HASH_TIME_COST": "1",
-    "HAL9_AUTH__PASSWORD_HASH_PARALLELISM": "1",
-}
-KEY = re.compile(r"hal9_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
 NETWORK_SECTION = "Network Metrics (Distributed Mode)"
-SINGLE_SERVER_SECTIONS = (
-    "System Metrics",
-    "Neuron Metrics",
-    "Claude Integration Metrics",
-    "Memory System Metrics",
-    "Learning Metrics",
-    "MCP Tools Metrics",
-    "Authentication Metrics",
-)
+SINGLE_SERVER_SECTIONS = tuple(section for section in SECTIONS if section != NETWORK_SECTION)
 
 
 # -- the start-up summary ---------------------------------------------------------------------

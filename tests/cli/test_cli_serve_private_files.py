@@ -8,18 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.helpers import StartServer, run_cli
+from tests.cli.helpers import AUTH_ON, StartServer, run_cli
 
 pytestmark = pytest.mark.slow
 
 #: Auth (the signing key) and memory (WAL writes), on the mock LLM.
 CONFIG = 'data_dir = "data"\nservices = { llm = "hal9.llm:LLMService", memory = "hal9.memory:SQLiteMemory" }\n'
-AUTH_ON = {
-    "HAL9_AUTH__ENABLED": "true",
-    "HAL9_AUTH__PASSWORD_HASH_MEMORY_KIB": "1024",
-    "HAL9_AUTH__PASSWORD_HASH_TIME_COST": "1",
-    "HAL9_AUTH__PASSWORD_HASH_PARALLELISM": "1",
-}
 
 
 def mode(path: Path) -> int:

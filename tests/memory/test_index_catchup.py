@@ -14,6 +14,13 @@ from hal9.errors import MemoryIndexBusy
 from hal9.memory import MemoryRecord, SQLiteMemory
 
 
+async def assert_indexed_once(memory: SQLiteMemory, word: str, ids: list[int]) -> None:
+    """The entries holding ``word`` are exactly ``ids``, and the index holds nothing else, nothing twice."""
+    assert sorted(e.id for e in await memory.search(word, limit=1000)) == sorted(ids)
+    assert memory._index is not None
+    assert memory._index.size == len(ids)
+
+
 async def _store(path: Path, texts: list[str]) -> list[int]:
     async with SQLiteMemory(path, MemoryConfig()) as memory:
         ids = await memory.store_many([MemoryRecord(text, "n") for text in texts])
@@ -28,10 +35,7 @@ async def test_an_index_ahead_of_its_watermark_is_caught_up_without_doubles(db_p
     with sqlite3.connect(db_path) as connection:
         connection.execute("UPDATE search_index SET watermark = 0")
     async with SQLiteMemory(db_path, MemoryConfig()) as memory:
-        found = await memory.search("twice", limit=100)
-        assert sorted(e.id for e in found) == ids
-        assert memory._index is not None
-        assert memory._index.size == 20
+        await assert_indexed_once(memory, "twice", ids)
 
 
 @pytest.mark.anyio
@@ -42,9 +46,7 @@ async def test_a_delete_made_while_the_service_was_down_reaches_the_index(db_pat
         connection.execute("DELETE FROM entries WHERE id = ?", (ids[2],))
         assert connection.execute("SELECT id FROM search_index_deletes").fetchall() == [(ids[2],)]
     async with SQLiteMemory(db_path, MemoryConfig()) as memory:
-        assert sorted(e.id for e in await memory.search("journaled")) == ids[:2] + ids[3:]
-        assert memory._index is not None
-        assert memory._index.size == 4
+        await assert_indexed_once(memory, "journaled", ids[:2] + ids[3:])
     with sqlite3.connect(db_path) as connection:
         assert connection.execute("SELECT count(*) FROM search_index_deletes").fetchone() == (0,)
 
@@ -95,10 +97,7 @@ async def test_a_refresh_whose_watermark_write_failed_leaves_no_double_when_retr
         assert not await feeder._refresh_logged()  # as the feeder's task sees it: logged, to be retried
         feeder._mark = mark  # type: ignore[method-assign]
         await memory.wait_searchable()
-        found = await memory.search("retried", limit=100)
-        assert sorted(e.id for e in found) == ids
-        assert memory._index is not None
-        assert memory._index.size == 6
+        await assert_indexed_once(memory, "retried", ids)
 
 
 @pytest.mark.anyio
@@ -110,9 +109,7 @@ async def test_a_crash_in_the_middle_of_a_rebuild_leaves_an_index_the_next_start
         assert feeder is not None
         await feeder.forget_watermark()  # what rebuild does first; the "crash" comes before the clear
     async with SQLiteMemory(db_path, MemoryConfig()) as memory:
-        assert sorted(e.id for e in await memory.search("rebuilt", limit=100)) == ids
-        assert memory._index is not None
-        assert memory._index.size == 8
+        await assert_indexed_once(memory, "rebuilt", ids)
 
 
 @pytest.mark.anyio
@@ -128,9 +125,7 @@ async def test_reindex_while_the_feeder_runs_loses_nothing(db_path: Path) -> Non
             tasks.start_soon(store)
             await memory.reindex()
         await memory.wait_searchable()
-        assert sorted(e.id for e in await memory.search("busy", limit=1000)) == sorted(ids)
-        assert memory._index is not None
-        assert memory._index.size == 200
+        await assert_indexed_once(memory, "busy", sorted(ids))
 
 
 @pytest.mark.anyio
