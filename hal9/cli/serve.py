@@ -157,6 +157,7 @@ async def serve(config: Config, stop: _StopRequest) -> int:
     import uvicorn
 
     from hal9.auth import AuthService, auth_services
+    from hal9.cli.collector import settle_garbage_collection
     from hal9.runtime.runtime import Runtime
     from hal9.server import create_app
 
@@ -202,6 +203,7 @@ async def serve(config: Config, stop: _StopRequest) -> int:
             host, port = sock.getsockname()[:2]
             url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
             _announce(config, runtime, url)
+            settle_garbage_collection()
             log.info("server.listening", host=host, port=port, url=url, server_id=config.server_id)
             await server.serve(sockets=[sock])
             log.info("server.draining", active_requests=runtime.active_requests)
