@@ -203,7 +203,7 @@ class IndexFeeder:
         self.deleted.update(int(entry_id) for (entry_id,) in journal)
         deleted = set(self.deleted)
         rows = await self._reader.execute_fetchall(_AFTER, (self.indexed, target, CHUNK))
-        entries = [IndexedEntry(int(i), str(n), str(k), str(c), float(t)) for i, n, k, c, t in rows]
+        entries = list(map(IndexedEntry._make, rows))
         mark = entries[-1].id if len(entries) == CHUNK else target
         above = self.indexed if self._stale_above else None
         await anyio.to_thread.run_sync(partial(self.index.apply, entries, deleted, above=above))

@@ -23,7 +23,7 @@ import shutil
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Literal, NamedTuple
 
 import tantivy
 
@@ -48,9 +48,11 @@ IDENTITY_FILE = "hal9-index.json"
 INDEX_FORMAT = 1
 
 
-@dataclass(frozen=True, slots=True)
-class IndexedEntry:
-    """What the index holds of an entry: its text and the fields a search filters on."""
+class IndexedEntry(NamedTuple):
+    """What the index holds of an entry: its text and the fields a search filters on.
+
+    A tuple in the order of the store's columns, so a row read for the index is one as it is.
+    """
 
     id: int
     neuron_id: str

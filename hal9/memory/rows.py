@@ -17,6 +17,9 @@ from hal9.runtime.memory import MEMORY_KINDS, MemoryRecord
 MAX_NEURON_ID_CHARS = 128
 MAX_METADATA_CHARS = 16_384
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: Not ASCII-escaped: a lone surrogate stays a character, which valid_text() finds, keys and values alike.
+#: Built once: ``json.dumps`` with options builds an encoder per call.
+_METADATA_JSON = json.JSONEncoder(default=str, allow_nan=False, ensure_ascii=False)
 
 
 def entry_row(record: MemoryRecord, now: float, max_content_chars: int) -> Row:
@@ -43,12 +46,7 @@ def entry_row(record: MemoryRecord, now: float, max_content_chars: int) -> Row:
     if not 0.0 <= importance <= 1.0:  # also refuses NaN
         raise InvalidMemoryEntry(f"importance must be between 0 and 1; got {record.importance!r}")
     try:
-        # Not ASCII-escaped: a lone surrogate stays a character, which valid_text() finds, keys and values alike.
-        metadata = (
-            json.dumps(dict(record.metadata), default=str, allow_nan=False, ensure_ascii=False)
-            if record.metadata
-            else "{}"
-        )
+        metadata = _METADATA_JSON.encode(dict(record.metadata)) if record.metadata else "{}"
     except (TypeError, ValueError) as exc:
         raise InvalidMemoryEntry(f"metadata must be a JSON object: {exc}") from None
     if len(metadata) > MAX_METADATA_CHARS:

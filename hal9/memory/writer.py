@@ -34,6 +34,8 @@ _INSERT_ROWS = (
     " value ->> 7, value ->> 7 FROM json_each(?)"
 )
 _NEXT_ID = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'entries'), 0)"
+#: Built once (``json.dumps`` with options builds an encoder per call); not ASCII-escaped, as SQLite reads it.
+_ROWS_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 @dataclass(slots=True, eq=False)
@@ -152,7 +154,7 @@ class GroupCommitWriter:
                 params.extend((entry_id, *r) for entry_id, r in zip(request.ids, request.rows, strict=True))
             # All the rows in one statement (a JSON array): one thread hop, and SQLite's C code
             # walks the rows instead of a Python loop binding each.
-            rows = (json.dumps(params, ensure_ascii=False),)
+            rows = (_ROWS_JSON.encode(params),)
             touches = self._take_touches()
             try:
                 if not touches:

@@ -95,8 +95,12 @@ def dumps(content: Any) -> bytes:
         return _dumps(scrub(content))
 
 
+#: Built once: ``json.dumps`` with options builds an encoder per call.
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def _dumps(content: Any) -> bytes:
-    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    return _COMPACT_JSON.encode(content).encode("utf-8")
 
 
 class SafeJSONResponse(JSONResponse):
