@@ -86,7 +86,14 @@ def _network_line(config: Config) -> str:
         return "none (this server runs every neuron)"
     placed = sorted({n.server for n in config.neurons if n.server not in (None, config.server_id)})
     elsewhere = f"; neurons on {', '.join(placed)}" if placed else ""
-    return f"{config.network.nats_url} (cluster {config.network.cluster}, server_id {config.server_id}{elsewhere})"
+    state = (
+        "state shared on JetStream: budgets, auth, accepted requests, memory, feedback"
+        if config.network.shared
+        else "each server keeps its own state (shared_state = false)"
+    )
+    return (
+        f"{config.network.nats_url} (cluster {config.network.cluster}, server_id {config.server_id}{elsewhere}); {state}"
+    )
 
 
 def startup_summary(

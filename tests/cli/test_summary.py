@@ -77,4 +77,13 @@ def test_the_network_names_the_nats_url_and_the_other_servers() -> None:
         ],
     }
     lines = summary(data, {"llm": MockLLM()}, NO_KEY)
-    assert lines["network"] == "nats://127.0.0.1:4222 (cluster c, server_id a; neurons on b)"
+    assert lines["network"] == (
+        "nats://127.0.0.1:4222 (cluster c, server_id a; neurons on b); "
+        "state shared on JetStream: budgets, auth, accepted requests, memory, feedback"
+    )
+
+
+def test_the_network_says_when_each_server_keeps_its_own_state() -> None:
+    data = {"network": {"nats_url": "nats://127.0.0.1:4222", "cluster": "c", "shared_state": False}}
+    lines = summary(data, {"llm": MockLLM()}, NO_KEY)
+    assert lines["network"].endswith("; each server keeps its own state (shared_state = false)")
