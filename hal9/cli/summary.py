@@ -91,9 +91,8 @@ def _network_line(config: Config) -> str:
         if config.network.shared
         else "each server keeps its own state (shared_state = false)"
     )
-    return (
-        f"{config.network.nats_url} (cluster {config.network.cluster}, server_id {config.server_id}{elsewhere}); {state}"
-    )
+    where = f"cluster {config.network.cluster}, server_id {config.server_id}{elsewhere}"
+    return f"{config.network.nats_url} ({where}); {state}"
 
 
 def startup_summary(
