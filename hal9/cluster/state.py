@@ -13,6 +13,7 @@ own start can already use it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any, Self
@@ -168,7 +169,12 @@ class ClusterState(Service):
                 self._client = self._js = None
         finally:
             self._closing = True
-            with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.connect_timeout):
+            # A server stopped while NATS is down still stops: closing a dead connection may raise.
+            with (
+                anyio.CancelScope(shield=True),
+                anyio.move_on_after(self.settings.connect_timeout),
+                contextlib.suppress(OSError, nats.errors.Error),
+            ):
                 await client.close()
 
     async def _on_error(self, exc: Exception) -> None:

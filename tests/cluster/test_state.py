@@ -54,3 +54,11 @@ async def test_a_nats_without_jetstream_is_refused_with_the_way_out() -> None:
                 pass
     finally:
         server.remove()
+
+
+@pytest.mark.anyio
+async def test_the_cluster_state_stops_cleanly_while_nats_is_down(nats_server: NatsServer) -> None:
+    async with ClusterState(_config(nats_server.url).network, "a") as state:
+        assert state.connected
+        nats_server.stop()
+    assert not state.connected
