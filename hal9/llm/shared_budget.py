@@ -177,6 +177,7 @@ class SharedSpendTracker(SpendTracker):
         self._ops: list[_Op] = []
         self._held: dict[str, float] = {}
         self._ops_ready = anyio.Event()
+        self._adopted = anyio.Event()
         self._tasks: TaskGroup | None = None
 
     @classmethod
@@ -412,6 +413,12 @@ class SharedSpendTracker(SpendTracker):
         # Replaced whole, never mutated: a scrape in another thread reads a consistent copy.
         self._view = {p: _PeriodSpend(p, document.periods[p][0], document.periods[p][1]) for p in PERIODS}
         self._reserved_view = document.reserved(now)
+        adopted, self._adopted = self._adopted, anyio.Event()
+        adopted.set()
+
+    async def changed(self) -> None:
+        """Return once the local copy has taken a newer document (this server's write or another's)."""
+        await self._adopted.wait()
 
     async def _watch(self) -> None:
         """Follow the document's changes made by the other servers."""
