@@ -224,7 +224,8 @@ class SharedSpendTracker(SpendTracker):
             ops, self._ops = [op for op in self._ops if op.kind != "reserve"], []
             if ops and self._kv is not None:
                 await self._round(ops, retry=False)
-            await super().close()
+        # Outside the shield: the base's writer task group was entered outside it (it shields its own write).
+        await super().close()
 
     # -- reading (a scrape's: the local copy) --------------------------------------------------
 
