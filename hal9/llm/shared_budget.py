@@ -38,7 +38,7 @@ import structlog
 from anyio.abc import TaskGroup
 
 from hal9.config import BudgetConfig
-from hal9.errors import BudgetExceeded, LLMUnavailable
+from hal9.errors import BudgetExceeded, LLMUnavailable, NetworkUnavailable
 from hal9.llm.budget import PERIODS, Reservation, SpendTracker, _PeriodSpend, period_start
 from hal9.llm.ledger import Mode, SpendLedger
 
@@ -133,6 +133,8 @@ class _Op:
     model: str = ""
     done: anyio.Event | None = None
     error: Exception | None = None
+    #: A write of it failed without an answer: it may have landed all the same.
+    uncertain: bool = False
 
 
 class SharedSpendTracker(SpendTracker):
@@ -297,7 +299,7 @@ class SharedSpendTracker(SpendTracker):
                 if op.kind == "reserve":
                     op.error = error
             # Settlements and releases are kept for the next round (no one waits for them meanwhile).
-            kept = [_Op(op.kind, op.id, op.cost, op.model) for op in ops if op.kind != "reserve"]
+            kept = [_Op(op.kind, op.id, op.cost, op.model, uncertain=True) for op in ops if op.kind != "reserve"]
             if kept and retry:
                 self._ops[:0] = kept
             elif kept:
@@ -315,6 +317,9 @@ class SharedSpendTracker(SpendTracker):
     async def _commit(self, ops: list[_Op]) -> None:
         kv = self._kv
         assert kv is not None
+        if not self.state.connected:
+            # Not written into the client's reconnect buffer, to land at some later time.
+            raise NetworkUnavailable("NATS is not connected")
         raw, revision, fresh = self._raw, self._revision, False
         while True:
             now = self._clock()
@@ -364,9 +369,12 @@ class SharedSpendTracker(SpendTracker):
                     continue
                 document.reservations[op.id] = (op.cost, now + self.lifetime)
             elif op.kind == "settle":
-                document.reservations.pop(op.id, None)
-                # Counted even if the reservation had expired meanwhile: the call was paid for.
-                document.add_spend(op.model, op.cost)
+                held = document.reservations.pop(op.id, None)
+                # Without its reservation, a settlement whose earlier write may have landed is that
+                # write's repeat: skipped. One never tried before counts, the reservation having
+                # expired meanwhile (the call was paid for all the same).
+                if held is not None or not op.uncertain:
+                    document.add_spend(op.model, op.cost)
             else:
                 document.reservations.pop(op.id, None)
             changed = True
@@ -422,7 +430,15 @@ class SharedSpendTracker(SpendTracker):
         await self._adopted.wait()
 
     async def _watch(self) -> None:
-        """Follow the document's changes made by the other servers."""
+        """Follow the document's changes made by the other servers; a watch that fails is started again."""
+        while True:
+            try:
+                await self._follow()
+            except Exception as exc:  # noqa: BLE001 - the copy goes stale, the budget's checks do not (they read)
+                log.warning("llm.shared_budget_watch_failed", mode=self.key, error=type(exc).__name__)
+            await anyio.sleep(RETRY_DELAY)
+
+    async def _follow(self) -> None:
         from nats.js.kv import KV_DEL, KV_PURGE
 
         assert self._kv is not None
@@ -454,12 +470,19 @@ class _SharedHold:
         op = tracker._submit("reserve", reservation.id, reservation.cost, wait=True)
         assert op.done is not None
         try:
-            await op.done.wait()
+            with anyio.fail_after(2 * ROUND_TIMEOUT):  # a writer that cannot answer must not hold the call forever
+                await op.done.wait()
+        except TimeoutError:
+            tracker._submit("release", reservation.id, 0.0, wait=False)
+            raise LLMUnavailable("the cluster's budget did not answer in time") from None
         except BaseException:
             # Cancelled while the writer may be adding it: take it back (a no-op if it was not).
             tracker._submit("release", reservation.id, 0.0, wait=False)
             raise
         if op.error is not None:
+            if isinstance(op.error, LLMUnavailable):
+                # The write may land later all the same: its reservation is given back then.
+                tracker._submit("release", reservation.id, 0.0, wait=False)
             raise op.error
         tracker._held[reservation.id] = reservation.cost
         return reservation

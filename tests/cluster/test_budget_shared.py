@@ -9,11 +9,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 import pytest
 
 from hal9.cluster import ClusterState
 from hal9.config import BudgetConfig, Config
-from hal9.errors import BudgetExceeded
+from hal9.errors import BudgetExceeded, LLMUnavailable
 from hal9.llm.ledger import Mode
 from hal9.llm.shared_budget import BUCKET, SharedSpendTracker, SpendDocument
 from tests.network.nats_server import NatsServer
@@ -133,3 +134,26 @@ async def test_a_cancelled_call_gives_its_reservation_back(nats_server: NatsServ
         async with tracker.hold(0.75) as reservation:  # would be refused had the first stayed reserved
             await tracker.record("m", 1, 1, 0.75, reservation)
         assert tracker.remaining("day") == 0.25
+
+
+async def test_while_nats_is_down_calls_are_refused_as_unavailable_and_settlements_wait_for_it(
+    nats_server: NatsServer,
+) -> None:
+    settings = {"network": {"nats_url": nats_server.url, "cluster": "budget-test", "ack_timeout": 0.2}}
+    config = Config.model_validate({**settings, "network": {**settings["network"], "heartbeat_interval": 0.2}})
+    async with ClusterState(config.network, "s0") as state:
+        tracker = SharedSpendTracker(LIMIT, state, "mock")
+        await tracker.open()
+        try:
+            async with tracker.hold(0.25) as reservation:
+                await anyio.to_thread.run_sync(nats_server.stop)
+                await tracker.record("m", 1, 1, 0.25, reservation)  # its settlement cannot be written yet
+            with pytest.raises(LLMUnavailable, match="cluster's budget"):
+                async with tracker.hold(0.125):
+                    pass
+            await anyio.to_thread.run_sync(nats_server.start)
+            with anyio.fail_after(20):  # reconnect, then the settlement kept meanwhile is written
+                while tracker.spent("day") != 0.25 or tracker.reserved:
+                    await tracker.changed()
+        finally:
+            await tracker.close()
