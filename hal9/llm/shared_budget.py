@@ -58,7 +58,7 @@ BUCKET_TTL = 32 * 86400.0
 MAX_DOCUMENT_BYTES = 1 << 20
 #: Seconds a reservation outlives its call's time limit: the clock skew and pauses it tolerates.
 RESERVATION_MARGIN = 30.0
-#: How long a round of reservations waits for the cluster before the calls fail as unavailable.
+#: How long one round's reads and compare-and-set may take before the round counts as failed (and is retried).
 ROUND_TIMEOUT = 10.0
 #: Seconds between two attempts to write settlements while the cluster cannot be reached.
 RETRY_DELAY = 0.5
@@ -151,6 +151,8 @@ class SharedSpendTracker(SpendTracker):
         clock: Unix time now.
         write_behind: settle without waiting for the write (the mock's calls wait on nothing).
         hold_seconds: the longest a call may take; with the margin, a reservation's lifetime.
+        wait_seconds: how long a call waits for NATS to take its reservation before it fails as
+            unavailable (default ``network.delivery_timeout``).
     """
 
     def __init__(
@@ -163,9 +165,12 @@ class SharedSpendTracker(SpendTracker):
         *,
         write_behind: bool = False,
         hold_seconds: float = 0.0,
+        wait_seconds: float | None = None,
     ) -> None:
         super().__init__(limits, ledger, clock, write_behind=write_behind)
         self.state = state
+        #: How long a call waits for NATS to take its reservation: ``network.delivery_timeout``, as a signal waits.
+        self.wait_seconds = state.settings.delivery_timeout if wait_seconds is None else wait_seconds
         self.key = mode
         self.lifetime = hold_seconds + RESERVATION_MARGIN
         # A restarted server never takes its earlier run's reservations for its own.
@@ -180,6 +185,7 @@ class SharedSpendTracker(SpendTracker):
         self._held: dict[str, float] = {}
         self._ops_ready = anyio.Event()
         self._adopted = anyio.Event()
+        self._unreachable = False
         self._tasks: TaskGroup | None = None
 
     @classmethod
@@ -248,7 +254,7 @@ class SharedSpendTracker(SpendTracker):
 
         Raises:
             BudgetExceeded: the cluster's spend plus reservations plus ``cost`` would pass a limit.
-            LLMUnavailable: the cluster's budget could not be reached in time; nothing is sent.
+            LLMUnavailable: NATS did not take the reservation within ``wait_seconds``; nothing is sent.
         """
         self._next_id += 1
         return _SharedHold(self, Reservation(cost, f"{self._prefix}{self._next_id}"))
@@ -288,28 +294,39 @@ class SharedSpendTracker(SpendTracker):
             await self._round(ops, retry=True)
 
     async def _round(self, ops: list[_Op], *, retry: bool) -> None:
-        """Apply ``ops`` in one compare-and-set; on a failure fail the reservations and keep the rest."""
+        """Apply ``ops`` in one compare-and-set; when NATS cannot be reached, keep them for the next round.
+
+        A reservation then keeps its caller waiting (up to ``wait_seconds``, see :meth:`hold`);
+        settlements and releases answer their callers at once and are written when NATS is back.
+        """
         try:
             with anyio.fail_after(ROUND_TIMEOUT):
                 await self._commit(ops)
         except Exception as exc:  # noqa: BLE001 - any failure to reach NATS: reported, the writer goes on
-            error = LLMUnavailable(f"the cluster's budget cannot be reached: {type(exc).__name__}")
-            log.error("llm.shared_budget_unavailable", mode=self.key, error=type(exc).__name__, detail=str(exc)[:200])
-            for op in ops:
-                if op.kind == "reserve":
-                    op.error = error
-            # Settlements and releases are kept for the next round (no one waits for them meanwhile).
+            if not self._unreachable:  # once per outage, not once per retry
+                error_name, detail = type(exc).__name__, str(exc)[:200]
+                log.error("llm.shared_budget_unavailable", mode=self.key, error=error_name, detail=detail)
+            self._unreachable = True
+            reserves = [op for op in ops if op.kind == "reserve"]
+            for op in reserves:
+                op.uncertain = True
             kept = [_Op(op.kind, op.id, op.cost, op.model, uncertain=True) for op in ops if op.kind != "reserve"]
-            if kept and retry:
-                self._ops[:0] = kept
-            elif kept:
-                log.error("llm.shared_budget_lost", mode=self.key, settlements=len(kept))
-            for op in ops:
-                if op.done is not None:
-                    op.done.set()
             if retry:
+                self._ops[:0] = reserves + kept
+                for op in ops:
+                    if op.kind != "reserve" and op.done is not None:
+                        op.done.set()
                 await anyio.sleep(RETRY_DELAY)
-            return
+                return
+            error = LLMUnavailable(f"the cluster's budget cannot be reached: {type(exc).__name__}")
+            for op in reserves:
+                op.error = error
+            if kept:
+                log.error("llm.shared_budget_lost", mode=self.key, settlements=len(kept))
+        else:
+            if self._unreachable:
+                log.info("llm.shared_budget_reachable", mode=self.key)
+            self._unreachable = False
         for op in ops:
             if op.done is not None:
                 op.done.set()
@@ -470,11 +487,14 @@ class _SharedHold:
         op = tracker._submit("reserve", reservation.id, reservation.cost, wait=True)
         assert op.done is not None
         try:
-            with anyio.fail_after(2 * ROUND_TIMEOUT):  # a writer that cannot answer must not hold the call forever
+            with anyio.fail_after(tracker.wait_seconds):
                 await op.done.wait()
         except TimeoutError:
+            # It may be granted later all the same (it stays queued until NATS answers): given back then.
             tracker._submit("release", reservation.id, 0.0, wait=False)
-            raise LLMUnavailable("the cluster's budget did not answer in time") from None
+            raise LLMUnavailable(
+                f"the cluster's budget cannot be reached (waited {tracker.wait_seconds:g} s for NATS)"
+            ) from None
         except BaseException:
             # Cancelled while the writer may be adding it: take it back (a no-op if it was not).
             tracker._submit("release", reservation.id, 0.0, wait=False)

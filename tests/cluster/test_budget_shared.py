@@ -139,8 +139,9 @@ async def test_a_cancelled_call_gives_its_reservation_back(nats_server: NatsServ
 async def test_while_nats_is_down_calls_are_refused_as_unavailable_and_settlements_wait_for_it(
     nats_server: NatsServer,
 ) -> None:
-    settings = {"network": {"nats_url": nats_server.url, "cluster": "budget-test", "ack_timeout": 0.2}}
-    config = Config.model_validate({**settings, "network": {**settings["network"], "heartbeat_interval": 0.2}})
+    network = {"nats_url": nats_server.url, "cluster": "budget-test", "ack_timeout": 0.2, "heartbeat_interval": 0.2}
+    # A call waits for NATS up to the delivery timeout, as a signal to another server would.
+    config = Config.model_validate({"network": {**network, "delivery_timeout": 0.5}})
     async with ClusterState(config.network, "s0") as state:
         tracker = SharedSpendTracker(LIMIT, state, "mock")
         await tracker.open()
