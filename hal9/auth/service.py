@@ -166,14 +166,15 @@ class AuthService(Service):
 
     @asynccontextmanager
     async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
-        """Check the data folder, load (or create) the signing key, open the tables, load the active keys.
+        """Check the data folder, load (or create) the signing key, open the store, load the active keys.
 
         Raises:
             ConfigError: the folder of the database is not private (:func:`~hal9.support.private_files.check_data_dir`),
                 checked before a key is read from it or written into it.
         """
         self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
-        await anyio.to_thread.run_sync(check_data_dir, self.store.path.parent)
+        if not self.shared:  # the cluster's store keeps nothing in the data folder
+            await anyio.to_thread.run_sync(check_data_dir, self.store.path.parent)
         s = self.settings
         configured = s.secret_key.get_secret_value() if s.secret_key is not None else None
         # In a cluster, the configured key or the cluster's (the first server makes it); else the key file's.
