@@ -38,6 +38,7 @@ from typing import Any
 import anyio
 
 from benchmarks._common import median, quiet_logs, run_window
+from benchmarks._shared_budget import shared_budget_figures
 from hal9 import Config, Runtime
 
 RELAY = "benchmarks._common:Relay"
@@ -54,7 +55,8 @@ def config(server_id: str, remote: bool, nats_url: str | None) -> Config:
         ],
     }
     if remote:
-        data["network"] = {"nats_url": nats_url, "heartbeat_interval": 0.2}
+        # The hop alone (its nats-server has no JetStream): no cluster state.
+        data["network"] = {"nats_url": nats_url, "heartbeat_interval": 0.2, "shared_state": False}
     return Config.model_validate(data)
 
 
@@ -162,9 +164,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     quiet_logs()
     if args.nats_url:
         anyio.run(benchmark, args, args.nats_url)
-        return
-    with nats_server() as url:
-        anyio.run(benchmark, args, url)
+    else:
+        with nats_server() as url:
+            anyio.run(benchmark, args, url)
+    shared_budget_figures(args.runs)  # the cluster's budget per LLM call (a JetStream server of its own)
 
 
 if __name__ == "__main__":

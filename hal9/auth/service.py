@@ -26,6 +26,7 @@ from hal9.auth.metrics import AuthState
 from hal9.auth.passwords import Passwords
 from hal9.auth.permissions import Role
 from hal9.auth.principal import Principal
+from hal9.auth.storage import AuthStorage
 from hal9.auth.store import ApiKey, AuthStore, User
 from hal9.auth.tokens import TokenCodec, load_signing_key
 from hal9.config import AuthConfig
@@ -44,7 +45,9 @@ from hal9.runtime.service import Service
 from hal9.support.private_files import check_data_dir
 
 if TYPE_CHECKING:
+    from hal9.cluster.state import ClusterState
     from hal9.config import Config
+    from hal9.runtime.runtime import Runtime
 
 log = structlog.get_logger("hal9.auth")
 
@@ -77,19 +80,32 @@ class CreatedKey:
 
 
 class AuthService(Service):
-    """Users, tokens and API keys in the runtime's SQLite database.
+    """Users, tokens and API keys in the runtime's SQLite database, or in the cluster's.
+
+    In a cluster (a :class:`~hal9.cluster.state.ClusterState` in the runtime, or ``cluster`` given)
+    they are kept in the cluster's JetStream bucket (:class:`~hal9.auth.shared_store.SharedAuthStore`)
+    and signed with the cluster's key, so every server honours the same users, keys and sessions.
 
     Args:
         path: the SQLite file (``data_dir/hal9.db``).
         settings: the ``[auth]`` section.
-        key_file: where a generated signing key is kept when ``settings.secret_key`` is unset.
+        key_file: where a generated signing key is kept when ``settings.secret_key`` is unset (not in a cluster).
+        cluster: the cluster's state, to keep everything there (a runtime's is found on its own).
     """
 
     name = "auth"
 
-    def __init__(self, path: Path, settings: AuthConfig | None = None, key_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        settings: AuthConfig | None = None,
+        key_file: Path | None = None,
+        cluster: ClusterState | None = None,
+    ) -> None:
         self.settings = settings if settings is not None else AuthConfig()
-        self.store = AuthStore(path)
+        self.store: AuthStorage = AuthStore(path)
+        if cluster is not None:
+            self.use_cluster(cluster)
         self.key_file = key_file or self.settings.secret_key_file or path.parent / KEY_FILE
         self.state = AuthState()
         s = self.settings
@@ -108,6 +124,25 @@ class AuthService(Service):
         if config.data_dir is None:
             raise ConfigError("auth keeps its users and API keys in data_dir: set data_dir")
         return cls(config.data_dir / DATABASE_FILE, config.auth)
+
+    def use_cluster(self, cluster: ClusterState) -> None:
+        """Keep users, keys and tokens in the cluster's bucket (before the service is entered)."""
+        from hal9.auth.shared_store import SharedAuthStore
+
+        self.store = SharedAuthStore(cluster, self.store.path, self.settings.refresh_token_seconds)
+
+    @property
+    def shared(self) -> bool:
+        """Whether users, keys and tokens are the cluster's."""
+        return not isinstance(self.store, AuthStore)
+
+    def on_attached(self, runtime: Runtime) -> None:
+        if runtime.config.network.shared:
+            from hal9.cluster.state import ClusterState
+
+            cluster = runtime.services.get(ClusterState)
+            if cluster is not None:
+                self.use_cluster(cluster)
 
     def on_metrics_bound(self, metrics: MetricsRegistry) -> None:
         self._attempts = metrics.counter(fam.AUTH_ATTEMPTS.name, fam.AUTH_ATTEMPTS.help, fam.AUTH_ATTEMPTS.labels)
@@ -131,17 +166,41 @@ class AuthService(Service):
 
     @asynccontextmanager
     async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
-        """Check the data folder, load (or create) the signing key, open the tables, load the active keys.
+        """Check the data folder, load (or create) the signing key, open the store, load the active keys.
 
         Raises:
             ConfigError: the folder of the database is not private (:func:`~hal9.support.private_files.check_data_dir`),
                 checked before a key is read from it or written into it.
         """
         self.metrics  # noqa: B018 - binds a private registry when used outside a runtime
-        await anyio.to_thread.run_sync(check_data_dir, self.store.path.parent)
+        if not self.shared:  # the cluster's store keeps nothing in the data folder
+            await anyio.to_thread.run_sync(check_data_dir, self.store.path.parent)
         s = self.settings
         configured = s.secret_key.get_secret_value() if s.secret_key is not None else None
-        signing_key = await anyio.to_thread.run_sync(load_signing_key, configured, self.key_file)
+        # In a cluster, the configured key or the cluster's (the first server makes it); else the key file's.
+        signing_key = configured
+        if signing_key is None and not self.shared:
+            signing_key = await anyio.to_thread.run_sync(load_signing_key, configured, self.key_file)
+        await self.store.open()
+        try:
+            if signing_key is None:
+                signing_key = await self._cluster_signing_key()
+            await self._start(signing_key)
+            for key in await self.store.keys():
+                if key.revoked_at is None:
+                    self._track_key(key)
+            yield self
+        finally:
+            await self.store.close()
+
+    async def _cluster_signing_key(self) -> str:
+        from hal9.auth.shared_store import SharedAuthStore
+
+        assert isinstance(self.store, SharedAuthStore)
+        return await self.store.signing_key()
+
+    async def _start(self, signing_key: str) -> None:
+        s = self.settings
         self._codec = TokenCodec(
             signing_key,
             s.algorithm,
@@ -152,18 +211,13 @@ class AuthService(Service):
         passwords = Passwords(s.password_hash_time_cost, s.password_hash_memory_kib, s.password_hash_parallelism)
         await passwords.prepare()
         self._passwords = passwords
-        await self.store.open()
-        try:
-            for key in await self.store.keys():
-                if key.revoked_at is None:
-                    self._track_key(key)
-            yield self
-        finally:
-            await self.store.close()
 
     async def bootstrap(self) -> CreatedKey | None:
-        """On a first start (no users, no keys ever) make an admin API key, if the config allows."""
-        if not self.settings.bootstrap_admin_key or any(await self.store.counts()):
+        """On a first start (no users, no keys ever) make an admin API key, if the config allows.
+
+        In a cluster only one server makes it, whichever claims it first.
+        """
+        if not self.settings.bootstrap_admin_key or not await self.store.claim_bootstrap():
             return None
         created = await self.create_key("bootstrap-admin", Role.ADMIN)
         log.warning("auth.bootstrap_key_created", key_id=created.key.id, role="admin")

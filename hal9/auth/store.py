@@ -204,6 +204,10 @@ class AuthStore:
 
         return await self._call(check)
 
+    async def claim_bootstrap(self) -> bool:
+        """True on a first start: no user and no API key was ever made."""
+        return not any(await self.counts())
+
     async def counts(self) -> tuple[int, int]:
         """(users, API keys ever made): zero of both means a first start."""
 

@@ -1,4 +1,8 @@
-"""``python -m hal9 users`` and ``keys``: the API's users and API keys in ``data_dir/hal9.db``."""
+"""``python -m hal9 users`` and ``keys``: the API's users and API keys in ``data_dir/hal9.db``.
+
+In a cluster (``network.nats_url`` set and ``network.shared_state`` on) they act on the cluster's
+users and keys, kept in its JetStream bucket: a key made here is honoured by every server.
+"""
 
 from __future__ import annotations
 
@@ -67,18 +71,32 @@ def locate_database(config: Config, *, creates: bool) -> Path:
 def _with_auth(
     args: argparse.Namespace, work: Callable[[AuthService], Awaitable[int]], *, creates: bool = False
 ) -> int:
-    """Run ``work`` with the auth service of the configuration's data_dir, started on its own."""
+    """Run ``work`` with the auth service of the configuration's data_dir (or its cluster's), started on its own."""
     from hal9.auth import AuthService
 
     config = account_config(args)
-    locate_database(config, creates=creates)
+    if config.network.shared:
+        print(
+            f"users and keys: cluster {config.network.cluster!r} on NATS {config.network.nats_url}",
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        locate_database(config, creates=creates)
     # Logs to standard error: standard output carries the command's answer (a key can be piped on).
     configure_logging(config.logging.level, config.logging.format, stream=sys.stderr)
     service = AuthService.from_config(config)
 
     async def run() -> int:
-        async with service:
-            return await work(service)
+        if not config.network.shared:
+            async with service:
+                return await work(service)
+        from hal9.cluster.state import ClusterState
+
+        async with ClusterState.from_config(config) as cluster:
+            service.use_cluster(cluster)
+            async with service:
+                return await work(service)
 
     return anyio.run(run)
 

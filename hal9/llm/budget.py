@@ -19,7 +19,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import TracebackType
 
 import anyio
 import structlog
@@ -93,6 +95,38 @@ class _PeriodSpend:
             self.end = period_end(self.period, self.start)
             self.by_model = {}
         self.by_model[model] = self.by_model.get(model, 0.0) + cost
+
+
+@dataclass(slots=True)
+class Reservation:
+    """A call's worst-case cost, held against the budgets until the call ends.
+
+    ``id`` names it in a shared budget (empty for a tracker of one server); ``settled`` is set
+    when :meth:`SpendTracker.record` has replaced it by the real cost.
+    """
+
+    cost: float
+    id: str = ""
+    settled: bool = False
+
+
+class _Hold:
+    """``async with tracker.hold(cost)``: the in-memory reservation, without a generator's overhead."""
+
+    __slots__ = ("_reservation", "_tracker")
+
+    def __init__(self, tracker: SpendTracker, cost: float) -> None:
+        self._tracker = tracker
+        self._reservation = Reservation(cost)
+
+    async def __aenter__(self) -> Reservation:
+        self._tracker._take(self._reservation.cost)
+        return self._reservation
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._tracker._give_back(self._reservation.cost)
 
 
 class SpendTracker:
@@ -201,11 +235,30 @@ class SpendTracker:
 
     @contextmanager
     def reserve(self, cost: float) -> Iterator[None]:
-        """Hold ``cost`` against every budget for the duration of a call.
+        """Hold ``cost`` against every budget for the duration of a call (this server's budget only).
 
         Raises:
             BudgetExceeded: spend plus reservations plus ``cost`` would pass a limit.
         """
+        self._take(cost)
+        try:
+            yield
+        finally:
+            self._give_back(cost)
+
+    def hold(self, cost: float) -> _Hold:
+        """``async with tracker.hold(cost) as reservation:``, what the LLM services use around a call.
+
+        The same check as :meth:`reserve`; a shared budget
+        (:class:`~hal9.llm.shared_budget.SharedSpendTracker`) needs the cluster's answer, hence async.
+        Pass the reservation to :meth:`record` when the call has cost what it cost.
+
+        Raises:
+            BudgetExceeded: spend plus reservations plus ``cost`` would pass a limit.
+        """
+        return _Hold(self, cost)
+
+    def _take(self, cost: float) -> None:
         for period in PERIODS:
             limit = self.limits[period]
             if limit is None:
@@ -214,13 +267,24 @@ class SpendTracker:
             if committed + cost > limit:
                 raise BudgetExceeded(period, limit, committed, cost)
         self._reserved += cost
-        try:
-            yield
-        finally:
-            self._reserved = max(self._reserved - cost, 0.0)
 
-    async def record(self, model: str, prompt_tokens: int, completion_tokens: int, cost: float) -> None:
-        """Count a finished call's real cost, in memory at once and then in the ledger."""
+    def _give_back(self, cost: float) -> None:
+        self._reserved = max(self._reserved - cost, 0.0)
+
+    async def record(
+        self,
+        model: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost: float,
+        reservation: Reservation | None = None,
+    ) -> None:
+        """Count a finished call's real cost, in memory at once and then in the ledger.
+
+        ``reservation``, the call's, is marked settled (a shared budget replaces it by ``cost``).
+        """
+        if reservation is not None:
+            reservation.settled = True
         now = self._clock()
         for spend in self._periods.values():
             spend.add(model, cost, now)
@@ -246,7 +310,8 @@ class BudgetCollector(Collector):
     """``hal9_claude_cost_rate_dollars_per_hour`` and ``hal9_claude_budget_remaining_dollars``, read at scrape time."""
 
     def __init__(self, tracker: SpendTracker) -> None:
-        self._tracker = tracker
+        #: The tracker read at scrape time (a service that turns shared on start re-points it).
+        self.tracker = tracker
 
     def describe(self) -> Iterable[Metric]:
         return [
@@ -260,7 +325,7 @@ class BudgetCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         rate = GaugeMetricFamily(
-            fam.CLAUDE_COST_RATE.name, fam.CLAUDE_COST_RATE.help, value=self._tracker.rate_per_hour()
+            fam.CLAUDE_COST_RATE.name, fam.CLAUDE_COST_RATE.help, value=self.tracker.rate_per_hour()
         )
         remaining = GaugeMetricFamily(
             fam.CLAUDE_BUDGET_REMAINING.name,
@@ -268,5 +333,5 @@ class BudgetCollector(Collector):
             labels=fam.CLAUDE_BUDGET_REMAINING.labels,
         )
         for period in PERIODS:
-            remaining.add_metric([period], self._tracker.remaining(period))
+            remaining.add_metric([period], self.tracker.remaining(period))
         return [rate, remaining]

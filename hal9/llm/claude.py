@@ -35,6 +35,7 @@ from hal9.llm.budget import PERIODS, BudgetCollector, SpendTracker
 from hal9.llm.ledger import SpendLedger
 from hal9.llm.mock import CLAUDE_OPERATIONS, DATABASE_FILE, MockLLM, estimate_tokens, layer_route
 from hal9.llm.pricing import PriceTable, Usage
+from hal9.llm.shared_budget import shared_tracker
 from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
 from hal9.runtime.llm import LLMResponse, ToolSpec, ToolUse, Turn
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from prometheus_client import Counter
 
     from hal9.config import Config
+    from hal9.runtime.runtime import Runtime
 
 log = structlog.get_logger("hal9.llm")
 
@@ -186,6 +188,8 @@ class ClaudeService(Service):
         self._client: AsyncAnthropic | None = None
         self._tokens: dict[tuple[str, str], Counter] = {}
         self._cost: dict[str, Counter] = {}
+        self._collector: BudgetCollector | None = None
+        self._runtime: Runtime | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
@@ -198,6 +202,11 @@ class ClaudeService(Service):
     @asynccontextmanager
     async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
         """Open the spend ledger, make the SDK client and run the fallback mock; on exit close them all."""
+        # In a cluster the budgets are the cluster's (hal9.llm.shared_budget): a call may take every attempt.
+        hold = self.settings.timeout * (self.settings.max_retries + 1)
+        self.spend = shared_tracker(self._runtime, self.spend, "real", hold_seconds=hold)
+        if self._collector is not None:
+            self._collector.tracker = self.spend
         await self.spend.open()
         try:
             client = self._given_client
@@ -228,9 +237,13 @@ class ClaudeService(Service):
         for label in sorted({self.prices.label(model) for model in self.configured_models}):
             self.measure(mode="real", model=label)
             self._count(label, Usage(0, 0), 0.0)
-        metrics.register(BudgetCollector(self.spend))
+        self._collector = BudgetCollector(self.spend)
+        metrics.register(self._collector)
         if self.fallback is not None:
             self.fallback.bind_metrics(metrics)
+
+    def on_attached(self, runtime: Runtime) -> None:
+        self._runtime = runtime
 
     def _count(self, label: str, usage: Usage, cost: float) -> None:
         for kind, value in (("prompt", usage.prompt), ("completion", usage.output)):
@@ -317,7 +330,8 @@ class ClaudeService(Service):
                 sent += estimate_tokens(json.dumps(definitions))
             worst = self.prices.worst_case(model, sent, cap)
             # Reserved before the breaker lets the call go, so a refusal never takes the probe.
-            with self.spend.reserve(worst):
+            spend = self.spend
+            async with spend.hold(worst) as reservation:
                 self.breaker.acquire()
                 try:
                     async with self.limiter:
@@ -352,7 +366,7 @@ class ClaudeService(Service):
                 cost = self.prices.cost(model, usage)
                 # Counted before the ledger write: the call is paid for even if that write is cancelled.
                 self._count(label, usage, cost)
-                await self.spend.record(label, usage.prompt, usage.output, cost)
+                await spend.record(label, usage.prompt, usage.output, cost, reservation)
         return LLMResponse(
             text=text,
             model=answered_by,

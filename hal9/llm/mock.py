@@ -18,6 +18,7 @@ from hal9.layer import Layer
 from hal9.llm.budget import PERIODS, BudgetCollector, SpendTracker
 from hal9.llm.ledger import SpendLedger
 from hal9.llm.pricing import PriceTable, Usage
+from hal9.llm.shared_budget import shared_tracker
 from hal9.metrics import families as fam
 from hal9.metrics.registry import MetricsRegistry
 from hal9.runtime.llm import LLMResponse, ToolSpec, ToolUse, Turn
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from prometheus_client import Counter
 
     from hal9.config import Config
+    from hal9.runtime.runtime import Runtime
 
 CLAUDE_OPERATIONS = OperationMetrics(fam.CLAUDE_CALLS, fam.CLAUDE_DURATION)
 _SUBJECT_CHARS = 160
@@ -142,6 +144,8 @@ class MockLLM(Service):
             # Written behind: a mock call answers at once and must not wait on the disk.
             self.spend = SpendTracker(self.settings.budget, ledger, write_behind=True)
         self._cost: Counter | None = None
+        self._collector: BudgetCollector | None = None
+        self._runtime: Runtime | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
@@ -183,6 +187,11 @@ class MockLLM(Service):
         if self.spend is None:
             yield self
             return
+        if self.priced:
+            # In a cluster the budgets are the cluster's (hal9.llm.shared_budget); the mock's own document.
+            self.spend = shared_tracker(self._runtime, self.spend, "mock", hold_seconds=self.latency)
+            if self._collector is not None:
+                self._collector.tracker = self.spend
         await self.spend.open()
         try:
             yield self
@@ -197,7 +206,11 @@ class MockLLM(Service):
         if self.spend is not None:
             cost = metrics.counter(fam.CLAUDE_COST.name, fam.CLAUDE_COST.help, fam.CLAUDE_COST.labels)
             self._cost = cost.labels(self.model)
-            metrics.register(BudgetCollector(self.spend))
+            self._collector = BudgetCollector(self.spend)
+            metrics.register(self._collector)
+
+    def on_attached(self, runtime: Runtime) -> None:
+        self._runtime = runtime
 
     def reply_for(self, prompt: str, layer: Layer | None, tool_round: int = 0) -> str:
         """The text the first matching rule (or the template) gives for the ``tool_round``-th call.
@@ -235,12 +248,15 @@ class MockLLM(Service):
             else:
                 model, cap = layer_route(self.settings, layer, max_tokens)
                 # Reserved as the real service reserves it: a call that could pass a budget is refused.
-                with self._spend.reserve(self.prices.worst_case(model, sent, cap)):
+                spend = self._spend
+                async with spend.hold(self.prices.worst_case(model, sent, cap)) as reservation:
                     response = await self._answer(system, prompt, sent, layer, max_tokens, tools, history)
-                cost = self.prices.cost(model, Usage(response.prompt_tokens, response.completion_tokens))
-                if self._cost is not None:
-                    self._cost.inc(cost)
-                await self._spend.record(self.model, response.prompt_tokens, response.completion_tokens, cost)
+                    cost = self.prices.cost(model, Usage(response.prompt_tokens, response.completion_tokens))
+                    if self._cost is not None:
+                        self._cost.inc(cost)
+                    await spend.record(
+                        self.model, response.prompt_tokens, response.completion_tokens, cost, reservation
+                    )
         self._prompt_tokens.inc(response.prompt_tokens)
         self._completion_tokens.inc(response.completion_tokens)
         return response
