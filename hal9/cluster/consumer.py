@@ -29,7 +29,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError("cluster mode needs nats-py: pip install 'hal9[distributed]'") from exc
 
-__all__ = ["RETRYABLE", "DurableConsumer", "Handler", "Msg", "subject_token"]
+__all__ = ["RETRYABLE", "DurableConsumer", "Handler", "Msg", "ensure_stream", "subject_token"]
 
 log = structlog.get_logger("hal9.cluster")
 
@@ -58,6 +58,19 @@ def subject_token(server_id: str) -> str:
         return server_id
     digest = hashlib.sha256(server_id.encode()).hexdigest()[:10]
     return f"{_UNSAFE.sub('_', server_id)}-{digest}"
+
+
+async def ensure_stream(stream: Callable[[], Awaitable[str]], timeout: float = 5.0) -> None:
+    """Create a stream at a service's start, so that what is published from then on has a place.
+
+    A NATS that does not answer within ``timeout`` does not hold up the start: the publishing and
+    consuming loops create the stream when they first reach NATS.
+    """
+    with anyio.move_on_after(timeout):
+        try:
+            await stream()
+        except RETRYABLE as exc:
+            log.warning("cluster.stream_not_created", error=type(exc).__name__, detail=str(exc)[:200])
 
 
 class DurableConsumer:

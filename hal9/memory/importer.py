@@ -54,9 +54,10 @@ class EntryImporter:
         self.rejected = 0
         self.bad_messages = 0
 
-    async def wait_progress(self) -> None:
-        """Wait until the next batch has been handled (for tests)."""
-        await self._progress.wait()
+    @property
+    def progress(self) -> anyio.Event:
+        """Set once the next batch has been handled (take it before checking what it changes; for tests)."""
+        return self._progress
 
     async def handle(self, messages: list[Msg]) -> None:
         """Write the entries of ``messages`` that are not here yet in one commit; then acknowledge them."""

@@ -23,7 +23,7 @@ import anyio
 import structlog
 from anyio.abc import TaskStatus
 
-from hal9.cluster.consumer import DurableConsumer, subject_token
+from hal9.cluster.consumer import DurableConsumer, ensure_stream, subject_token
 from hal9.cluster.state import ClusterState
 from hal9.config import MemoryConfig
 from hal9.memory.database import MemoryDatabase, open_reader
@@ -103,6 +103,7 @@ class MemoryReplication:
         """
         state = self._state
         origin = f"{state.server_id}/{identity}"
+        await ensure_stream(self._stream)
         publish_reader = await open_reader(path)
         try:
             import_reader = await open_reader(path)

@@ -1,0 +1,79 @@
+"""Feedback across a cluster: given where the request entered, it reaches the neurons of every server on its path."""
+
+from __future__ import annotations
+
+import pytest
+
+from hal9 import Runtime
+from hal9.learning.shared import SharedFeedback, decode
+from tests.cluster.sharing import LEARNING, cluster_config, learning_of, relay_of, until
+from tests.network.nats_server import NatsServer
+from tests.network.test_routing import wait_connected
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_feedback_on_server_a_changes_the_gradient_and_outcomes_of_the_neuron_on_server_b(
+    nats_server: NatsServer,
+) -> None:
+    """plan (a) -> design (b) -> implement (a): a score of 0 on a reaches design on b, per branch it ran."""
+    a_config = cluster_config("a", nats_server.url, None, LEARNING, network=True)
+    b_config = cluster_config("b", nats_server.url, None, LEARNING, network=True)
+    async with Runtime(a_config) as a, Runtime(b_config) as b:
+        await wait_connected(a, b)
+        result = await a.ask("x", timeout=10)
+        assert result.status == "completed", result.errors
+        design = learning_of(b).report("design")
+        assert design.gradient == 0.0
+        assert design.effectiveness == 1.0  # two branches, each a provisional success
+
+        receipt = learning_of(a).feedback(result.id, score=0.0, comment="wrong format")
+        # a computes the whole cycle: design's error is passed up from both implement branches.
+        assert receipt.errors["design"] == pytest.approx(0.5)
+        assert "design" not in receipt.gradients  # not a's neuron: b learns it
+        relay = relay_of(b)
+
+        async def applied() -> bool:
+            return relay.applied == 1
+
+        await until(applied, lambda: relay.progress)
+        design = learning_of(b).report("design")
+        assert design.gradient == pytest.approx(0.25)  # smoothing 0.5 of the error 0.5
+        assert design.effectiveness == 0.0  # both of its branches are now final failures
+        assert design.patterns == {}  # not an output neuron: no pattern counted there
+        # a applied its own part (implement's error 1 started a lesson), and not its own feedback again.
+        assert receipt.adjusting == ("implement",)
+        assert relay_of(a).applied == 0
+
+
+async def test_feedback_on_a_request_that_stayed_on_one_server_is_not_published(nats_server: NatsServer) -> None:
+    """A path of a's own neurons only: nothing for the other servers, nothing goes on the stream."""
+    config = cluster_config("a", nats_server.url, None, LEARNING)
+    async with Runtime(config) as a:
+        result = await a.ask("x", timeout=10)
+        learning_of(a).feedback(result.id, score=0.0)
+        assert relay_of(a).pending == 0
+        assert relay_of(a).published == 0
+
+
+def test_a_shared_feedback_survives_its_encoding_and_bad_input_is_refused() -> None:
+    """The message decodes to what was encoded; wrong versions, scores, layers and patterns are errors."""
+    from hal9.layer import Layer
+    from hal9.learning.writer import Failure
+    from hal9.runtime.trace import Hop
+
+    hops = (
+        Hop("s1", None, "plan", Layer.L4, "success", 0.0, 0.0),
+        Hop("s2", "s1", "design", Layer.L3, "error", 0.0, 0.0),
+    )
+    feedback = SharedFeedback("a", "t1", 0.2, False, 5.0, hops, {"plan": 0.5}, Failure("validation", "bad", "c", None))
+    assert decode(feedback.encode()) == feedback
+    for broken, why in (
+        (b"[]", "version 1"),
+        (feedback.encode().replace(b'"v": 1', b'"v": 2'), "version 1"),
+        (feedback.encode().replace(b'"score": 0.2', b'"score": 2'), "score"),
+        (feedback.encode().replace(b'"L3"', b'"L33"'), "layer or status"),
+        (feedback.encode().replace(b'"validation"', b'"made-up"'), "unknown pattern type"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            decode(broken)
