@@ -35,10 +35,11 @@ log = structlog.get_logger("hal9.cluster")
 
 #: Errors that a later attempt may not meet (NATS away or reconnecting, a slow answer).
 RETRYABLE = (nats.errors.Error, TimeoutError, OSError)
-#: A fetch waits this long for a first message before asking again.
-FETCH_SECONDS = 5.0
+#: A fetch waits this long for a first message before asking again. Short: a NATS that restarts
+#: forgets the waiting fetch, so this is also how long a consumer may wait after a restart.
+FETCH_SECONDS = 1.0
 #: Every this many idle fetches, the consumer is checked to still exist.
-CHECK_EVERY = 12
+CHECK_EVERY = 60
 #: After a failure, the next attempt waits from the first to the second, doubling.
 BACKOFF = (0.2, 5.0)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")

@@ -95,6 +95,11 @@ class EntryPublisher:
                 self._wake.set()
                 await self._progress.wait()
 
+    @property
+    def progress(self) -> anyio.Event:
+        """Set once the mark next moves or a round next fails (take it before checking; for tests)."""
+        return self._progress
+
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Publish what waits, whenever entries are stored; after a failure, again with backoff."""
         ((mark,),) = await self._reader.execute_fetchall(_MARK)
@@ -107,6 +112,7 @@ class EntryPublisher:
                 caught_up = await self._round()
             except RETRYABLE as exc:
                 self.failures += 1
+                self._pulse()
                 if not failing:
                     log.warning("memory.publish_failed", error=type(exc).__name__, published=self.published)
                 failing = True
@@ -198,5 +204,8 @@ class EntryPublisher:
         async with database.lock:
             await database.write.execute(_SET_MARK, (mark,))
         self.published = mark
+        self._pulse()
+
+    def _pulse(self) -> None:
         progress, self._progress = self._progress, anyio.Event()
         progress.set()

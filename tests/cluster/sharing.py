@@ -21,7 +21,13 @@ LEARNING = {"llm": "hal9.llm:LLMService", "learning": "hal9.learning:LearningSer
 
 
 def cluster_config(
-    server_id: str, nats_url: str, data_dir: Path | None, services: dict[str, str], *, network: bool = False
+    server_id: str,
+    nats_url: str,
+    data_dir: Path | None,
+    services: dict[str, str],
+    *,
+    network: bool = False,
+    ack_timeout: float = 0.5,
 ) -> Config:
     """Server ``server_id`` of a cluster: the two-server network of tests/network, or the built-in one."""
     settings: dict[str, Any] = {
@@ -29,7 +35,7 @@ def cluster_config(
         "services": services,
         "auth": {"enabled": False},
         "runtime": {"drain_timeout": 5.0},
-        "network": {"nats_url": nats_url, "heartbeat_interval": 0.1, "ack_timeout": 0.5},
+        "network": {"nats_url": nats_url, "heartbeat_interval": 0.1, "ack_timeout": ack_timeout},
         "learning": {"write_with_llm": False},
     }
     if network:
