@@ -120,7 +120,7 @@ class LearningService(Service):
                 self._state(neuron.id)
             memory = self._memory()
             if memory is not None:
-                await restore_lessons(memory, self._states, self.settings, self._lesson_ids)
+                await restore_lessons(memory, self._states, self.settings, self._lesson_ids, runtime.config.server_id)
         async with self._background:
             if self.relay is not None and self._background.group is not None:
                 await self._background.group.start(self.relay.run)
@@ -358,7 +358,7 @@ class LearningService(Service):
         )
         memory = self._memory()
         if memory is not None:
-            await store_adopted(memory, lesson, retired, neuron.layer.value)
+            await store_adopted(memory, lesson, retired, neuron.layer.value, runtime.config.server_id)
 
     def _judge(self, state: NeuronLearning) -> None:
         """Decide the current adjustment once enough final outcomes judge it: keep it or roll it back."""

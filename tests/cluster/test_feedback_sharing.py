@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from hal9 import Runtime
+from hal9 import Config, Runtime
 from hal9.learning.shared import SharedFeedback, decode
-from tests.cluster.sharing import LEARNING, cluster_config, learning_of, relay_of, until
+from tests.cluster.sharing import LEARNING, cluster_config, learning_of, memory_of, relay_of, until
 from tests.network.nats_server import NatsServer
 from tests.network.test_routing import wait_connected
 
@@ -77,3 +79,27 @@ def test_a_shared_feedback_survives_its_encoding_and_bad_input_is_refused() -> N
     ):
         with pytest.raises(ValueError, match=why):
             decode(broken)
+
+
+async def test_a_server_restores_only_the_lessons_it_stored_not_copies_from_the_shared_memory(tmp_path: Path) -> None:
+    """Lesson entries imported from another server (metadata.server) stay out of this server's prompts at start."""
+    config = Config.model_validate(
+        {"server_id": "a", "data_dir": str(tmp_path), "services": {"memory": "hal9.memory:SQLiteMemory"}}
+    )
+    async with Runtime(config) as first:
+        memory = memory_of(first)
+        for text, server in (("Lesson: check the units.", "a"), ("Lesson: rolled back on b.", "b")):
+            await memory.store(
+                text,
+                neuron_id="implementation",
+                kind="lesson",
+                metadata={"source": "rule", "pattern": "validation", "server": server},
+            )
+        await memory.store("Lesson: from before servers were named.", neuron_id="implementation", kind="lesson")
+    services = {"memory": "hal9.memory:SQLiteMemory", **LEARNING}
+    async with Runtime(config.model_copy(update={"services": services})) as again:
+        lessons = learning_of(again).report("implementation").lessons
+    assert sorted(lesson.text for lesson in lessons) == [
+        "check the units.",
+        "from before servers were named.",
+    ]
