@@ -111,10 +111,9 @@ class MemoryReplication:
             await _close(publish_reader)
             raise
         try:
-            self.publisher = EntryPublisher(
-                state, database, publish_reader, self._stream, state.subject("memory", self._token), origin
-            )
-            self.importer = EntryImporter(import_reader, write, origin, self._settings.max_content_chars)
+            subject = state.subject("memory", self._token)
+            self.publisher = EntryPublisher(state, database, publish_reader, self._stream, subject, origin)
+            self.importer = EntryImporter(import_reader, write, origin, subject, self._settings.max_content_chars)
             self.consumer = DurableConsumer(
                 state,
                 self._stream,
