@@ -17,7 +17,7 @@ import anyio
 import structlog
 
 from hal9.cluster.consumer import Msg
-from hal9.memory.shared_entries import SharedBatch, decode
+from hal9.memory.shared_entries import ORIGIN_HEADER, SharedBatch, decode
 from hal9.memory.writer import Row, WriteRequest
 
 log = structlog.get_logger("hal9.memory")
@@ -33,8 +33,7 @@ class EntryImporter:
     Args:
         reader: a connection to look up which entries are here already.
         write: submits a write request to the memory's writer (raises once it is closed).
-        origin: this database's own origin; its messages are skipped (it has their entries).
-        own_subject: this server's subject: what comes on it is skipped unread.
+        origin: this database's own origin; its messages are skipped unread (it has their entries).
         max_content_chars: longer entries are refused, as a local store refuses them.
     """
 
@@ -43,13 +42,11 @@ class EntryImporter:
         reader: aiosqlite.Connection,
         write: Callable[[WriteRequest], Awaitable[None]],
         origin: str,
-        own_subject: str,
         max_content_chars: int,
     ) -> None:
         self._reader = reader
         self._write = write
         self._origin = origin
-        self._own_subject = own_subject
         self._max_content_chars = max_content_chars
         self._progress = anyio.Event()
         #: Entries imported, entries refused as invalid, messages refused as unreadable.
@@ -67,8 +64,8 @@ class EntryImporter:
         batches: list[SharedBatch] = []
         keep: list[Msg] = []
         for message in messages:
-            if message.subject == self._own_subject:
-                keep.append(message)  # this server's own entries, back from the stream: it has them
+            if message.headers is not None and message.headers.get(ORIGIN_HEADER) == self._origin:
+                keep.append(message)  # this database's own entries, back from the stream: it has them
                 continue
             try:
                 batch = decode(message.data, self._max_content_chars)

@@ -23,7 +23,7 @@ from anyio.abc import TaskStatus
 from hal9.cluster.consumer import RETRYABLE
 from hal9.cluster.state import ClusterState
 from hal9.memory.database import MemoryDatabase
-from hal9.memory.shared_entries import OVERHEAD, encode, encode_entry
+from hal9.memory.shared_entries import ORIGIN_HEADER, OVERHEAD, encode, encode_entry
 from hal9.memory.writer import Row
 
 log = structlog.get_logger("hal9.memory")
@@ -152,7 +152,7 @@ class EntryPublisher:
                         self._subject,
                         payload,
                         stream=stream,
-                        headers={"Nats-Msg-Id": f"{self._origin}:{first}:{final}"},
+                        headers={"Nats-Msg-Id": f"{self._origin}:{first}:{final}", ORIGIN_HEADER: self._origin},
                     )
                 except RETRYABLE as exc:
                     error = exc

@@ -5,7 +5,7 @@ In a cluster with shared state, every entry a server stores is also published to
 memory stream (``HAL9_<cluster>_memory``, subjects ``hal9.<cluster>.state.memory.<server>``,
 bounded by ``memory.shared_max_age_seconds`` and ``memory.shared_max_bytes``) by
 :class:`~hal9.memory.publisher.EntryPublisher`, behind the stores; and each server's durable
-consumer (named for the server) imports the others' entries into its SQLite
+consumer (named for the server and its database) imports the others' entries into its SQLite
 (:class:`~hal9.memory.importer.EntryImporter`), from where its index takes them in.
 
 Deletes are not shared: forget, retention and eviction act on the server that runs them, each
@@ -113,12 +113,14 @@ class MemoryReplication:
         try:
             subject = state.subject("memory", self._token)
             self.publisher = EntryPublisher(state, database, publish_reader, self._stream, subject, origin)
-            self.importer = EntryImporter(import_reader, write, origin, subject, self._settings.max_content_chars)
+            self.importer = EntryImporter(import_reader, write, origin, self._settings.max_content_chars)
             self.consumer = DurableConsumer(
                 state,
                 self._stream,
                 state.subject("memory", "*"),
-                self._token,
+                # Named for the server and its database: the consumer's position is what this
+                # database has imported, so a server that starts on a new one imports anew.
+                f"{self._token}_{identity[:16]}",
                 self.importer.handle,
                 batch=FETCH_BATCH,
                 ack_wait=ACK_WAIT_SECONDS,

@@ -17,6 +17,8 @@ from hal9.memory.rows import MAX_METADATA_CHARS, MAX_NEURON_ID_CHARS, valid_text
 from hal9.memory.writer import Row
 from hal9.runtime.memory import MEMORY_KINDS
 
+#: The header naming a message's origin, so that a server skips its own messages unread.
+ORIGIN_HEADER = "Hal9-Origin"
 #: Format version; a message of another version is refused.
 VERSION = 1
 MAX_ORIGIN_CHARS = 200

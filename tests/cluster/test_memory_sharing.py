@@ -10,7 +10,7 @@ import pytest
 from hal9 import Runtime
 from hal9.cluster import ClusterState
 from hal9.memory.shared_entries import encode, encode_entry
-from tests.cluster.sharing import MEMORY, cluster_config, found, importer_of, memory_of, until
+from tests.cluster.sharing import MEMORY, cluster_config, found, importer_of, memory_of, publisher_of, until
 from tests.network.nats_server import NatsServer
 
 pytestmark = pytest.mark.anyio
@@ -79,3 +79,20 @@ async def test_a_single_server_and_shared_state_off_keep_their_memory_to_themsel
         assert memory_of(single).replication is None
         await memory_of(single).store("alone", neuron_id="n")
         assert await found(single, "alone") == {"alone"}
+
+
+async def test_a_server_started_again_on_an_empty_data_folder_gets_back_what_the_stream_holds(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """a stores, b stores; a's folder is lost: a new a (same server id) finds both entries again."""
+    async with Runtime(cluster_config("b", nats_server.url, tmp_path / "b", MEMORY)) as b:
+        async with Runtime(cluster_config("a", nats_server.url, tmp_path / "a1", MEMORY)) as a:
+            last = await memory_of(a).store("the okapi is a giraffe", neuron_id="n")
+            await publisher_of(a).settle(last)
+        await memory_of(b).store("the okapi lives in forests", neuron_id="n")
+        async with Runtime(cluster_config("a", nats_server.url, tmp_path / "a2", MEMORY)) as again:
+
+            async def both() -> bool:
+                return await found(again, "okapi") == {"the okapi is a giraffe", "the okapi lives in forests"}
+
+            await until(both, lambda: importer_of(again).progress)
