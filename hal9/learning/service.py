@@ -24,7 +24,7 @@ from hal9.learning.lessons import Lesson, clean
 from hal9.learning.metrics import LearningCollector, LearningCounters
 from hal9.learning.patterns import PatternType, classify_feedback
 from hal9.learning.report import NeuronReport
-from hal9.learning.shared import SharedFeedback
+from hal9.learning.shared import SharedFeedback, branches
 from hal9.learning.state import NeuronLearning
 from hal9.learning.writer import Failure, new_lesson
 from hal9.metrics.registry import MetricsRegistry
@@ -219,21 +219,11 @@ class LearningService(Service):
             return ()
         local = frozenset(runtime.local_neuron_ids)
         path = feedback.path
-        by_signal = {hop.signal_id: hop for hop in path}
         with self.measure(operation="feedback"):
-            for hop in path:
-                if hop.neuron_id not in local:
-                    continue
-                root = hop
-                steps = 0
-                while root.parent_id is not None and steps < len(path):
-                    parent = by_signal.get(root.parent_id)
-                    if parent is None or parent.neuron_id not in local:
-                        break
-                    root, steps = parent, steps + 1
+            for hop, branch in branches(path, local):
                 state = self._state(hop.neuron_id)
                 if state is not None:
-                    state.record(root.signal_id, feedback.success, final=True, created_at=feedback.created_at)
+                    state.record(branch, feedback.success, final=True, created_at=feedback.created_at)
                     self._judge(state)
             errors = {n: e for n, e in feedback.errors.items() if n in local}
             # As where it was received: a negative feedback's pattern counts at the output neurons.

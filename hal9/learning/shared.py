@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -83,6 +83,34 @@ class SharedFeedback:
             },
             ensure_ascii=False,
         ).encode()
+
+
+def branches(path: Sequence[Hop], local: Collection[str]) -> list[tuple[Hop, str]]:
+    """The hops of ``local`` neurons, each with the id of the branch it ran in on this server.
+
+    A branch that came from another server runs here as a request of its own, keyed by the id of
+    the signal that brought it: the first hop of a run of local hops whose parent ran elsewhere.
+    """
+    by_signal = {hop.signal_id: hop for hop in path}
+    roots: dict[str, str] = {}
+
+    def root(hop: Hop) -> str:
+        chain: list[Hop] = []
+        seen: set[str] = set()  # a path from another server could hold a loop of parents
+        while hop.signal_id not in roots:
+            chain.append(hop)
+            seen.add(hop.signal_id)
+            parent = by_signal.get(hop.parent_id) if hop.parent_id is not None else None
+            if parent is None or parent.neuron_id not in local or parent.signal_id in seen:
+                roots[hop.signal_id] = hop.signal_id
+                break
+            hop = parent
+        found = roots[hop.signal_id]
+        for walked in chain:
+            roots[walked.signal_id] = found
+        return found
+
+    return [(hop, root(hop)) for hop in path if hop.neuron_id in local]
 
 
 def decode(data: bytes) -> SharedFeedback:

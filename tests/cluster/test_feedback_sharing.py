@@ -103,3 +103,22 @@ async def test_a_server_restores_only_the_lessons_it_stored_not_copies_from_the_
         "check the units.",
         "from before servers were named.",
     ]
+
+
+def test_the_branches_of_a_path_are_found_per_server_also_in_a_long_or_looping_path() -> None:
+    """b's hops get the id of the signal that brought each branch; 20,000 chained hops and a loop stay quick."""
+    from hal9.layer import Layer
+    from hal9.learning.shared import branches
+    from hal9.runtime.trace import Hop
+
+    def hop(signal_id: str, parent_id: str | None, neuron_id: str) -> Hop:
+        return Hop(signal_id, parent_id, neuron_id, Layer.L3, "success", 0.0, 0.0)
+
+    path = [hop("t", None, "plan"), hop("s1", "t", "design"), hop("s2", "s1", "review"), hop("s3", "s2", "implement")]
+    path.append(hop("s4", "t", "design"))
+    found = [(h.signal_id, branch) for h, branch in branches(path, {"design", "review"})]
+    assert found == [("s1", "s1"), ("s2", "s1"), ("s4", "s4")]
+    chain = [hop("0", "x", "n"), *(hop(str(i), str(i - 1), "n") for i in range(1, 20_000))]
+    assert {branch for _, branch in branches(chain, {"n"})} == {"0"}
+    loop = [hop("a", "b", "n"), hop("b", "a", "n")]
+    assert len(branches(loop, {"n"})) == 2
