@@ -48,6 +48,32 @@ async def test_feedback_on_server_a_changes_the_gradient_and_outcomes_of_the_neu
         assert relay_of(a).applied == 0
 
 
+async def test_a_server_away_when_the_feedback_was_given_applies_it_when_it_is_back(nats_server: NatsServer) -> None:
+    """b stops after the request; a takes feedback meanwhile; b's next run (its durable consumer) applies it."""
+    a_config = cluster_config("a", nats_server.url, None, LEARNING, network=True)
+    b_config = cluster_config("b", nats_server.url, None, LEARNING, network=True)
+    async with Runtime(a_config) as a:
+        async with Runtime(b_config) as b:
+            await wait_connected(a, b)
+            result = await a.ask("x", timeout=10)
+            assert result.status == "completed", result.errors
+        learning_of(a).feedback(result.id, score=0.0)
+        relay = relay_of(a)
+
+        async def published() -> bool:
+            return relay.published == 1
+
+        await until(published, lambda: relay.progress)
+        async with Runtime(b_config) as again:
+            relay_again = relay_of(again)
+
+            async def applied() -> bool:
+                return relay_again.applied == 1
+
+            await until(applied, lambda: relay_again.progress)
+            assert learning_of(again).report("design").gradient == pytest.approx(0.25)
+
+
 async def test_feedback_on_a_request_that_stayed_on_one_server_is_not_published(nats_server: NatsServer) -> None:
     """A path of a's own neurons only: nothing for the other servers, nothing goes on the stream."""
     config = cluster_config("a", nats_server.url, None, LEARNING)

@@ -96,3 +96,15 @@ async def test_a_server_started_again_on_an_empty_data_folder_gets_back_what_the
                 return await found(again, "okapi") == {"the okapi is a giraffe", "the okapi lives in forests"}
 
             await until(both, lambda: importer_of(again).progress)
+
+
+def test_a_server_id_becomes_one_subject_token_and_distinct_ids_stay_distinct() -> None:
+    """Server ids may hold '.' and ':', which NATS subjects and consumer names cannot: they are replaced and keyed."""
+    from hal9.cluster.consumer import subject_token
+
+    assert subject_token("server-a_1") == "server-a_1"
+    dotted, coloned = subject_token("host.example:8081"), subject_token("host_example_8081")
+    assert dotted.startswith("host_example_8081-")
+    assert coloned == "host_example_8081"
+    assert dotted != subject_token("host:example.8081")
+    assert all(c.isalnum() or c in "_-" for c in dotted)
