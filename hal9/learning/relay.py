@@ -37,7 +37,9 @@ STREAM_BYTES = 256 * 1024**2
 #: Repeats of a message within this window are dropped by the stream (by message id).
 DUPLICATE_WINDOW_SECONDS = 120.0
 FETCH_BATCH = 64
-ACK_WAIT_SECONDS = 30.0
+#: A feedback not acknowledged this long comes again. Short: applying one takes microseconds, and a
+#: server that stops may leave a fetch behind on NATS for a moment, whose messages wait this long.
+ACK_WAIT_SECONDS = 5.0
 #: After a failed publish, the next waits from the first to the second, doubling.
 BACKOFF = (0.2, 5.0)
 

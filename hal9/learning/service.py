@@ -192,7 +192,7 @@ class LearningService(Service):
             failure = feedback_failure(result, score, comment, pattern)
             patterns = {} if pattern is None else {hop.neuron_id: pattern for hop in outputs}
             adjusting = self._cycle(errors, patterns, failure)
-            if self.relay is not None and set(errors) - set(runtime.local_neuron_ids):
+            if self.relay is not None and set(neurons) - set(runtime.local_neuron_ids):
                 # Neurons of other servers were on the path: they learn their part there.
                 origin = runtime.config.server_id
                 self.relay.publish(SharedFeedback.of(origin, result, score, success, errors, failure))
@@ -219,8 +219,11 @@ class LearningService(Service):
             return ()
         local = frozenset(runtime.local_neuron_ids)
         path = feedback.path
+        mine = branches(path, local)
+        if not mine:
+            return ()  # the request did not pass through this server
         with self.measure(operation="feedback"):
-            for hop, branch in branches(path, local):
+            for hop, branch in mine:
                 state = self._state(hop.neuron_id)
                 if state is not None:
                     state.record(branch, feedback.success, final=True, created_at=feedback.created_at)

@@ -39,8 +39,9 @@ log = structlog.get_logger("hal9.memory")
 
 #: Messages one fetch takes.
 FETCH_BATCH = 64
-#: A message not acknowledged this long comes again.
-ACK_WAIT_SECONDS = 30.0
+#: A message not acknowledged this long comes again (a batch waits for the writer, under load for a
+#: while; one delivered to a fetch that a stopping server left behind on NATS waits this long).
+ACK_WAIT_SECONDS = 10.0
 #: Repeats of a message within this window are dropped by the stream (by message id).
 DUPLICATE_WINDOW_SECONDS = 120.0
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
 
 from hal9 import Config, Runtime
-from hal9.learning.shared import SharedFeedback, decode
+from hal9.cluster import ClusterState
+from hal9.layer import Layer
+from hal9.learning.shared import SharedFeedback, branches, decode
+from hal9.learning.writer import Failure
+from hal9.runtime.trace import Hop
 from tests.cluster.sharing import LEARNING, cluster_config, learning_of, memory_of, relay_of, until
 from tests.network.nats_server import NatsServer
 from tests.network.test_routing import wait_connected
@@ -43,6 +48,12 @@ async def test_feedback_on_server_a_changes_the_gradient_and_outcomes_of_the_neu
         assert design.gradient == pytest.approx(0.25)  # smoothing 0.5 of the error 0.5
         assert design.effectiveness == 0.0  # both of its branches are now final failures
         assert design.patterns == {}  # not an output neuron: no pattern counted there
+        # A feedback on a path that does not cross a server changes nothing there.
+        cycles = b.metrics.sample("hal9_learning_cycles_total")
+        elsewhere = (Hop("s9", None, "plan", Layer.L4, "success", 0.0, 0.0),)
+        unrelated = SharedFeedback("a", "t9", 0.0, False, 0.0, elsewhere, {"plan": 1.0}, Failure("other", "x"))
+        assert learning_of(b).apply_shared(unrelated) == ()
+        assert b.metrics.sample("hal9_learning_cycles_total") == cycles
         # a applied its own part (implement's error 1 started a lesson), and not its own feedback again.
         assert receipt.adjusting == ("implement",)
         assert relay_of(a).applied == 0
@@ -57,6 +68,14 @@ async def test_a_server_away_when_the_feedback_was_given_applies_it_when_it_is_b
             await wait_connected(a, b)
             result = await a.ask("x", timeout=10)
             assert result.status == "completed", result.errors
+        # NATS drops b's last fetch (its connection closed) on its own: until then a message could go to it.
+        state = a.services.require(ClusterState)
+        with anyio.fail_after(5):
+            while True:
+                consumer = await state.jetstream.consumer_info(state.stream_name("feedback"), "b")
+                if not consumer.num_waiting:
+                    break
+                await anyio.sleep(0.01)  # polling NATS, another process
         learning_of(a).feedback(result.id, score=0.0)
         relay = relay_of(a)
 
@@ -86,10 +105,6 @@ async def test_feedback_on_a_request_that_stayed_on_one_server_is_not_published(
 
 def test_a_shared_feedback_survives_its_encoding_and_bad_input_is_refused() -> None:
     """The message decodes to what was encoded; wrong versions, scores, layers and patterns are errors."""
-    from hal9.layer import Layer
-    from hal9.learning.writer import Failure
-    from hal9.runtime.trace import Hop
-
     hops = (
         Hop("s1", None, "plan", Layer.L4, "success", 0.0, 0.0),
         Hop("s2", "s1", "design", Layer.L3, "error", 0.0, 0.0),
@@ -133,9 +148,6 @@ async def test_a_server_restores_only_the_lessons_it_stored_not_copies_from_the_
 
 def test_the_branches_of_a_path_are_found_per_server_also_in_a_long_or_looping_path() -> None:
     """b's hops get the id of the signal that brought each branch; 20,000 chained hops and a loop stay quick."""
-    from hal9.layer import Layer
-    from hal9.learning.shared import branches
-    from hal9.runtime.trace import Hop
 
     def hop(signal_id: str, parent_id: str | None, neuron_id: str) -> Hop:
         return Hop(signal_id, parent_id, neuron_id, Layer.L3, "success", 0.0, 0.0)
