@@ -24,3 +24,9 @@ class LearningConfig(Section):
     max_prompt_chars: int = Field(default=1_200, ge=100, le=20_000, description="all lessons of a prompt at most")
     history: int = Field(default=20, ge=1, le=1_000, description="lessons (any status) kept per neuron")
     write_with_llm: bool = Field(default=True, description="the neuron's LLM writes lessons (else a rule does)")
+    shared_max_age_seconds: float = Field(
+        default=86400.0,
+        gt=0,
+        description="in a cluster: how long the feedback stream keeps a feedback for a server on the request's "
+        "path that was away",
+    )

@@ -43,6 +43,17 @@ class MemoryConfig(Section):
         gt=0,
         description="most bytes of the database file in use; past it entries are evicted as for max_entries",
     )
+    shared_max_age_seconds: float = Field(
+        default=7 * 86400,
+        gt=0,
+        description="in a cluster: how long the memory stream keeps an entry for a server that was away "
+        "(and a departed server's consumer)",
+    )
+    shared_max_bytes: int = Field(
+        default=1024**3,
+        gt=0,
+        description="in a cluster: the memory stream's size at most; past it the oldest entries leave the stream",
+    )
     index_refresh_seconds: float = Field(
         default=1.0,
         ge=0,

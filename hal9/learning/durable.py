@@ -1,4 +1,10 @@
-"""Lessons in the memory service: their durable copy, stored, forgotten, and found again at start."""
+"""Lessons in the memory service: their durable copy, stored, forgotten, and found again at start.
+
+Each lesson entry names the server that stored it (``metadata.server``). In a cluster the memory
+is shared, so a server's memory also holds the other servers' lesson entries; it restores only
+its own: a lesson rolled back is forgotten where it was stored, and its copies elsewhere must
+not come back into a prompt.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +36,7 @@ class StoredLesson:
     created_at: float
 
 
-async def store_lesson(memory: Memory, lesson: Lesson, layer: str) -> None:
+async def store_lesson(memory: Memory, lesson: Lesson, layer: str, server_id: str) -> None:
     """Store the lesson (kind ``lesson``) and note its entry id; a failure is logged (it works without)."""
     try:
         lesson.memory_id = await memory.store(
@@ -38,7 +44,7 @@ async def store_lesson(memory: Memory, lesson: Lesson, layer: str) -> None:
             neuron_id=lesson.neuron_id,
             kind="lesson",
             layer=layer,
-            metadata={"source": lesson.source, "pattern": lesson.pattern},
+            metadata={"source": lesson.source, "pattern": lesson.pattern, "server": server_id},
             importance=IMPORTANCE,
         )
     except Exception as exc:  # noqa: BLE001 - memory is the durable copy; the lesson works without it
@@ -57,20 +63,21 @@ async def forget_lesson(memory: Memory, lesson: Lesson) -> None:
         lesson.memory_id = None
 
 
-async def store_adopted(memory: Memory, lesson: Lesson, retired: list[Lesson], layer: str) -> None:
+async def store_adopted(memory: Memory, lesson: Lesson, retired: list[Lesson], layer: str, server_id: str) -> None:
     """The durable copy of a lesson just adopted: the lessons it retired are forgotten, it is stored."""
     for old in retired:
         await forget_lesson(memory, old)
-    await store_lesson(memory, lesson, layer)
+    await store_lesson(memory, lesson, layer, server_id)
     if lesson.status == "rolled_back":  # judged while it was being stored
         await forget_lesson(memory, lesson)
 
 
-async def stored_lessons(memory: Memory, neuron_id: str, newest: int) -> list[StoredLesson]:
-    """The neuron's ``newest`` lessons in memory, oldest first."""
+async def stored_lessons(memory: Memory, neuron_id: str, newest: int, server_id: str) -> list[StoredLesson]:
+    """The neuron's ``newest`` lessons in memory stored by server ``server_id`` (or naming none), oldest first."""
     entries = await memory.search("lesson", neuron_id=neuron_id, kind="lesson", limit=min(100, newest * 2))
+    own = [entry for entry in entries if entry.metadata.get("server", server_id) == server_id]
     found = []
-    for entry in sorted(entries, key=lambda e: e.created_at)[-newest:]:
+    for entry in sorted(own, key=lambda e: e.created_at)[-newest:]:
         pattern = entry.metadata.get("pattern")
         found.append(
             StoredLesson(
@@ -85,7 +92,11 @@ async def stored_lessons(memory: Memory, neuron_id: str, newest: int) -> list[St
 
 
 async def restore_lessons(
-    memory: Memory, states: Mapping[str, NeuronLearning], settings: LearningConfig, lesson_ids: Iterator[int]
+    memory: Memory,
+    states: Mapping[str, NeuronLearning],
+    settings: LearningConfig,
+    lesson_ids: Iterator[int],
+    server_id: str,
 ) -> None:
     """Put the lessons kept in memory back into their neurons' prompts (newest ``max_lessons``).
 
@@ -94,10 +105,11 @@ async def restore_lessons(
         states: the neurons' learning states, by neuron id.
         settings: the service's settings (``max_lessons``, ``max_lesson_chars``).
         lesson_ids: the service's lesson id sequence; each restored lesson takes the next.
+        server_id: this server's id: only the lessons it stored come back.
     """
     for neuron_id, state in states.items():
         try:
-            stored = await stored_lessons(memory, neuron_id, settings.max_lessons)
+            stored = await stored_lessons(memory, neuron_id, settings.max_lessons, server_id)
         except Exception as exc:  # noqa: BLE001 - the service runs without the lessons of earlier runs
             log.warning("learning.restore_failed", neuron_id=neuron_id, error=type(exc).__name__)
             return

@@ -24,6 +24,7 @@ from hal9.learning.lessons import Lesson, clean
 from hal9.learning.metrics import LearningCollector, LearningCounters
 from hal9.learning.patterns import PatternType, classify_feedback
 from hal9.learning.report import NeuronReport
+from hal9.learning.shared import SharedFeedback, branches
 from hal9.learning.state import NeuronLearning
 from hal9.learning.writer import Failure, new_lesson
 from hal9.metrics.registry import MetricsRegistry
@@ -36,6 +37,7 @@ from hal9.support.background import BackgroundTasks
 
 if TYPE_CHECKING:
     from hal9.config import Config
+    from hal9.learning.relay import FeedbackRelay
     from hal9.runtime.runtime import Runtime
 
 log = structlog.get_logger("hal9.learning")
@@ -72,6 +74,8 @@ class LearningService(Service):
         self._lesson_ids = itertools.count(1)
         self._background = BackgroundTasks("learning.task_failed")
         self._notes = FailureNotes()
+        #: In a cluster with shared state: feedback to and from the other servers on a request's path.
+        self.relay: FeedbackRelay | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
@@ -83,6 +87,14 @@ class LearningService(Service):
 
     def on_attached(self, runtime: Runtime) -> None:
         self._runtime = runtime
+        if runtime.config.network.shared:
+            # Imported here: cluster mode needs nats-py, which a single server may not have.
+            from hal9.cluster.state import ClusterState
+            from hal9.learning.relay import FeedbackRelay
+
+            state = runtime.services.get(ClusterState)
+            if state is not None:
+                self.relay = FeedbackRelay(state, self.settings, self.apply_shared)
 
     def on_neuron_removed(self, neuron_id: str) -> None:
         if neuron_id in self._states:
@@ -108,8 +120,10 @@ class LearningService(Service):
                 self._state(neuron.id)
             memory = self._memory()
             if memory is not None:
-                await restore_lessons(memory, self._states, self.settings, self._lesson_ids)
+                await restore_lessons(memory, self._states, self.settings, self._lesson_ids, runtime.config.server_id)
         async with self._background:
+            if self.relay is not None and self._background.group is not None:
+                await self._background.group.start(self.relay.run)
             yield self
 
     async def wait_idle(self) -> None:
@@ -178,6 +192,10 @@ class LearningService(Service):
             failure = feedback_failure(result, score, comment, pattern)
             patterns = {} if pattern is None else {hop.neuron_id: pattern for hop in outputs}
             adjusting = self._cycle(errors, patterns, failure)
+            if self.relay is not None and set(neurons) - set(runtime.local_neuron_ids):
+                # Neurons of other servers were on the path: they learn their part there.
+                origin = runtime.config.server_id
+                self.relay.publish(SharedFeedback.of(origin, result, score, success, errors, failure))
         return FeedbackReceipt(
             trace_id=result.id,
             score=score,
@@ -187,6 +205,38 @@ class LearningService(Service):
             gradients={n: self._states[n].gradient for n in errors if n in self._states},
             adjusting=adjusting,
         )
+
+    def apply_shared(self, feedback: SharedFeedback) -> tuple[str, ...]:
+        """Feedback another server received on a request whose path crossed this one: its part here.
+
+        Each neuron of this server on the path gets the verdict as its outcome of each branch
+        it ran (a branch from another server is a request of its own here, keyed by the id of
+        the signal that brought it), and the error the receiving server computed for it; the
+        output neurons here count the feedback's pattern. Returns the neurons now adjusting.
+        """
+        runtime = self._runtime
+        if runtime is None or not self.running:
+            return ()
+        local = frozenset(runtime.local_neuron_ids)
+        path = feedback.path
+        mine = branches(path, local)
+        if not mine:
+            return ()  # the request did not pass through this server
+        with self.measure(operation="feedback"):
+            for hop, branch in mine:
+                state = self._state(hop.neuron_id)
+                if state is not None:
+                    state.record(branch, feedback.success, final=True, created_at=feedback.created_at)
+                    self._judge(state)
+            errors = {n: e for n, e in feedback.errors.items() if n in local}
+            # As where it was received: a negative feedback's pattern counts at the output neurons.
+            pattern = feedback.failure.pattern
+            patterns = (
+                {}
+                if feedback.success
+                else {hop.neuron_id: pattern for hop in output_hops(path) if hop.neuron_id in local}
+            )
+            return self._cycle(errors, patterns, feedback.failure)
 
     def on_trace_finished(self, result: TraceResult) -> None:
         """Record each neuron's outcome of the request; a failed branch is feedback by itself."""
@@ -301,7 +351,7 @@ class LearningService(Service):
         )
         memory = self._memory()
         if memory is not None:
-            await store_adopted(memory, lesson, retired, neuron.layer.value)
+            await store_adopted(memory, lesson, retired, neuron.layer.value, runtime.config.server_id)
 
     def _judge(self, state: NeuronLearning) -> None:
         """Decide the current adjustment once enough final outcomes judge it: keep it or roll it back."""

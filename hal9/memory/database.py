@@ -65,12 +65,12 @@ class MemoryDatabase:
             await write.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             await write.execute("PRAGMA busy_timeout = 5000")
             await migrate(write)
-            read = await _reader(path)
+            read = await open_reader(path)
         except BaseException:
             await write.close()
             raise
         try:
-            feed = await _reader(path)
+            feed = await open_reader(path)
         except BaseException:
             await read.close()
             await write.close()
@@ -102,7 +102,7 @@ class MemoryDatabase:
             await self.write.close()
 
 
-async def _reader(path: Path) -> aiosqlite.Connection:
+async def open_reader(path: Path) -> aiosqlite.Connection:
     """A query-only connection that maps the file."""
     connection = await aiosqlite.connect(path, isolation_level=None)
     try:

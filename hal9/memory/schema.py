@@ -63,6 +63,19 @@ MIGRATIONS: tuple[str, ...] = (
     -- Eviction's order: the least important first, then the longest unused.
     CREATE INDEX entries_by_eviction ON entries (importance, last_accessed);
     """,
+    # 3: in a cluster, entries other servers stored are imported (hal9.memory.replication): each
+    # remembers where it came from, so a redelivered one is recognised; local ones have no origin.
+    """
+    ALTER TABLE entries ADD COLUMN origin TEXT;
+    ALTER TABLE entries ADD COLUMN origin_id INTEGER;
+    CREATE UNIQUE INDEX entries_by_origin ON entries (origin, origin_id) WHERE origin IS NOT NULL;
+    -- Every entry stored here with an id up to ``published`` is in the cluster's memory stream.
+    CREATE TABLE replication (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        published INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO replication (id) VALUES (1);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

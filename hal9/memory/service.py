@@ -50,6 +50,8 @@ from hal9.support.background import service_tasks
 
 if TYPE_CHECKING:
     from hal9.config import Config
+    from hal9.memory.replication import MemoryReplication
+    from hal9.runtime.runtime import Runtime
     from hal9.runtime.trace import TraceResult
 
 log = structlog.get_logger("hal9.memory")
@@ -115,6 +117,8 @@ class SQLiteMemory(Service):
         self._writer: GroupCommitWriter | None = None
         self._database: MemoryDatabase | None = None
         self._tasks: TaskGroup | None = None
+        #: In a cluster with shared state: publishes this server's entries, imports the others'.
+        self.replication: MemoryReplication | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
@@ -128,6 +132,15 @@ class SQLiteMemory(Service):
         metrics.register(self._collector)
         for operation in ("store", "retrieve", "search"):
             self.measure(operation=operation)  # the series exist at zero from the start
+
+    def on_attached(self, runtime: Runtime) -> None:
+        if runtime.config.network.shared:
+            # Imported here: cluster mode needs nats-py, which a single server may not have.
+            from hal9.memory.replication import MemoryReplication, cluster_state
+
+            state = cluster_state(runtime)
+            if state is not None:
+                self.replication = MemoryReplication(state, self.settings)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -193,6 +206,9 @@ class SQLiteMemory(Service):
                 await tasks.start(feeder.run)
                 tasks.start_soon(run_upkeep, self.upkeep, self.settings, self._retention)
                 tasks.start_soon(self._run_eviction)
+                if self.replication is not None:
+                    identity, _ = await index_state(database.read)
+                    await tasks.start(self.replication.run, database, self.path, writer.submit, identity)
                 self._tasks, self._writer = tasks, writer
                 try:
                     await self.refresh_stats()
@@ -298,6 +314,8 @@ class SQLiteMemory(Service):
                 self.entry_counts.add(row[0], 1)
         if self._feeder is not None:
             self._feeder.added(self._max_id)
+        if self.replication is not None:
+            self.replication.stored(requests)
         if self.entry_counts.total > self.settings.max_entries:
             self._evict_wake.set()
 

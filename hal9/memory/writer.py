@@ -33,6 +33,12 @@ _INSERT_ROWS = (
     " SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6,"
     " value ->> 7, value ->> 7 FROM json_each(?)"
 )
+#: The same, for a batch with entries imported from other servers: their origin and id there too.
+_INSERT_ORIGIN_ROWS = (
+    "INSERT INTO entries (id, neuron_id, layer, kind, content, metadata, importance, created_at, last_accessed,"
+    " origin, origin_id) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,"
+    " value ->> 6, value ->> 7, value ->> 7, value ->> 8, value ->> 9 FROM json_each(?)"
+)
 _NEXT_ID = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'entries'), 0)"
 #: Built once (``json.dumps`` with options builds an encoder per call); not ASCII-escaped, as SQLite reads it.
 _ROWS_JSON = json.JSONEncoder(ensure_ascii=False)
@@ -43,6 +49,8 @@ class WriteRequest:
     """Rows of one ``store`` call, and what the writer reports back: their ids or an error."""
 
     rows: list[Row]
+    #: Entries imported from another server: the ``(origin, id there)`` of each row; None for this server's own.
+    origins: list[tuple[str, int]] | None = None
     done: anyio.Event = field(default_factory=anyio.Event)
     ids: list[int] = field(default_factory=list)
     error: Exception | None = None
@@ -148,21 +156,31 @@ class GroupCommitWriter:
             # them back; AUTOINCREMENT's sequence follows them, so a deleted entry's id never returns.
             next_id = self._next_id
             params: list[tuple[Any, ...]] = []
+            imported = any(request.origins is not None for request in batch)
             for request in batch:
                 request.ids = list(range(next_id, next_id + len(request.rows)))
                 next_id += len(request.rows)
-                params.extend((entry_id, *r) for entry_id, r in zip(request.ids, request.rows, strict=True))
+                if not imported:
+                    params.extend((entry_id, *r) for entry_id, r in zip(request.ids, request.rows, strict=True))
+                else:
+                    origins: Sequence[tuple[str | None, int | None]] = (
+                        request.origins if request.origins is not None else [(None, None)] * len(request.rows)
+                    )
+                    params.extend(
+                        (entry_id, *r, *o) for entry_id, r, o in zip(request.ids, request.rows, origins, strict=True)
+                    )
             # All the rows in one statement (a JSON array): one thread hop, and SQLite's C code
             # walks the rows instead of a Python loop binding each.
             rows = (_ROWS_JSON.encode(params),)
+            insert = _INSERT_ORIGIN_ROWS if imported else _INSERT_ROWS
             touches = self._take_touches()
             try:
                 if not touches:
                     # One statement is its own transaction (the connection is in autocommit mode).
-                    await connection.execute(_INSERT_ROWS, rows)
+                    await connection.execute(insert, rows)
                 else:
                     async with transaction(connection):
-                        await connection.execute(_INSERT_ROWS, rows)
+                        await connection.execute(insert, rows)
                         await connection.executemany(UPDATE_ACCESS, touches)
             except BaseException:
                 self._next_id = None  # read it again: something else may have written

@@ -1,0 +1,107 @@
+"""The memory stream's messages: a batch of entries one server stored, as JSON, checked when read.
+
+A message carries the entries of one origin (a server's database: ``<server_id>/<identity>``),
+each as its id there and the row the writer inserts. What another server sends is input: every
+field is checked as a local store checks it, and an entry that fails is left out (counted), so a
+bad message never reaches SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from hal9.memory.rows import MAX_METADATA_CHARS, MAX_NEURON_ID_CHARS, valid_text
+from hal9.memory.writer import Row
+from hal9.runtime.memory import MEMORY_KINDS
+
+#: The header naming a message's origin, so that a server skips its own messages unread.
+ORIGIN_HEADER = "Hal9-Origin"
+#: Format version; a message of another version is refused.
+VERSION = 1
+MAX_ORIGIN_CHARS = 200
+MAX_LAYER_CHARS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class SharedBatch:
+    """What one message held.
+
+    Attributes:
+        origin: the database the entries were stored in (``<server_id>/<identity>``).
+        entries: ``(id at the origin, row)`` of each valid entry.
+        rejected: entries left out as invalid.
+    """
+
+    origin: str
+    entries: list[tuple[int, Row]]
+    rejected: int
+
+
+def encode_entry(entry_id: int, row: Row) -> bytes:
+    """One entry (its id here and its row) as the JSON that :func:`encode` puts in a message."""
+    return json.dumps([entry_id, *row], ensure_ascii=False).encode()
+
+
+def encode(origin: str, entries: list[bytes]) -> bytes:
+    """One message of ``entries`` (each from :func:`encode_entry`) stored in ``origin``."""
+    head = json.dumps({"v": VERSION, "origin": origin})[:-1].encode()
+    return head + b', "entries": [' + b",".join(entries) + b"]}"
+
+
+#: The bytes a message takes besides its entries (the origin at its longest, the separators).
+OVERHEAD = 64 + MAX_ORIGIN_CHARS * 6
+
+
+def decode(data: bytes, max_content_chars: int) -> SharedBatch:
+    """Read a message; invalid entries are left out and counted.
+
+    Raises:
+        ValueError: not a message of this format (not JSON, another version, no origin).
+    """
+    try:
+        message = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(message, dict) or message.get("v") != VERSION:
+        raise ValueError("not a memory message of version 1")
+    origin, entries = message.get("origin"), message.get("entries")
+    if not isinstance(origin, str) or not 0 < len(origin) <= MAX_ORIGIN_CHARS or not isinstance(entries, list):
+        raise ValueError("a memory message needs an origin and a list of entries")
+    valid: list[tuple[int, Row]] = []
+    for item in entries:
+        entry = _entry(item, max_content_chars)
+        if entry is not None:
+            valid.append(entry)
+    return SharedBatch(origin, valid, len(entries) - len(valid))
+
+
+def _entry(item: Any, max_content_chars: int) -> tuple[int, Row] | None:
+    """One entry checked as a local store checks it; None if it fails."""
+    if not isinstance(item, list) or len(item) != 8:
+        return None
+    entry_id, neuron_id, layer, kind, content, metadata, importance, created_at = item
+    checks = (
+        isinstance(entry_id, int) and not isinstance(entry_id, bool) and 0 < entry_id < 2**63,
+        isinstance(neuron_id, str) and 0 < len(neuron_id) <= MAX_NEURON_ID_CHARS and valid_text(neuron_id),
+        layer is None or (isinstance(layer, str) and len(layer) <= MAX_LAYER_CHARS and valid_text(layer)),
+        kind in MEMORY_KINDS,
+        isinstance(content, str) and 0 < len(content) <= max_content_chars and bool(content.strip()),
+        isinstance(metadata, str) and len(metadata) <= MAX_METADATA_CHARS,
+        isinstance(importance, int | float) and not isinstance(importance, bool) and 0.0 <= importance <= 1.0,
+        isinstance(created_at, int | float) and not isinstance(created_at, bool) and math.isfinite(created_at),
+    )
+    if not all(checks) or not valid_text(content) or not _json_object(metadata):
+        return None
+    return entry_id, (neuron_id, layer, kind, content, metadata, float(importance), float(created_at))
+
+
+def _json_object(text: str) -> bool:
+    if not valid_text(text):
+        return False
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
