@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import anyio
 import structlog
@@ -43,6 +43,9 @@ from hal9.runtime.service import Service
 from hal9.runtime.signal import Signal
 from hal9.runtime.transport import RemoteRouter
 from hal9.support.background import service_tasks
+
+if TYPE_CHECKING:
+    from hal9.runtime.runtime import Runtime
 
 try:
     import nats
@@ -90,6 +93,15 @@ class NatsNetwork(Service):
     @classmethod
     def from_config(cls, config: Config) -> Self:
         return cls(config.network, config.server_id)
+
+    def on_attached(self, runtime: Runtime) -> None:
+        if self.settings.shared:
+            from hal9.cluster.state import ClusterState
+            from hal9.network.processed import ProcessedSignals
+
+            state = runtime.services.get(ClusterState)
+            if state is not None:
+                self._inbox.processed = ProcessedSignals(state, self.settings.processed_retention)
 
     def bind_router(self, router: RemoteRouter) -> None:
         self._link.router = router
@@ -150,6 +162,8 @@ class NatsNetwork(Service):
             raise NetworkUnavailable(f"cannot connect to NATS at {self.settings.nats_url}: {exc}") from exc
         self._link.client = client
         try:
+            if self._inbox.processed is not None:
+                await self._inbox.processed.open()
             limit = max(1024, self.settings.max_in_flight)
             await client.subscribe(
                 self.subject(self.server_id, "signal"), cb=self._inbox.on_signal, pending_msgs_limit=limit

@@ -108,6 +108,9 @@ class JetStreamRequests:
             RequestStoreUnavailable: JetStream did not acknowledge in time, or refused.
         """
         kv = self.kv
+        if not self._state.connected:
+            # Refused at once rather than after the publish's timeout: the client retries elsewhere.
+            raise RequestStoreUnavailable("the request could not be recorded: NATS is not connected")
         try:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(kv.put, f"open.{self._server}.{record.id}", b"")
