@@ -51,7 +51,7 @@ class Inbox:
         if router is None or link.tasks is None:
             await self._answer(msg, "unavailable", "not running")
             return
-        if self.processed is not None:
+        if self.processed is not None and self.processed.worth_asking(resend=not msg.reply):
             stored = await self.processed.get(signal.id)
             if stored is not None:
                 # Processed here before (by an earlier run, perhaps): its result, not a second run.

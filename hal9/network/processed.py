@@ -15,6 +15,7 @@ Bounded by the bucket's TTL (``network.processed_retention``).
 from __future__ import annotations
 
 import re
+import time
 
 import structlog
 
@@ -49,9 +50,23 @@ class ProcessedSignals:
         self._state = state
         self.retention = retention
         self._kv: KeyValue | None = None
+        #: When this run opened the store (monotonic): see :meth:`worth_asking`.
+        self.opened_at = 0.0
 
     async def open(self) -> None:
         self._kv = await self._state.key_value(BUCKET, ttl=self.retention)
+        self.opened_at = time.monotonic()
+
+    def worth_asking(self, resend: bool) -> bool:
+        """Whether a signal not in this run's memory may have been processed by an earlier run.
+
+        A re-send may be, at any time. A first delivery (or its retries, which wait for an ack) is
+        attempted for at most ``network.delivery_timeout`` after it was first sent; an earlier run
+        can only have processed it if it was sent before this run began, so past that long after
+        this run's start, such a signal is new and the lookup is skipped: the hot path pays
+        nothing for it.
+        """
+        return resend or time.monotonic() - self.opened_at < self._state.settings.delivery_timeout
 
     def close(self) -> None:
         self._kv = None

@@ -95,9 +95,13 @@ class JetStreamRequests:
                 log.warning("requests.mark_run_failed", error=repr(exc))
 
     async def close(self) -> None:
-        """Nothing of its own to close: the ends still being written finish with the background tasks."""
+        """Nothing of its own to close: the ends still being written are given a few seconds."""
         with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
-            await self._background.wait_idle()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Wait until every end and discard queued so far is written (or failed, logged)."""
+        await self._background.wait_idle()
 
     # -- writing ------------------------------------------------------------------------
 
@@ -181,14 +185,15 @@ class JetStreamRequests:
         prefix = f"open.{self._server}."
         ids: list[str] = []
         watcher = await kv.watch(f"{prefix}>", ignore_deletes=True, meta_only=True)
+        # nats-py leaves the watcher's methods untyped.
         try:
             while True:
-                entry = await watcher.updates(timeout=self._state.settings.connect_timeout)
+                entry = await watcher.updates(timeout=self._state.settings.connect_timeout)  # type: ignore[no-untyped-call]
                 if entry is None:
                     break
                 ids.append(entry.key[len(prefix) :])
         finally:
-            await watcher.stop()
+            await watcher.stop()  # type: ignore[no-untyped-call]
         now, marked = time.time(), 0
         for request_id in ids:
             try:
@@ -196,9 +201,9 @@ class JetStreamRequests:
             except nats.js.errors.KeyNotFoundError:
                 entry = None
             record = None if entry is None or entry.value is None else RequestRecord.from_json(entry.value)
-            if record is not None and record.open and record.instance != instance:
+            if entry is not None and record is not None and record.open and record.instance != instance:
                 try:
-                    await kv.update(f"req.{request_id}", record.interrupted(now).to_json(), last=entry.revision)  # type: ignore[union-attr]
+                    await kv.update(f"req.{request_id}", record.interrupted(now).to_json(), last=entry.revision)
                     marked += 1
                 except nats.js.errors.KeyWrongLastSequenceError:
                     pass  # written meanwhile: that write has the last word

@@ -97,9 +97,7 @@ class RequestRecord:
 
     def finished(self, result: dict[str, Any], at: float) -> RequestRecord:
         """This record ended with ``result`` (a SignalView JSON) at ``at``."""
-        return RequestRecord(
-            self.id, str(result["status"]), self.server_id, self.instance, self.created_at, at, result
-        )
+        return RequestRecord(self.id, str(result["status"]), self.server_id, self.instance, self.created_at, at, result)
 
     def interrupted(self, at: float) -> RequestRecord:
         """This record, failed ``Interrupted`` at ``at``: its server's run ended before it did."""

@@ -122,6 +122,13 @@ class SQLiteRequests:
             await self._commit()
             await self._db.close()
 
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed (or failed, logged).
+
+        The batch queued now commits after any batch being written: its end means all before it ended.
+        """
+        await self._queue().done.wait()
+
     async def run(self) -> None:
         """The writer: one transaction for everything queued since the last one, until cancelled."""
         while True:
@@ -205,9 +212,7 @@ class SQLiteRequests:
     # -- reading ------------------------------------------------------------------------
 
     async def get(self, request_id: str) -> RequestRecord | None:
-        row = await self._db.call(
-            lambda c: c.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
-        )
+        row = await self._db.call(lambda c: c.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone())
         return None if row is None else _record(row)
 
     async def interrupt_previous(self, instance: str) -> int:

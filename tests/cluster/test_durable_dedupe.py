@@ -60,7 +60,7 @@ async def test_a_signal_processed_before_a_kill_is_answered_from_the_record_afte
             # Recorded before it is published (to a "sender" nobody listens for): wait for the record.
             processed = await state.key_value("processed")
             with anyio.fail_after(10):
-                while True:
+                while True:  # written by another process: polled, with a deadline
                     try:
                         stored = (await processed.get(sent.id)).value
                         break
@@ -102,7 +102,7 @@ async def test_without_shared_state_a_restarted_receiver_processes_the_resend_ag
         ack = await client.request("hal9.hal9.receiver.signal", payload, timeout=5)
         assert codec.decode_ack(ack.data)[0] == "accepted"
         with anyio.fail_after(10):
-            while not count_file.exists():
+            while not count_file.exists():  # noqa: ASYNC110 - written by another process: polled
                 await anyio.sleep(0.02)
         server.stop(signal.SIGKILL)
         server.kill()  # closes its pipes

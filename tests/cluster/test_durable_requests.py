@@ -1,4 +1,4 @@
-"""Three real ``python -m hal9 serve`` on a nats-server with JetStream: a killed server's accepted requests end, none unknown."""
+"""Three real ``python -m hal9 serve`` on JetStream: a killed server's accepted requests end, none unknown."""
 
 from __future__ import annotations
 
