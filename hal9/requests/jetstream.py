@@ -180,27 +180,30 @@ class JetStreamRequests:
 
         Reads only this server's markers. A record is rewritten only if nothing wrote it since it
         was read (compare-and-set on its revision).
+
+        Raises:
+            RequestStoreUnavailable: JetStream did not answer (the server does not start then).
         """
+        try:
+            return await self._interrupt_previous(instance)
+        except _FAILED as exc:
+            raise RequestStoreUnavailable(f"cannot read this server's unfinished requests: {exc!r}") from exc
+
+    async def _interrupt_previous(self, instance: str) -> int:
         kv = self.kv
         prefix = f"open.{self._server}."
-        ids: list[str] = []
-        watcher = await kv.watch(f"{prefix}>", ignore_deletes=True, meta_only=True)
-        # nats-py leaves the watcher's methods untyped.
-        try:
-            while True:
-                entry = await watcher.updates(timeout=self._state.settings.connect_timeout)  # type: ignore[no-untyped-call]
-                if entry is None:
-                    break
-                ids.append(entry.key[len(prefix) :])
-        finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
         now, marked = time.time(), 0
-        for request_id in ids:
+        for request_id in await self._marked(prefix):
             try:
                 entry = await kv.get(f"req.{request_id}")
             except nats.js.errors.KeyNotFoundError:
                 entry = None
-            record = None if entry is None or entry.value is None else RequestRecord.from_json(entry.value)
+            record = None
+            if entry is not None and entry.value is not None:
+                try:
+                    record = RequestRecord.from_json(entry.value)
+                except ValueError as exc:
+                    log.warning("requests.bad_record", error=str(exc)[:300])
             if entry is not None and record is not None and record.open and record.instance != instance:
                 try:
                     await kv.update(f"req.{request_id}", record.interrupted(now).to_json(), last=entry.revision)
@@ -210,3 +213,17 @@ class JetStreamRequests:
             if record is None or not record.open or record.instance != instance:
                 await kv.purge(f"{prefix}{request_id}")
         return marked
+
+    async def _marked(self, prefix: str) -> list[str]:
+        """The ids of the markers under ``prefix`` (this server's requests not known to have ended)."""
+        ids: list[str] = []
+        watcher = await self.kv.watch(f"{prefix}>", ignore_deletes=True, meta_only=True)
+        # nats-py leaves the watcher's methods untyped.
+        try:
+            while True:
+                entry = await watcher.updates(timeout=self._state.settings.connect_timeout)  # type: ignore[no-untyped-call]
+                if entry is None:
+                    return ids
+                ids.append(entry.key[len(prefix) :])
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]
