@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
-
-from hal9.cluster.state import ClusterState
 
 try:
     import nats.errors
@@ -38,17 +37,32 @@ _KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _FAILED = (nats.errors.Error, TimeoutError, OSError)
 
 
+@runtime_checkable
+class SharedBuckets(Protocol):
+    """What this module needs of the cluster's state service (:class:`hal9.cluster.ClusterState`).
+
+    A protocol, so that the network finds that service without importing the cluster package,
+    which builds on the network's connection settings.
+    """
+
+    async def key_value(self, bucket: str, *, history: int = 1, ttl: float | None = None, **config: Any) -> KeyValue:
+        """The cluster's bucket ``bucket``, created on first use."""
+        ...
+
+
 class ProcessedSignals:
     """Signal id -> the encoded result of its branch, in the cluster's ``processed`` bucket.
 
     Args:
         state: the cluster's state service (entered before :meth:`open`).
         retention: seconds a result is kept (the bucket's TTL).
+        delivery_timeout: ``network.delivery_timeout``: how long a first delivery is retried.
     """
 
-    def __init__(self, state: ClusterState, retention: float) -> None:
+    def __init__(self, state: SharedBuckets, retention: float, delivery_timeout: float) -> None:
         self._state = state
         self.retention = retention
+        self.delivery_timeout = delivery_timeout
         self._kv: KeyValue | None = None
         #: When this run opened the store (monotonic): see :meth:`worth_asking`.
         self.opened_at = 0.0
@@ -66,7 +80,7 @@ class ProcessedSignals:
         this run's start, such a signal is new and the lookup is skipped: the hot path pays
         nothing for it.
         """
-        return resend or time.monotonic() - self.opened_at < self._state.settings.delivery_timeout
+        return resend or time.monotonic() - self.opened_at < self.delivery_timeout
 
     def close(self) -> None:
         self._kv = None

@@ -39,6 +39,7 @@ from hal9.network.link import Link
 from hal9.network.metrics import Direction, MessageCounts, MessageType, NetworkCollector
 from hal9.network.outbox import Outbox
 from hal9.network.peers import NetworkStatus, PeerTable, peer_statuses
+from hal9.network.processed import ProcessedSignals, SharedBuckets
 from hal9.runtime.service import Service
 from hal9.runtime.signal import Signal
 from hal9.runtime.transport import RemoteRouter
@@ -95,13 +96,10 @@ class NatsNetwork(Service):
         return cls(config.network, config.server_id)
 
     def on_attached(self, runtime: Runtime) -> None:
-        if self.settings.shared:
-            from hal9.cluster.state import ClusterState
-            from hal9.network.processed import ProcessedSignals
-
-            state = runtime.services.get(ClusterState)
-            if state is not None:
-                self._inbox.processed = ProcessedSignals(state, self.settings.processed_retention)
+        state = runtime.services.get(SharedBuckets) if self.settings.shared else None
+        if state is not None:
+            settings = self.settings
+            self._inbox.processed = ProcessedSignals(state, settings.processed_retention, settings.delivery_timeout)
 
     def bind_router(self, router: RemoteRouter) -> None:
         self._link.router = router

@@ -18,6 +18,9 @@ from tests.cli.helpers import ServerProcess
 from tests.cluster.counting import COUNT_FILE
 from tests.network.nats_server import NatsServer
 
+#: Several servers importing at once on a loaded 2-core machine can take longer than the helpers' default.
+START_DEADLINE = 60.0
+
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
 ROOT = Path(__file__).parents[2]
@@ -37,7 +40,7 @@ def receiver(tmp_path: Path, nats_server: NatsServer, count_file: Path) -> Serve
     config.write_text(RECEIVER, encoding="utf-8")
     env = {"HAL9_NETWORK__NATS_URL": nats_server.url, COUNT_FILE: str(count_file), "PYTHONPATH": str(ROOT)}
     server = ServerProcess(tmp_path, config, env)
-    server.wait_listening()
+    server.wait_listening(START_DEADLINE)
     return server
 
 
@@ -119,5 +122,5 @@ def receiver_unshared(tmp_path: Path, nats_server: NatsServer, count_file: Path)
     config.write_text(RECEIVER + "\n[network]\nshared_state = false\n", encoding="utf-8")
     env = {"HAL9_NETWORK__NATS_URL": nats_server.url, COUNT_FILE: str(count_file), "PYTHONPATH": str(ROOT)}
     server = ServerProcess(tmp_path, config, env)
-    server.wait_listening()
+    server.wait_listening(START_DEADLINE)
     return server

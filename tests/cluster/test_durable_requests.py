@@ -15,6 +15,9 @@ from hal9.requests import INTERRUPTED
 from tests.cli.helpers import ServerProcess
 from tests.network.nats_server import NatsServer
 
+#: Several servers importing at once on a loaded 2-core machine can take longer than the helpers' default.
+START_DEADLINE = 60.0
+
 pytestmark = pytest.mark.slow
 
 #: Slow enough that requests are queued or running when a server is killed.
@@ -39,7 +42,7 @@ def start(servers: list[ServerProcess], tmp_path: Path, nats: NatsServer, *names
         started.append(ServerProcess(tmp_path, config, {"HAL9_NETWORK__NATS_URL": nats.url, **ENV}))
     servers.extend(started)
     for server in started:
-        server.wait_listening()
+        server.wait_listening(START_DEADLINE)
     return started
 
 
