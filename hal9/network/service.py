@@ -9,7 +9,10 @@ crashed receiver alike, with no stream to provision:
   ``full`` (mailbox full) and ``unavailable`` (draining) are backpressure: it retries. After
   ``network.delivery_timeout`` without acceptance the branch fails with ``PeerUnavailable``.
 * The receiver keys the branch's trace by the signal id, so a duplicate is recognised (a
-  bounded set: the runtime's trace history) and not delivered twice.
+  bounded set: the runtime's trace history) and not delivered twice. With the cluster's shared
+  state it also records each branch's result in JetStream before sending it
+  (:mod:`hal9.network.processed`), so a duplicate that reaches it after a restart is answered
+  from that record, not processed again.
 * When the branch has ended on the receiver, its result goes back to the sender's
   ``result`` subject. The sender keeps every accepted branch until its result comes, and
   re-sends it every ``resend_interval`` and whenever the receiver restarts (a new instance

@@ -26,6 +26,8 @@ from hal9.support.database import Database
 
 log = structlog.get_logger("hal9.requests")
 
+#: The connection's page cache, in KiB (SQLite's default is 2,000).
+CACHE_KIB = 256
 #: Seconds between two prunes when few requests come.
 PRUNE_INTERVAL = 3600.0
 
@@ -49,6 +51,8 @@ _Row = tuple[str, str, str, str, float, float | None, str | None]
 
 def _create(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA synchronous=FULL")
+    # Reads and writes go by primary key, a few pages each: a small page cache is enough.
+    connection.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     connection.executescript(_SCHEMA)
 
 
