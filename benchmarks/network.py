@@ -29,6 +29,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -38,6 +39,7 @@ from typing import Any
 import anyio
 
 from benchmarks._common import median, quiet_logs, run_window
+from benchmarks._durable_accept import durable_accept
 from benchmarks._shared_budget import shared_budget_figures
 from hal9 import Config, Runtime
 
@@ -55,7 +57,7 @@ def config(server_id: str, remote: bool, nats_url: str | None) -> Config:
         ],
     }
     if remote:
-        # The hop alone (its nats-server has no JetStream): no cluster state.
+        # The hop as it was before cluster state (no durable dedupe): the figures beside it price what that adds.
         data["network"] = {"nats_url": nats_url, "heartbeat_interval": 0.2, "shared_state": False}
     return Config.model_validate(data)
 
@@ -115,6 +117,7 @@ async def benchmark(args: argparse.Namespace, nats_url: str) -> None:
     added = (median(latency[True]) - median(latency[False])) * 1e6
     print(f"added_latency_us_per_remote_hop={added:.0f}")
     print(f"throughput_ratio_remote_over_local={median(rate[True]) / median(rate[False]):.3f}")
+    await durable_accept(args, nats_url)
 
 
 @contextmanager
@@ -127,7 +130,10 @@ def nats_server() -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([binary, "-a", "127.0.0.1", "-p", str(port)], stderr=subprocess.DEVNULL)
+    # JetStream: the cluster's shared state (on by default in distributed mode) lives there.
+    store = tempfile.TemporaryDirectory(prefix="hal9-bench-nats-")
+    command = [binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store.name]
+    proc = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -142,6 +148,7 @@ def nats_server() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+        store.cleanup()
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

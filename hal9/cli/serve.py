@@ -158,8 +158,10 @@ async def serve(config: Config, stop: _StopRequest) -> int:
 
     from hal9.auth import AuthService, auth_services
     from hal9.cli.collector import settle_garbage_collection
+    from hal9.requests import request_log
     from hal9.runtime.runtime import Runtime
     from hal9.server import create_app
+    from hal9.server.signals import result_json
 
     try:
         sock = _bind(config.server.host, config.server.port)
@@ -169,7 +171,8 @@ async def serve(config: Config, stop: _StopRequest) -> int:
         return 1
     stop.bind_loop()
     with sock:
-        async with Runtime(config, services=auth_services(config)) as runtime:
+        services = {**auth_services(config), **request_log(config, result_json)}
+        async with Runtime(config, services=services) as runtime:
             auth = runtime.services.get(AuthService)
             if auth is not None:
                 _print_bootstrap_key(await auth.bootstrap())

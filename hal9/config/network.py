@@ -49,6 +49,12 @@ class NetworkConfig(Section):
         description="keep budgets, auth, accepted requests, memory and feedback on NATS JetStream, one for "
         "the cluster (needs nats-server -js); false: each server keeps its own in its SQLite",
     )
+    processed_retention: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="seconds the result of a signal this server processed for another is kept in JetStream "
+        "(shared state only), so a re-send after a crash is answered from it instead of running again",
+    )
     replicas: int = Field(
         default=1, ge=1, le=5, description="JetStream replicas of the shared buckets and streams (NATS cluster size)"
     )

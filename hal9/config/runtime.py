@@ -29,6 +29,17 @@ class ServerConfig(Section):
         description="proxies (addresses or CIDR networks) whose X-Forwarded-For/-Proto are believed; "
         "none by default, so the login limiter and the logs see the connecting peer",
     )
+    requests_retention: float = Field(
+        default=7 * 86_400.0,
+        gt=0,
+        description="seconds an accepted request's record (and result) is kept for GET /api/v1/signals/{id} "
+        "after a restart: in data_dir/hal9.db, or in the cluster's JetStream bucket",
+    )
+    requests_max_rows: int = Field(
+        default=100_000,
+        gt=0,
+        description="request records kept at most in data_dir/hal9.db; past it the oldest finished go first",
+    )
 
     @field_validator("forwarded_allow_ips", mode="before")
     @classmethod

@@ -2,7 +2,9 @@
 
 The receiver keys the branch's trace by the signal id, so a duplicate is recognised (a bounded
 set: the runtime's trace history) and not delivered twice; when the branch has ended, its result
-goes to the sender's ``result`` subject.
+goes to the sender's ``result`` subject. With the cluster's shared state, the result is first
+recorded durably (:mod:`hal9.network.processed`), so a re-send after this server was killed is
+answered from the record instead of being processed again.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import structlog
 from hal9.errors import MailboxFull, NeuronNotFound, NeuronStopped, RuntimeNotRunning
 from hal9.network import codec
 from hal9.network.link import RETRYABLE, Link
+from hal9.network.processed import ProcessedSignals
 from hal9.runtime.trace import Trace
 
 if TYPE_CHECKING:
@@ -31,6 +34,8 @@ class Inbox:
 
     def __init__(self, link: Link) -> None:
         self._link = link
+        #: Where the results of processed signals are kept durably; None: in the trace history only.
+        self.processed: ProcessedSignals | None = None
 
     async def on_signal(self, msg: Msg) -> None:
         """A signal for a neuron of this server: put it in the mailbox and answer how that went."""
@@ -46,6 +51,13 @@ class Inbox:
         if router is None or link.tasks is None:
             await self._answer(msg, "unavailable", "not running")
             return
+        if self.processed is not None and self.processed.worth_asking(resend=not msg.reply):
+            stored = await self.processed.get(signal.id)
+            if stored is not None:
+                # Processed here before (by an earlier run, perhaps): its result, not a second run.
+                await self._answer(msg, "duplicate")
+                await self._send(stored, sender)
+                return
         try:
             trace, new = router.accept_remote(signal)
         except MailboxFull as exc:
@@ -74,14 +86,20 @@ class Inbox:
 
     async def _reply_when_done(self, trace: Trace, sender: str) -> None:
         await trace.done.wait()
-        await self._publish_result(trace, sender)
+        payload = codec.encode_result(trace.id, trace.outputs, trace.errors, trace.hops)
+        if self.processed is not None:
+            # Durable before anyone can see it: a crash after this is answered from the record.
+            await self.processed.put(trace.id, payload)
+        await self._send(payload, sender)
 
     async def _publish_result(self, trace: Trace, sender: str) -> None:
+        await self._send(codec.encode_result(trace.id, trace.outputs, trace.errors, trace.hops), sender)
+
+    async def _send(self, payload: bytes, sender: str) -> None:
         link = self._link
         client = link.client
         if client is None:
             return
-        payload = codec.encode_result(trace.id, trace.outputs, trace.errors, trace.hops)
         try:
             link.count("sent", "signal")
             await client.publish(link.subject(sender, "result"), payload)

@@ -9,7 +9,10 @@ crashed receiver alike, with no stream to provision:
   ``full`` (mailbox full) and ``unavailable`` (draining) are backpressure: it retries. After
   ``network.delivery_timeout`` without acceptance the branch fails with ``PeerUnavailable``.
 * The receiver keys the branch's trace by the signal id, so a duplicate is recognised (a
-  bounded set: the runtime's trace history) and not delivered twice.
+  bounded set: the runtime's trace history) and not delivered twice. With the cluster's shared
+  state it also records each branch's result in JetStream before sending it
+  (:mod:`hal9.network.processed`), so a duplicate that reaches it after a restart is answered
+  from that record, not processed again.
 * When the branch has ended on the receiver, its result goes back to the sender's
   ``result`` subject. The sender keeps every accepted branch until its result comes, and
   re-sends it every ``resend_interval`` and whenever the receiver restarts (a new instance
@@ -24,7 +27,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import anyio
 import structlog
@@ -39,10 +42,14 @@ from hal9.network.link import Link
 from hal9.network.metrics import Direction, MessageCounts, MessageType, NetworkCollector
 from hal9.network.outbox import Outbox
 from hal9.network.peers import NetworkStatus, PeerTable, peer_statuses
+from hal9.network.processed import ProcessedSignals, SharedBuckets
 from hal9.runtime.service import Service
 from hal9.runtime.signal import Signal
 from hal9.runtime.transport import RemoteRouter
 from hal9.support.background import service_tasks
+
+if TYPE_CHECKING:
+    from hal9.runtime.runtime import Runtime
 
 try:
     import nats
@@ -90,6 +97,12 @@ class NatsNetwork(Service):
     @classmethod
     def from_config(cls, config: Config) -> Self:
         return cls(config.network, config.server_id)
+
+    def on_attached(self, runtime: Runtime) -> None:
+        state = runtime.services.get(SharedBuckets) if self.settings.shared else None
+        if state is not None:
+            settings = self.settings
+            self._inbox.processed = ProcessedSignals(state, settings.processed_retention, settings.delivery_timeout)
 
     def bind_router(self, router: RemoteRouter) -> None:
         self._link.router = router
@@ -150,6 +163,8 @@ class NatsNetwork(Service):
             raise NetworkUnavailable(f"cannot connect to NATS at {self.settings.nats_url}: {exc}") from exc
         self._link.client = client
         try:
+            if self._inbox.processed is not None:
+                await self._inbox.processed.open()
             limit = max(1024, self.settings.max_in_flight)
             await client.subscribe(
                 self.subject(self.server_id, "signal"), cb=self._inbox.on_signal, pending_msgs_limit=limit

@@ -309,7 +309,12 @@ class Runtime(AsyncContextManagerMixin):
     # -- requests --------------------------------------------------------------------
 
     async def submit(
-        self, content: Any, *, send_timeout: float | None = None, metadata: Mapping[str, Any] | None = None
+        self,
+        content: Any,
+        *,
+        send_timeout: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        trace_id: str | None = None,
     ) -> str:
         """Send a request into the network and return its trace id without waiting for the result.
 
@@ -321,6 +326,8 @@ class Runtime(AsyncContextManagerMixin):
             content: the request.
             send_timeout: how long to wait for room in an entry mailbox (default ``runtime.send_timeout``).
             metadata: read-only annotations carried by the request signal.
+            trace_id: the id to trace it under, from :func:`~hal9.runtime.signal.new_id` (a caller
+                that records the request before it runs); None makes a new one.
 
         Raises:
             RuntimeNotRunning: not started, or draining.
@@ -335,7 +342,10 @@ class Runtime(AsyncContextManagerMixin):
                     "no neuron of this server takes requests: send them to the server of the top-layer neurons"
                 )
             raise TopologyError("the network has no neurons")
-        trace_id = new_id()
+        if trace_id is None:
+            trace_id = new_id()
+        elif trace_id in self._traces.active:
+            raise ValueError(f"a request with trace id {trace_id!r} is already running")
         trace = self._traces.open(trace_id, content)
         # One count per entry until every entry was tried, so that an entry that finishes
         # while the next one waits for room cannot end the trace early.

@@ -7,6 +7,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
+from hal9.errors import TraceNotFound
+from hal9.requests import RequestLog, RequestStoreUnavailable
+from hal9.runtime.runtime import Runtime
+from hal9.runtime.signal import new_id
 from hal9.runtime.trace import TraceResult
 from hal9.server.body import JSONRoute
 from hal9.server.deps import RuntimeDep
@@ -79,7 +83,7 @@ async def submit_signal(body: SignalRequest, runtime: RuntimeDep) -> Response:
         raise HTTPException(
             413, f"content has {len(body.content)} characters; the limit is {settings.max_content_chars}"
         )
-    trace_id = await runtime.submit(body.content)
+    trace_id = await _submit(runtime, body.content)
     location = {"Location": f"/api/v1/signals/{trace_id}"}
     if not body.wait:
         return SafeJSONResponse(AcceptedView(id=trace_id).model_dump(), status_code=202, headers=location)
@@ -96,5 +100,49 @@ async def submit_signal(body: SignalRequest, runtime: RuntimeDep) -> Response:
 
 @router.get("/{signal_id}", response_model=SignalView, responses={404: {"description": "no request with this id"}})
 async def get_signal(signal_id: str, runtime: RuntimeDep) -> SignalView:
-    """A request's status, result, timings and path through the neurons."""
-    return SignalView.of(runtime.lookup(signal_id))
+    """A request's status, result, timings and path through the neurons.
+
+    From the request's trace while this server holds it, else from the request store (a server
+    with a ``data_dir``, or any server of a cluster): the stored result, or failed
+    ``Interrupted`` for a request whose server stopped before it finished.
+    """
+    try:
+        return SignalView.of(runtime.lookup(signal_id))
+    except TraceNotFound:
+        requests = runtime.services.get(RequestLog)
+        if requests is None:
+            raise
+        try:
+            view = await requests.lookup(signal_id)
+        except RequestStoreUnavailable as exc:
+            raise _unavailable(runtime, exc) from exc
+        if view is None:
+            raise
+        return SignalView.model_validate(view)
+
+
+def result_json(result: TraceResult) -> dict[str, Any]:
+    """A finished request as the request store keeps it: the JSON of its SignalView."""
+    return SignalView.of(result).model_dump(mode="json")
+
+
+async def _submit(runtime: Runtime, content: Any) -> str:
+    """Run a request; with a request store, record it first (durably), so no accepted id is ever unknown."""
+    requests = runtime.services.get(RequestLog)
+    if requests is None:
+        return await runtime.submit(content)
+    trace_id = new_id()
+    try:
+        await requests.accept(trace_id)
+    except RequestStoreUnavailable as exc:
+        raise _unavailable(runtime, exc) from exc
+    try:
+        return await runtime.submit(content, trace_id=trace_id)
+    except BaseException:
+        requests.discard(trace_id)
+        raise
+
+
+def _unavailable(runtime: Runtime, exc: RequestStoreUnavailable) -> HTTPException:
+    headers = {"Retry-After": str(runtime.config.server.retry_after_seconds)}
+    return HTTPException(503, str(exc), headers=headers)

@@ -80,8 +80,12 @@ def prepare_database(path: Path) -> None:
         ConfigError: the folder is refused (:func:`check_data_dir`), or a file's mode cannot be tightened.
     """
     check_data_dir(path.parent)
-    # O_CREAT without O_EXCL: made with mode 0600 if missing (the umask can only remove bits), else left as is.
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE))
+    # Only when missing: closing a descriptor of a file drops every POSIX lock this process holds on it,
+    # the locks of the SQLite connections already open on it included; another process closing its
+    # connection would then take itself for the last one and delete the WAL under them.
+    if not path.exists():
+        # O_CREAT without O_EXCL: made with mode 0600 (the umask can only remove bits), else left as is.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE))
     for name in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_SIDE_FILES)):
         tighten(name)
 

@@ -124,13 +124,22 @@ def test_killing_the_other_server_mid_load_loses_no_request(
 def test_after_a_nats_restart_both_servers_reconnect_and_work_resumes(
     servers: list[ServerProcess], tmp_path: Path, nats_server: NatsServer
 ) -> None:
-    """NATS goes down with a request accepted by a; once it is back, both reconnect and the request completes."""
-    a = start(servers, tmp_path, "server-a", nats_server)
-    b = start(servers, tmp_path, "server-b", nats_server)
+    """NATS goes down with a request accepted by a; once it is back, both reconnect and the request completes.
+
+    During the outage a refuses new requests (503): it cannot record them in JetStream, and a 202
+    is given only for a request that is recorded.
+    """
+    slow = {"HAL9_LLM__MOCK__LATENCY_SECONDS": "0.3"}
+    a = start(servers, tmp_path, "server-a", nats_server, **slow)
+    b = start(servers, tmp_path, "server-b", nats_server, **slow)
     wait_for(lambda: peer_alive(a, "server-b") and peer_alive(b, "server-a"))
+    request = httpx.post(f"{a.url}/api/v1/signals", json={"content": "before the outage"}, timeout=10).json()["id"]
     nats_server.stop()
     wait_for(lambda: not peer_alive(a, "server-b"))
-    request = httpx.post(f"{a.url}/api/v1/signals", json={"content": "during the outage"}, timeout=10).json()["id"]
+    refused = httpx.post(f"{a.url}/api/v1/signals", json={"content": "during the outage"}, timeout=30)
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["Retry-After"] == "1"
+    assert "could not be recorded" in refused.json()["detail"]
     nats_server.start()
     wait_for(lambda: peer_alive(a, "server-b") and peer_alive(b, "server-a"))
     result = wait_for(lambda: finished(a, request), deadline=30)

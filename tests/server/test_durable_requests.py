@@ -1,0 +1,104 @@
+"""Accepted requests survive a SIGKILL of a real ``python -m hal9 serve``: none answers 404 after the restart."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hal9 import Runtime
+from hal9.requests import INTERRUPTED, RequestLog, request_log
+from hal9.server import create_app
+from hal9.server.signals import result_json
+from tests.cli.conftest import start_server  # noqa: F401 (real servers, killed at teardown)
+from tests.cli.helpers import StartServer
+from tests.server.helpers import make_config
+
+pytestmark = pytest.mark.anyio
+
+SIGNALS = "/api/v1/signals"
+#: Slow enough that the 20 requests are still queued or running when the server is killed.
+SLOW = """
+server_id = "durable"
+
+[llm.mock]
+latency_seconds = 0.2
+"""
+
+
+def stored(database: Path, request_id: str) -> tuple[str, str] | None:
+    """(status, instance) of a request's row, read by another connection as any reader would."""
+    with sqlite3.connect(database) as connection:
+        row = connection.execute("SELECT status, instance FROM requests WHERE id = ?", (request_id,)).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+async def test_a_sigkilled_servers_accepted_requests_answer_completed_or_interrupted_after_restart(
+    start_server: StartServer,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+) -> None:
+    """One request completed and 20 accepted, SIGKILL, restart on the same data: every id answers, none 404."""
+    database = tmp_path / "hal9-data" / "hal9.db"
+    server = start_server(SLOW)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        done = await client.post(SIGNALS, json={"content": "finished before the crash", "wait": True})
+        assert done.status_code == 200, done.text
+        ids: list[str] = []
+        for index in range(20):
+            response = await client.post(SIGNALS, json={"content": f"task {index}"})
+            assert response.status_code == 202, response.text
+            ids.append(response.json()["id"])
+            # Committed before the 202 was sent: another connection reads it now.
+            row = stored(database, ids[-1])
+            assert row is not None, f"request {ids[-1]} was answered 202 before it was recorded" + server.output()
+    server.stop(signal.SIGKILL)
+    assert stored(database, ids[-1]) == ("accepted", row[1])  # the last one cannot have finished (20 x 0.6 s of work)
+
+    restarted = start_server(SLOW)
+    async with httpx.AsyncClient(base_url=restarted.url, timeout=30) as client:
+        before = (await client.get(f"{SIGNALS}/{done.json()['id']}")).json()
+        assert before == done.json()  # the stored result is the one the client was given
+        views = [(await client.get(f"{SIGNALS}/{request_id}")) for request_id in ids]
+    assert [view.status_code for view in views] == [200] * 20, [view.text for view in views]
+    statuses = [view.json()["status"] for view in views]
+    assert set(statuses) <= {"completed", "failed"}, statuses
+    interrupted = [view.json() for view in views if view.json()["status"] == "failed"]
+    assert interrupted, "the kill interrupted nothing: the test did not test the crash"
+    for view in interrupted:
+        assert [error["error"] for error in view["errors"]] == [INTERRUPTED], view
+        assert "the server stopped before the request finished" in view["errors"][0]["message"]
+    # The restart marked them in the store too, not only in its answers.
+    assert stored(database, ids[-1]) is not None
+    assert stored(database, ids[-1])[0] == "failed"  # type: ignore[index]
+
+
+async def test_without_a_data_dir_nothing_is_recorded_and_an_unknown_id_is_404() -> None:
+    """Library use (no data_dir, no cluster): no request store, today's behaviour."""
+    config = make_config()
+    assert request_log(config, result_json) == {}
+    async with Runtime(config) as runtime:
+        app = create_app(runtime)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            response = await client.post(SIGNALS, json={"content": "hello", "wait": True})
+            assert response.status_code == 200
+            assert (await client.get(f"{SIGNALS}/0123456789abcdef")).status_code == 404
+
+
+async def test_a_finished_request_left_out_of_memory_is_answered_from_the_store(tmp_path: Path) -> None:
+    """With a trace history of one, an older request is answered from SQLite, the same as it was live."""
+    config = make_config(data_dir=str(tmp_path / "data"), runtime={"max_traces": 1})
+    async with Runtime(config, services=request_log(config, result_json)) as runtime:
+        app = create_app(runtime)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            first: dict[str, Any] = (await client.post(SIGNALS, json={"content": "one", "wait": True})).json()
+            await client.post(SIGNALS, json={"content": "two", "wait": True})
+            requests = runtime.services.get(RequestLog)
+            assert requests is not None
+            await requests.flush()  # the end is written behind
+            assert (await client.get(f"{SIGNALS}/{first['id']}")).json() == first
+            assert (await client.get(f"{SIGNALS}/not-a-request")).status_code == 404
+            assert (await client.get(f"{SIGNALS}/bad%20id!")).status_code == 404
