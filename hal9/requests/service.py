@@ -5,7 +5,10 @@ One interface, two stores: a ``requests`` table in ``data_dir/hal9.db`` on a sin
 runs (:mod:`hal9.requests.jetstream`), where any server answers for any request.
 
 The API records a request (:meth:`RequestLog.accept`) before it runs it and before it answers
-202; when it ends, its result is written behind (:meth:`RequestLog.on_trace_finished`). What a
+202; when it ends, its result is written behind (:meth:`RequestLog.on_trace_finished`). A request
+sent with ``wait`` hands out its id only with its result: it is recorded when it is answered
+(:meth:`RequestLog.answered`, behind), or, if it outlives ``server.request_timeout``, as accepted
+before the 504 gives out its id. What a
 crash can lose is only that last write: such a request reads as interrupted, not as unknown.
 At start the service marks its own earlier runs' unfinished records failed ``Interrupted``:
 they are not resumed, since running them again would repeat LLM spend and tool side effects
@@ -56,7 +59,7 @@ class RequestStore(Protocol):
     async def run(self) -> None: ...
     async def accept(self, record: RequestRecord) -> None: ...
     async def flush(self) -> None: ...
-    def finish(self, record: RequestRecord) -> None: ...
+    def finish(self, record: RequestRecord, *, opened: bool = True) -> None: ...
     def discard(self, request_id: str) -> None: ...
     async def get(self, request_id: str) -> RequestRecord | None: ...
     async def run_is_current(self, record: RequestRecord, instance: str) -> bool: ...
@@ -164,6 +167,17 @@ class RequestLog(Service):
         """The request recorded by :meth:`accept` was refused after all (the runtime did not take it)."""
         if self._open.pop(request_id, None) is not None and self._store is not None:
             self._store.discard(request_id)
+
+    def answered(self, request_id: str, view: dict[str, Any], created_at: float, finished_at: float) -> None:
+        """Keep a request answered in full (``wait``) that was never recorded as accepted (behind).
+
+        Its client holds the result already: nothing is lost if this write is, so it is not
+        waited for; it lets ``GET`` answer after the trace has left memory or a restart.
+        """
+        if self._store is None:
+            return
+        record = RequestRecord(request_id, "accepted", self.server_id, self.instance, created_at)
+        self._store.finish(record.finished(view, finished_at), opened=False)
 
     def on_trace_finished(self, result: TraceResult) -> None:
         """Write the end of a request this run accepted (behind: the caller does not wait)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
@@ -16,6 +18,8 @@ from hal9.server.body import JSONRoute
 from hal9.server.deps import RuntimeDep
 from hal9.server.encoding import SafeJSONResponse
 from hal9.server.schemas import AcceptedView, SignalRequest, SignalView
+
+log = structlog.get_logger("hal9.server")
 
 router = APIRouter(prefix="/api/v1/signals", tags=["signals"], route_class=JSONRoute)
 
@@ -83,19 +87,28 @@ async def submit_signal(body: SignalRequest, runtime: RuntimeDep) -> Response:
         raise HTTPException(
             413, f"content has {len(body.content)} characters; the limit is {settings.max_content_chars}"
         )
-    trace_id = await _submit(runtime, body.content)
-    location = {"Location": f"/api/v1/signals/{trace_id}"}
+    requests = runtime.services.get(RequestLog)
     if not body.wait:
+        trace_id = await _submit(runtime, body.content, requests)
+        location = {"Location": f"/api/v1/signals/{trace_id}"}
         return SafeJSONResponse(AcceptedView(id=trace_id).model_dump(), status_code=202, headers=location)
+    # With wait the id goes out with the result: nothing to record before it runs.
+    trace_id = await runtime.submit(body.content)
+    location = {"Location": f"/api/v1/signals/{trace_id}"}
     try:
         result = await runtime.wait(trace_id, timeout=settings.request_timeout)
     except TimeoutError:
+        if requests is not None:
+            await _record_running(runtime, requests, trace_id)
         pending = AcceptedView(id=trace_id).model_dump()
         pending["detail"] = f"no result within {settings.request_timeout:g}s; poll the Location"
         return SafeJSONResponse(pending, status_code=504, headers=location)
     status = result_status(result)
     headers = {**location, "Retry-After": str(settings.retry_after_seconds)} if status == 503 else location
-    return SafeJSONResponse(SignalView.of(result).model_dump(mode="json"), status_code=status, headers=headers)
+    view = SignalView.of(result).model_dump(mode="json")
+    if requests is not None:
+        requests.answered(trace_id, view, result.created_at, result.finished_at or time.time())
+    return SafeJSONResponse(view, status_code=status, headers=headers)
 
 
 @router.get("/{signal_id}", response_model=SignalView, responses={404: {"description": "no request with this id"}})
@@ -126,9 +139,8 @@ def result_json(result: TraceResult) -> dict[str, Any]:
     return SignalView.of(result).model_dump(mode="json")
 
 
-async def _submit(runtime: Runtime, content: Any) -> str:
+async def _submit(runtime: Runtime, content: Any, requests: RequestLog | None) -> str:
     """Run a request; with a request store, record it first (durably), so no accepted id is ever unknown."""
-    requests = runtime.services.get(RequestLog)
     if requests is None:
         return await runtime.submit(content)
     trace_id = new_id()
@@ -141,6 +153,25 @@ async def _submit(runtime: Runtime, content: Any) -> str:
     except BaseException:
         requests.discard(trace_id)
         raise
+
+
+async def _record_running(runtime: Runtime, requests: RequestLog, trace_id: str) -> None:
+    """A waited-for request outlived the timeout: record it before the 504 hands out its id.
+
+    If the store cannot take it, the 504 is still answered (the request runs, and its id is
+    good while this server holds it), and the failure is logged.
+    """
+    try:
+        await requests.accept(trace_id)
+    except RequestStoreUnavailable as exc:
+        log.warning("requests.record_failed", trace_id=trace_id, error=str(exc)[:300])
+        return
+    try:
+        current = runtime.lookup(trace_id)
+    except TraceNotFound:
+        return
+    if current.finished_at is not None:  # it ended while it was being recorded: write its end too
+        requests.on_trace_finished(current)
 
 
 def _unavailable(runtime: Runtime, exc: RequestStoreUnavailable) -> HTTPException:

@@ -102,3 +102,22 @@ async def test_a_finished_request_left_out_of_memory_is_answered_from_the_store(
             assert (await client.get(f"{SIGNALS}/{first['id']}")).json() == first
             assert (await client.get(f"{SIGNALS}/not-a-request")).status_code == 404
             assert (await client.get(f"{SIGNALS}/bad%20id!")).status_code == 404
+
+
+async def test_a_waited_request_is_recorded_before_a_504_hands_out_its_id_and_its_end_after(tmp_path: Path) -> None:
+    """Past server.request_timeout the id goes out without the result: it is in the store first."""
+    data_dir = tmp_path / "data"
+    config = make_config(
+        data_dir=str(data_dir), server={"request_timeout": 0.05}, llm={"mock": {"latency_seconds": 0.3}}
+    )
+    async with Runtime(config, services=request_log(config, result_json)) as runtime:
+        app = create_app(runtime)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            response = await client.post(SIGNALS, json={"content": "slow", "wait": True})
+            assert response.status_code == 504, response.text
+            request_id = response.json()["id"]
+            requests = runtime.services.require(RequestLog)
+            assert stored(data_dir / "hal9.db", request_id) == ("accepted", requests.instance)
+            finished = await runtime.wait(request_id, timeout=10)
+            await requests.flush()
+            assert stored(data_dir / "hal9.db", request_id) == (finished.status, requests.instance)
