@@ -14,8 +14,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
 BURST = 300
 CONNECTIONS = 50
-#: Resident-set growth allowed across the burst, after a warm-up. Measured: 0.1 to 0.5 MiB
-#: (the finished traces kept for GET and allocator noise). 16 MiB is far above that noise
+#: Anonymous resident memory growth allowed across the burst, after a warm-up (the finished
+#: traces kept for GET, the allocator's noise). 16 MiB is far above that noise
 #: but is crossed by anything that keeps ~50 KB per request (a refused request's trace,
 #: a queued copy of each body, a buffer per connection that is never freed).
 MAX_HEAP_GROWTH = 16 * 1024 * 1024
@@ -64,11 +64,17 @@ mailbox_capacity = 1024
 FINAL = {"completed", "partial", "failed"}
 
 
-async def heap(client: httpx.AsyncClient) -> float:
-    text = (await client.get("/metrics")).text
-    found = value(text, "hal9_server_memory_bytes", server_id=SERVER_ID, type="heap")
-    assert found is not None
-    return found
+def anonymous_memory(pid: int) -> int:
+    """The server's anonymous resident memory (``RssAnon``): its heap and stacks, not the files it maps.
+
+    The resident set size also counts the pages of files the process maps, which grow with the
+    search index's segments as searches read them: cache, not a leak.
+    """
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no RssAnon in /proc/<pid>/status")
 
 
 async def burst(client: httpx.AsyncClient, size: int) -> list[httpx.Response]:
@@ -107,9 +113,14 @@ async def test_overload_answers_503_with_retry_after_and_completes_all_it_accept
         # Warm up with a burst as large as the measured one: allocate what a running server under
         # such load always has (first responses, caches, thread pool, the allocator's per-thread
         # arenas of the search threads, the search index's writer).
-        warm = await burst(client, BURST)
-        await wait_final(client, [r.json()["id"] for r in warm if r.status_code == 202], deadline=20)
-        before = await heap(client)
+        # Twice: the search index's writer keeps the memory its busiest commit needed (bounded by
+        # its budget), and how busy a commit gets depends on the machine's load.
+        warm: list[httpx.Response] = []
+        for _ in range(2):
+            round_ = await burst(client, BURST)
+            await wait_final(client, [r.json()["id"] for r in round_ if r.status_code == 202], deadline=20)
+            warm += round_
+        before = anonymous_memory(server.proc.pid)
 
         responses = await burst(client, BURST)
         statuses = sorted({r.status_code for r in responses})
@@ -125,7 +136,7 @@ async def test_overload_answers_503_with_retry_after_and_completes_all_it_accept
         final = await wait_final(client, accepted, deadline=20)
         assert {body["status"] for body in final.values()} == {"completed"}
         assert all(len(body["outputs"]) == 1 for body in final.values())
-        after = await heap(client)
+        after = anonymous_memory(server.proc.pid)
         text = (await client.get("/metrics")).text
 
     warm_accepted = sum(r.status_code == 202 for r in warm)
