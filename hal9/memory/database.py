@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -40,8 +41,11 @@ class MemoryDatabase:
         feed: aiosqlite.Connection,
         counts: dict[str, int],
         max_id: int,
+        point: sqlite3.Connection,
     ) -> None:
         self.write, self.read, self.feed = write, read, feed
+        #: Query-only, used on the event loop itself for the point reads of small searches.
+        self.point = point
         self.lock = anyio.Lock()
         self.counts, self.max_id = counts, max_id
 
@@ -83,8 +87,15 @@ class MemoryDatabase:
             await read.close()
             await write.close()
             raise
+        try:
+            point = await anyio.to_thread.run_sync(open_point_reader, path)
+        except BaseException:
+            await feed.close()
+            await read.close()
+            await write.close()
+            raise
         by_neuron = {str(neuron_id): int(count) for neuron_id, count in counts}
-        return cls(write, read, feed, by_neuron, int(highest[0]))
+        return cls(write, read, feed, by_neuron, int(highest[0]), point)
 
     async def delete(self, sql: str, params: Sequence[Any]) -> list[tuple[int, str]]:
         """Run one ``DELETE ... RETURNING id, neuron_id`` under the lock; the rows it deleted."""
@@ -96,10 +107,24 @@ class MemoryDatabase:
     async def close(self) -> None:
         """Close the connections."""
         try:
+            self.point.close()
             await self.feed.close()
             await self.read.close()
         finally:
             await self.write.close()
+
+
+def open_point_reader(path: Path) -> sqlite3.Connection:
+    """A query-only connection that maps the file, for the event loop's own point reads."""
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        connection.execute("PRAGMA busy_timeout = 5000")
+        connection.execute("PRAGMA query_only = ON")
+        connection.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
 
 
 async def open_reader(path: Path) -> aiosqlite.Connection:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
 
 import aiosqlite
 from prometheus_client import Counter
@@ -70,11 +73,30 @@ class EntryCache:
         if missing:
             generation = self.generation
             rows = await reader.execute_fetchall(BY_IDS, (json.dumps(missing),))
-            for row in rows:
-                entry = found[row[0]] = entry_from_row(row)
-                if generation == self.generation:
-                    self.entries.put(entry.id, entry)
+            self._adopt(found, rows, generation)
         return found
+
+    def many_now(self, reader: sqlite3.Connection, entry_ids: list[int]) -> dict[int, MemoryEntry]:
+        """:meth:`many`, read on the calling thread: for the few rows of a small search, by primary key.
+
+        A point read of a page of rows costs microseconds, less than the thread hop that
+        :meth:`many` takes to run it (see :mod:`hal9.memory.reads`).
+        """
+        found: dict[int, MemoryEntry] = {}
+        for entry_id in entry_ids:
+            cached = self.entries.get(entry_id)
+            if cached is not None:
+                found[entry_id] = cached
+        missing = [entry_id for entry_id in entry_ids if entry_id not in found]
+        if missing:
+            self._adopt(found, reader.execute(BY_IDS, (json.dumps(missing),)).fetchall(), self.generation)
+        return found
+
+    def _adopt(self, found: dict[int, MemoryEntry], rows: Iterable[Any], generation: int) -> None:
+        for row in rows:
+            entry = found[row[0]] = entry_from_row(row)
+            if generation == self.generation:
+                self.entries.put(entry.id, entry)
 
     def deleted(self, entry_ids: list[int]) -> None:
         """Entries were deleted: drop them, and keep a read that raced the delete from caching its entry."""

@@ -40,6 +40,8 @@ MAX_PREFIX_WORDS = 64
 KEPT_WHEN_COMMON = 2
 #: A store with fewer entries has no stop words: every word of a query counts.
 STOP_WORDS_FROM = 1000
+#: The cost of a search whose work is not known before it runs (see :meth:`SearchIndex.postings`).
+UNBOUNDED = 1 << 62
 #: The writer's indexing memory; a segment is written when it fills.
 WRITER_HEAP_BYTES = 32_000_000
 #: Written beside the index: which database it was derived from (its ``search_index.identity``), in which format.
@@ -196,6 +198,22 @@ class SearchIndex:
     def size(self) -> int:
         """Entries the index holds (deleted ones no longer count)."""
         return int(self._index.searcher().num_docs)
+
+    def postings(self, found: Sequence[Term], match: Literal["all", "any"], common_share: float | None = None) -> int:
+        """What a search would read: the postings of its words (after the stop words of an "any").
+
+        Cheap (a dictionary lookup a word). A prefix or a phrase counts as :data:`UNBOUNDED`:
+        what it reads is not known before it runs.
+        """
+        searcher = self._index.searcher()
+        if common_share is not None and match == "any":
+            found = _without_common(searcher, found, common_share)
+        total = 0
+        for term in found:
+            if term.prefix or " " in term.text:
+                return UNBOUNDED
+            total += int(searcher.doc_freq("content", term.text))
+        return total
 
     def search(
         self,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Collection, Sequence
+import sqlite3
+from collections.abc import Collection, Sequence
 from functools import partial
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import aiosqlite
 import anyio
@@ -15,7 +16,15 @@ from hal9.memory.index import Filters, SearchIndex
 from hal9.memory.query import terms
 from hal9.runtime.memory import MemoryEntry
 
+if TYPE_CHECKING:
+    from hal9.memory.entry_cache import EntryCache
+
 MAX_SEARCH_LIMIT = 1000
+#: A search whose words hold at most this many postings runs on the event loop (well under a
+#: millisecond: block-max WAND reads a fraction of them); a larger one in a worker thread.
+INLINE_POSTINGS = 20_000
+#: And it reads back at most this many rows there (point reads by primary key).
+INLINE_ROWS = 50
 
 COLUMNS = (
     "e.id, e.neuron_id, e.layer, e.kind, e.content, e.metadata, e.importance, e.created_at, e.last_accessed,"
@@ -74,26 +83,38 @@ async def search_entries(
     match: Literal["all", "any"],
     excluded: Collection[int],
     limiter: anyio.CapacityLimiter,
-    read_back: Callable[[aiosqlite.Connection, list[int]], Awaitable[dict[int, MemoryEntry]]],
+    cache: EntryCache,
+    point_reader: sqlite3.Connection | None = None,
     common_share: float | None = None,
 ) -> list[MemoryEntry]:
     """The exact BM25 top ``limit`` for ``query`` from the index, read back from the store.
 
-    The index answers ids and scores (in a worker thread: tantivy releases the GIL); the
-    entries are then taken from the entry cache (``read_back``, which deletes keep coherent) or
-    read from SQLite in one statement, so what is returned is what the store holds now: an id
-    the store no longer has is left out.
+    The index answers ids and scores, and the entries are then taken from the entry cache
+    (which deletes keep coherent) or read from SQLite in one statement, so what is returned is
+    what the store holds now: an id the store no longer has is left out.
+
+    Where it runs depends on what it costs. A search whose words hold at most
+    :data:`INLINE_POSTINGS` postings, and at most :data:`INLINE_ROWS` rows to read back, runs on
+    the event loop, reading its rows on ``point_reader``: it takes microseconds, less than the
+    hops to a worker thread and back, which under load cost the most (each waits for the GIL).
+    A larger one ranks in a worker thread (the index releases the GIL) and reads through
+    ``reader``'s thread.
     """
     found = terms(query)
     limit = max(0, min(int(limit), MAX_SEARCH_LIMIT))
     if not found or limit == 0:
         return []
-    ranked = await anyio.to_thread.run_sync(
-        partial(index.search, found, match, filters, limit, frozenset(excluded), common_share), limiter=limiter
+    search = partial(index.search, found, match, filters, limit, frozenset(excluded), common_share)
+    inline = (
+        point_reader is not None
+        and limit <= INLINE_ROWS
+        and index.postings(found, match, common_share) <= INLINE_POSTINGS
     )
+    ranked = search() if inline else await anyio.to_thread.run_sync(search, limiter=limiter)
     if not ranked:
         return []
-    by_id = await read_back(reader, [entry_id for entry_id, _ in ranked])
+    ids = [entry_id for entry_id, _ in ranked]
+    by_id = cache.many_now(point_reader, ids) if point_reader is not None and inline else await cache.many(reader, ids)
     answer: dict[int, MemoryEntry] = {}
     for entry_id, score in ranked:
         entry = by_id.get(entry_id)

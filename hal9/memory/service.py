@@ -409,7 +409,8 @@ class SQLiteMemory(Service):
                 match=match,
                 excluded=feeder.deleted,
                 limiter=self._search_threads,
-                read_back=self._cache.many,
+                cache=self._cache,
+                point_reader=self._database.point if self._database is not None else None,
                 common_share=common_share,
             )
 
