@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from hal9.memory.entry_cache import EntryCache
 
 MAX_SEARCH_LIMIT = 1000
-#: A search whose words hold at most this many postings runs on the event loop (well under a
-#: millisecond: block-max WAND reads a fraction of them); a larger one in a worker thread.
-INLINE_POSTINGS = 20_000
+#: A search whose words hold at most this many postings runs on the event loop (about half a
+#: millisecond at most: block-max WAND skips most of them); a larger one in a worker thread.
+INLINE_POSTINGS = 100_000
 #: And it reads back at most this many rows there (point reads by primary key).
 INLINE_ROWS = 50
 
