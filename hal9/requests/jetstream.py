@@ -124,19 +124,18 @@ class JetStreamRequests:
                 f"the request could not be recorded: {group.exceptions[0]!r}"
             ) from group.exceptions[0]
 
-    def finish(self, record: RequestRecord, *, opened: bool = True) -> None:
-        """Write a request's end behind: the record, then (``opened``: it was accepted) its marker's removal."""
-        self._background.spawn(self._finish, record, opened)
+    def finish(self, record: RequestRecord) -> None:
+        """Write a request's end behind: the record, then its marker's removal."""
+        self._background.spawn(self._finish, record)
 
     def discard(self, request_id: str) -> None:
         """Forget a record whose request was refused after all."""
         self._background.spawn(self._discard, request_id)
 
-    async def _finish(self, record: RequestRecord, opened: bool) -> None:
+    async def _finish(self, record: RequestRecord) -> None:
         try:
             await self.kv.put(f"req.{record.id}", record.to_json())
-            if opened:
-                await self.kv.purge(f"open.{self._server}.{record.id}")
+            await self.kv.purge(f"open.{self._server}.{record.id}")
         except _FAILED as exc:
             log.error("requests.write_failed", error=repr(exc))
 

@@ -6,9 +6,8 @@ runs (:mod:`hal9.requests.jetstream`), where any server answers for any request.
 
 The API records a request (:meth:`RequestLog.accept`) before it runs it and before it answers
 202; when it ends, its result is written behind (:meth:`RequestLog.on_trace_finished`). A request
-sent with ``wait`` hands out its id only with its result: it is recorded when it is answered
-(:meth:`RequestLog.answered`, behind), or, if it outlives ``server.request_timeout``, as accepted
-before the 504 gives out its id. What a
+sent with ``wait`` hands out its id with its result, and its client has that: it is recorded
+only if it outlives ``server.request_timeout``, as accepted, before the 504 gives out its id. What a
 crash can lose is only that last write: such a request reads as interrupted, not as unknown.
 At start the service marks its own earlier runs' unfinished records failed ``Interrupted``:
 they are not resumed, since running them again would repeat LLM spend and tool side effects
@@ -59,7 +58,7 @@ class RequestStore(Protocol):
     async def run(self) -> None: ...
     async def accept(self, record: RequestRecord) -> None: ...
     async def flush(self) -> None: ...
-    def finish(self, record: RequestRecord, *, opened: bool = True) -> None: ...
+    def finish(self, record: RequestRecord) -> None: ...
     def discard(self, request_id: str) -> None: ...
     async def get(self, request_id: str) -> RequestRecord | None: ...
     async def run_is_current(self, record: RequestRecord, instance: str) -> bool: ...
@@ -105,8 +104,9 @@ class RequestLog(Service):
 
             self._cluster = runtime.services.get(ClusterState)
 
-    @property
-    def store(self) -> RequestStore:
+    def _running_store(self) -> RequestStore:
+        # A method, not a property named like a protocol's member: ``isinstance(service, Memory)``
+        # (how services are found) reads every member it checks, and a raising one would escape it.
         if self._store is None:
             raise RequestStoreUnavailable("the request store is not running")
         return self._store
@@ -156,28 +156,17 @@ class RequestLog(Service):
             RequestStoreUnavailable: it could not be recorded (then it must not run).
         """
         record = RequestRecord(request_id, "accepted", self.server_id, self.instance, time.time())
-        await self.store.accept(record)
+        await self._running_store().accept(record)
         self._open[request_id] = record
 
     async def flush(self) -> None:
         """Wait until every request end written behind so far is stored (for tests, and a clean stop)."""
-        await self.store.flush()
+        await self._running_store().flush()
 
     def discard(self, request_id: str) -> None:
         """The request recorded by :meth:`accept` was refused after all (the runtime did not take it)."""
         if self._open.pop(request_id, None) is not None and self._store is not None:
             self._store.discard(request_id)
-
-    def answered(self, request_id: str, view: dict[str, Any], created_at: float, finished_at: float) -> None:
-        """Keep a request answered in full (``wait``) that was never recorded as accepted (behind).
-
-        Its client holds the result already: nothing is lost if this write is, so it is not
-        waited for; it lets ``GET`` answer after the trace has left memory or a restart.
-        """
-        if self._store is None:
-            return
-        record = RequestRecord(request_id, "accepted", self.server_id, self.instance, created_at)
-        self._store.finish(record.finished(view, finished_at), opened=False)
 
     def on_trace_finished(self, result: TraceResult) -> None:
         """Write the end of a request this run accepted (behind: the caller does not wait)."""
@@ -197,7 +186,7 @@ class RequestLog(Service):
         """
         if not valid_id(request_id):
             return None
-        store = self.store
+        store = self._running_store()
         record = await store.get(request_id)
         if record is None:
             return None

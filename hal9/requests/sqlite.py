@@ -155,7 +155,7 @@ class SQLiteRequests:
         if batch.error is not None:
             raise RequestStoreUnavailable(f"the request could not be recorded: {batch.error}") from batch.error
 
-    def finish(self, record: RequestRecord, *, opened: bool = True) -> None:
+    def finish(self, record: RequestRecord) -> None:
         """Record a request's end in the next commit (written behind: nobody waits for it)."""
         self._queue().rows.append(_row(record))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import structlog
@@ -105,10 +104,7 @@ async def submit_signal(body: SignalRequest, runtime: RuntimeDep) -> Response:
         return SafeJSONResponse(pending, status_code=504, headers=location)
     status = result_status(result)
     headers = {**location, "Retry-After": str(settings.retry_after_seconds)} if status == 503 else location
-    view = SignalView.of(result).model_dump(mode="json")
-    if requests is not None:
-        requests.answered(trace_id, view, result.created_at, result.finished_at or time.time())
-    return SafeJSONResponse(view, status_code=status, headers=headers)
+    return SafeJSONResponse(SignalView.of(result).model_dump(mode="json"), status_code=status, headers=headers)
 
 
 @router.get("/{signal_id}", response_model=SignalView, responses={404: {"description": "no request with this id"}})

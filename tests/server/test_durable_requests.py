@@ -7,12 +7,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
 from hal9 import Runtime
 from hal9.requests import INTERRUPTED, RequestLog, request_log
 from hal9.server import create_app
+from hal9.server.schemas import SignalView
 from hal9.server.signals import result_json
 from tests.cli.conftest import start_server  # noqa: F401 (real servers, killed at teardown)
 from tests.cli.helpers import StartServer
@@ -30,6 +32,16 @@ latency_seconds = 0.2
 """
 
 
+async def _finished(client: httpx.AsyncClient, request_id: str) -> dict[str, Any]:
+    """The request's view once it has finished (polled: it runs in the server's process)."""
+    with anyio.fail_after(20):
+        while True:
+            view: dict[str, Any] = (await client.get(f"{SIGNALS}/{request_id}")).json()
+            if view["status"] != "pending":
+                return view
+            await anyio.sleep(0.05)
+
+
 def stored(database: Path, request_id: str) -> tuple[str, str] | None:
     """(status, instance) of a request's row, read by another connection as any reader would."""
     with sqlite3.connect(database) as connection:
@@ -45,8 +57,9 @@ async def test_a_sigkilled_servers_accepted_requests_answer_completed_or_interru
     database = tmp_path / "hal9-data" / "hal9.db"
     server = start_server(SLOW)
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-        done = await client.post(SIGNALS, json={"content": "finished before the crash", "wait": True})
-        assert done.status_code == 200, done.text
+        accepted = await client.post(SIGNALS, json={"content": "finished before the crash"})
+        assert accepted.status_code == 202, accepted.text
+        done = await _finished(client, accepted.json()["id"])
         ids: list[str] = []
         for index in range(20):
             response = await client.post(SIGNALS, json={"content": f"task {index}"})
@@ -60,8 +73,8 @@ async def test_a_sigkilled_servers_accepted_requests_answer_completed_or_interru
 
     restarted = start_server(SLOW)
     async with httpx.AsyncClient(base_url=restarted.url, timeout=30) as client:
-        before = (await client.get(f"{SIGNALS}/{done.json()['id']}")).json()
-        assert before == done.json()  # the stored result is the one the client was given
+        before = (await client.get(f"{SIGNALS}/{done['id']}")).json()
+        assert before == done  # the stored result is the one the client was given
         views = [(await client.get(f"{SIGNALS}/{request_id}")) for request_id in ids]
     assert [view.status_code for view in views] == [200] * 20, [view.text for view in views]
     statuses = [view.json()["status"] for view in views]
@@ -94,8 +107,10 @@ async def test_a_finished_request_left_out_of_memory_is_answered_from_the_store(
     async with Runtime(config, services=request_log(config, result_json)) as runtime:
         app = create_app(runtime)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            first: dict[str, Any] = (await client.post(SIGNALS, json={"content": "one", "wait": True})).json()
-            await client.post(SIGNALS, json={"content": "two", "wait": True})
+            first_id = (await client.post(SIGNALS, json={"content": "one"})).json()["id"]
+            first = SignalView.of(await runtime.wait(first_id, timeout=10)).model_dump(mode="json")
+            second_id = (await client.post(SIGNALS, json={"content": "two"})).json()["id"]
+            await runtime.wait(second_id, timeout=10)
             requests = runtime.services.get(RequestLog)
             assert requests is not None
             await requests.flush()  # the end is written behind
@@ -121,3 +136,14 @@ async def test_a_waited_request_is_recorded_before_a_504_hands_out_its_id_and_it
             finished = await runtime.wait(request_id, timeout=10)
             await requests.flush()
             assert stored(data_dir / "hal9.db", request_id) == (finished.status, requests.instance)
+
+
+def test_the_request_log_is_not_taken_for_a_memory_when_services_are_looked_up(tmp_path: Path) -> None:
+    """``services.get(Memory)`` checks each member of the protocol on every service: none may raise."""
+    from hal9 import Memory
+
+    config = make_config(data_dir=str(tmp_path / "data"))
+    (log,) = request_log(config, result_json).values()
+    for member in ("store", "store_many", "retrieve", "recent", "search", "forget"):
+        getattr(log, member, None)  # raised RequestStoreUnavailable for "store" before it ran
+    assert not isinstance(log, Memory)
