@@ -68,8 +68,9 @@ def test_a_killed_servers_accepted_requests_end_completed_or_interrupted_on_ever
     """a holds 12 accepted requests and is killed -9; the others answer for them at once, and after a's restart
     every id is completed or failed Interrupted on all three servers."""
     a, b, c = start(servers, tmp_path, nats_server, "a", "b", "c")
-    done = httpx.post(f"{a.url}/api/v1/signals", json={"content": "done first", "wait": True}, timeout=30).json()
-    assert done["status"] == "completed"
+    first = httpx.post(f"{a.url}/api/v1/signals", json={"content": "done first"}, timeout=10).json()["id"]
+    assert wait_for(lambda: view(a, first)["status"] == "completed")
+    done = view(a, first)
     ids: list[str] = []
     for i in range(12):
         accepted = httpx.post(f"{a.url}/api/v1/signals", json={"content": f"task {i}"}, timeout=10)
