@@ -5,8 +5,9 @@ Keys (every value ages out after the retention, the bucket's TTL):
 - ``req.<id>``: the record (:class:`~hal9.requests.record.RequestRecord` JSON), read by any server.
 - ``open.<server>.<id>``: a marker while the request runs on ``<server>``, so a server's start
   finds its own unfinished records without reading the whole bucket.
-- ``run.<server>``: the server's current run (instance id), so any server tells an ``accepted``
-  record of a run that is over (interrupted) from one still running elsewhere.
+- ``run.<server>``: the server's current run (instance id) and when it last said so, so any
+  server tells an ``accepted`` record of a run that is over (interrupted: a later run, or no word
+  for ``gone_after`` seconds) from one still running elsewhere.
 
 An accept publishes the record and its marker at once and returns when JetStream has
 acknowledged both (stored on disk by the NATS server). Concurrent accepts are pipelined on the
@@ -18,7 +19,9 @@ Server ids may hold ``:``, which a key may not: keys carry them hex-encoded.
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 
 import anyio
 import structlog
@@ -56,12 +59,25 @@ class JetStreamRequests:
         instance: this run's id.
         retention: seconds a record is kept (the bucket's TTL).
         background: where the written-behind ends run.
+        gone_after: seconds without a refresh of a run's key after which its server counts as gone
+            (``network.delivery_timeout``, the network's own bound for a silent server).
+        clock: Unix time now (injectable for tests).
     """
 
     def __init__(
-        self, state: ClusterState, server_id: str, instance: str, retention: float, background: BackgroundTasks
+        self,
+        state: ClusterState,
+        server_id: str,
+        instance: str,
+        retention: float,
+        background: BackgroundTasks,
+        *,
+        gone_after: float = 30.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._state = state
+        self.gone_after = gone_after
+        self._clock = clock
         self._server = server_key(server_id)
         self._instance = instance
         self.retention = retention
@@ -82,13 +98,14 @@ class JetStreamRequests:
             raise RequestStoreUnavailable(f"cannot open the cluster's request store: {exc!r}") from exc
 
     async def mark_run(self) -> None:
-        """Say which run of this server is the current one (again before the retention ages it out)."""
-        await self.kv.put(f"run.{self._server}", self._instance.encode())
+        """Say which run of this server is the current one, and that it is alive now."""
+        value = json.dumps({"instance": self._instance, "at": self._clock()})
+        await self.kv.put(f"run.{self._server}", value.encode())
 
     async def run(self) -> None:
-        """Keep this run's key from ageing out while it runs (until cancelled)."""
+        """Say this run is alive several times per ``gone_after`` (until cancelled)."""
         while True:
-            await anyio.sleep(min(self.retention / 4, 3600.0))
+            await anyio.sleep(self.gone_after / 6)
             try:
                 await self.mark_run()
             except _FAILED as exc:
@@ -173,7 +190,15 @@ class JetStreamRequests:
             return False  # that server has not run for the whole retention
         except _FAILED as exc:
             raise RequestStoreUnavailable(f"the request store did not answer: {exc!r}") from exc
-        return entry.value is not None and entry.value.decode(errors="replace") == record.instance
+        if entry.value is None:
+            return False
+        try:
+            run = json.loads(entry.value)
+            instance, at = str(run["instance"]), float(run["at"])
+        except (ValueError, KeyError, TypeError):
+            return False
+        # A later run of that server, or none heard of for gone_after: the request was cut short.
+        return instance == record.instance and self._clock() - at <= self.gone_after
 
     async def interrupt_previous(self, instance: str) -> int:
         """Mark this server's records still ``accepted`` by an earlier run failed ``Interrupted``.

@@ -140,7 +140,14 @@ class RequestLog(Service):
         if self._cluster is not None:
             from hal9.requests.jetstream import JetStreamRequests
 
-            return JetStreamRequests(self._cluster, self.server_id, self.instance, self.retention, self._background)
+            return JetStreamRequests(
+                self._cluster,
+                self.server_id,
+                self.instance,
+                self.retention,
+                self._background,
+                gone_after=self._cluster.settings.delivery_timeout,
+            )
         if self.database is None:
             raise ValueError("a RequestLog without the cluster's state needs a database file")
         from hal9.requests.sqlite import SQLiteRequests

@@ -57,3 +57,25 @@ async def test_a_restart_fails_its_earlier_runs_open_records_and_another_server_
         # The markers are gone: the next start reads nothing.
         assert await second.interrupt_previous("run-2") == 0
         assert await other.get("never") is None
+
+
+async def test_a_server_not_heard_of_for_gone_after_has_its_open_requests_read_as_interrupted(
+    nats_server: NatsServer,
+) -> None:
+    """A killed server that never comes back: its run's key stops being refreshed, and another server
+    answers its accepted requests as interrupted once ``gone_after`` has passed, not pending for good."""
+    now = [1000.0]
+    async with state(nats_server) as cluster, BackgroundTasks() as background:
+        dead = JetStreamRequests(cluster, "a", "run-1", 3600, background, gone_after=30, clock=lambda: now[0])
+        await dead.open()
+        await dead.accept(accepted("orphan", "run-1"))
+        other = JetStreamRequests(cluster, "b", "run-b", 3600, background, gone_after=30, clock=lambda: now[0])
+        await other.open()
+        orphan = await other.get("orphan")
+        assert orphan is not None
+        now[0] += 29
+        assert await other.run_is_current(orphan, "run-b")
+        now[0] += 2  # 31 s without a word from a
+        assert not await other.run_is_current(orphan, "run-b")
+        await dead.mark_run()  # a speaks again (it was only cut off): its requests run on
+        assert await other.run_is_current(orphan, "run-b")
