@@ -95,8 +95,9 @@ async def search_entries(
 
     Where it runs depends on what it costs. A search whose words hold at most
     :data:`INLINE_POSTINGS` postings, and at most :data:`INLINE_ROWS` rows to read back, runs on
-    the event loop, reading its rows on ``point_reader``: it takes microseconds, less than the
-    hops to a worker thread and back, which under load cost the most (each waits for the GIL).
+    the event loop, reading its rows on ``point_reader``: it takes well under a millisecond, less
+    than the hops to a worker thread and back, which under load cost the most (each waits for the
+    GIL).
     A larger one ranks in a worker thread (the index releases the GIL) and reads through
     ``reader``'s thread.
     """
