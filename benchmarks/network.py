@@ -118,6 +118,7 @@ async def benchmark(args: argparse.Namespace, nats_url: str) -> None:
     print(f"added_latency_us_per_remote_hop={added:.0f}")
     print(f"throughput_ratio_remote_over_local={median(rate[True]) / median(rate[False]):.3f}")
     await durable_accept(args, nats_url)
+    await shared_budget_figures(nats_url, args.runs)  # the cluster's budget per LLM call
 
 
 @contextmanager
@@ -174,7 +175,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         with nats_server() as url:
             anyio.run(benchmark, args, url)
-    shared_budget_figures(args.runs)  # the cluster's budget per LLM call (a JetStream server of its own)
 
 
 if __name__ == "__main__":
