@@ -13,18 +13,16 @@ own start can already use it.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any, Self
 
-import anyio
 import structlog
 
 from hal9.config import Config, NetworkConfig
 from hal9.config.network import CLUSTER_SERVICE
 from hal9.errors import NetworkUnavailable
-from hal9.network.connection import connect_options
+from hal9.network.connection import close_quietly, connect_options
 from hal9.runtime.service import Service
 
 try:
@@ -169,13 +167,7 @@ class ClusterState(Service):
                 self._client = self._js = None
         finally:
             self._closing = True
-            # A server stopped while NATS is down still stops: closing a dead connection may raise.
-            with (
-                anyio.CancelScope(shield=True),
-                anyio.move_on_after(self.settings.connect_timeout),
-                contextlib.suppress(OSError, nats.errors.Error),
-            ):
-                await client.close()
+            await close_quietly(client, self.settings.connect_timeout)
 
     async def _on_error(self, exc: Exception) -> None:
         log.warning("cluster.nats_error", error=type(exc).__name__, detail=str(exc)[:300])

@@ -64,12 +64,7 @@ class EntryCache:
         A search's read-back: no access or hit is counted, and what was read is cached (a
         request's recall returns many of the entries the one before it did).
         """
-        found: dict[int, MemoryEntry] = {}
-        for entry_id in entry_ids:
-            cached = self.entries.get(entry_id)
-            if cached is not None:
-                found[entry_id] = cached
-        missing = [entry_id for entry_id in entry_ids if entry_id not in found]
+        found, missing = self._cached(entry_ids)
         if missing:
             generation = self.generation
             rows = await reader.execute_fetchall(BY_IDS, (json.dumps(missing),))
@@ -82,15 +77,19 @@ class EntryCache:
         A point read of a page of rows costs microseconds, less than the thread hop that
         :meth:`many` takes to run it (see :mod:`hal9.memory.reads`).
         """
+        found, missing = self._cached(entry_ids)
+        if missing:
+            self._adopt(found, reader.execute(BY_IDS, (json.dumps(missing),)).fetchall(), self.generation)
+        return found
+
+    def _cached(self, entry_ids: list[int]) -> tuple[dict[int, MemoryEntry], list[int]]:
+        """The entries the cache holds, by id, and the ids it lacks."""
         found: dict[int, MemoryEntry] = {}
         for entry_id in entry_ids:
             cached = self.entries.get(entry_id)
             if cached is not None:
                 found[entry_id] = cached
-        missing = [entry_id for entry_id in entry_ids if entry_id not in found]
-        if missing:
-            self._adopt(found, reader.execute(BY_IDS, (json.dumps(missing),)).fetchall(), self.generation)
-        return found
+        return found, [entry_id for entry_id in entry_ids if entry_id not in found]
 
     def _adopt(self, found: dict[int, MemoryEntry], rows: Iterable[Any], generation: int) -> None:
         for row in rows:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
+
 from hal9.config import NetworkConfig
+
+try:
+    import nats.errors
+    from nats.aio.client import Client
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError("distributed mode needs nats-py: pip install 'hal9[distributed]'") from exc
 
 
 def connect_options(
@@ -43,3 +52,16 @@ def connect_options(
             context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key) if settings.tls_key else None)
         options["tls"] = context
     return options
+
+
+async def close_quietly(client: Client, timeout: float) -> None:
+    """Close a NATS connection within ``timeout``, shielded, even while the server is unreachable.
+
+    A service stopped during a NATS outage still stops: closing a dead connection may raise.
+    """
+    with (
+        anyio.CancelScope(shield=True),
+        anyio.move_on_after(timeout),
+        contextlib.suppress(OSError, nats.errors.Error),
+    ):
+        await client.close()

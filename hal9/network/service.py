@@ -29,13 +29,12 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Self
 
-import anyio
 import structlog
 
 from hal9.config import Config, NetworkConfig
 from hal9.errors import NetworkUnavailable
 from hal9.metrics.registry import MetricsRegistry
-from hal9.network.connection import connect_options
+from hal9.network.connection import close_quietly, connect_options
 from hal9.network.heartbeat import HeartbeatLoop
 from hal9.network.inbox import Inbox
 from hal9.network.link import Link
@@ -187,8 +186,7 @@ class NatsNetwork(Service):
                     self._link.tasks = None
         finally:
             self._closing = True
-            with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.connect_timeout):
-                await client.close()
+            await close_quietly(client, self.settings.connect_timeout)
             self._link.client = None
             log.info("network.stopped", in_flight=self.in_flight)
 
