@@ -40,7 +40,7 @@ MAX_PREFIX_WORDS = 64
 KEPT_WHEN_COMMON = 2
 #: A store with fewer entries has no stop words: every word of a query counts.
 STOP_WORDS_FROM = 1000
-#: The cost of a search whose work is not known before it runs (see :meth:`SearchIndex.postings`).
+#: The cost of a search whose work is not known before it runs (see :meth:`SearchIndex.plan`).
 UNBOUNDED = 1 << 62
 #: The writer's indexing memory; a segment is written when it fills.
 WRITER_HEAP_BYTES = 32_000_000
@@ -199,21 +199,25 @@ class SearchIndex:
         """Entries the index holds (deleted ones no longer count)."""
         return int(self._index.searcher().num_docs)
 
-    def postings(self, found: Sequence[Term], match: Literal["all", "any"], common_share: float | None = None) -> int:
-        """What a search would read: the postings of its words (after the stop words of an "any").
+    def plan(
+        self, found: Sequence[Term], match: Literal["all", "any"], common_share: float | None = None
+    ) -> tuple[list[Term], int]:
+        """The terms a search keeps (an "any" without its stop words) and what it would read.
 
-        Cheap (a dictionary lookup a word). A prefix or a phrase counts as :data:`UNBOUNDED`:
-        what it reads is not known before it runs.
+        What it would read is the postings of its words (a dictionary lookup a word), known before
+        it runs; a prefix or a phrase counts as :data:`UNBOUNDED`. Search with the terms it gives
+        and no ``common_share``: the stop words are left out already.
         """
         searcher = self._index.searcher()
+        kept = list(found)
         if common_share is not None and match == "any":
-            found = _without_common(searcher, found, common_share)
+            kept = _without_common(searcher, kept, common_share)
         total = 0
-        for term in found:
+        for term in kept:
             if term.prefix or " " in term.text:
-                return UNBOUNDED
+                return kept, UNBOUNDED
             total += int(searcher.doc_freq("content", term.text))
-        return total
+        return kept, total
 
     def search(
         self,

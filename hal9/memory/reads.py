@@ -105,12 +105,9 @@ async def search_entries(
     limit = max(0, min(int(limit), MAX_SEARCH_LIMIT))
     if not found or limit == 0:
         return []
-    search = partial(index.search, found, match, filters, limit, frozenset(excluded), common_share)
-    inline = (
-        point_reader is not None
-        and limit <= INLINE_ROWS
-        and index.postings(found, match, common_share) <= INLINE_POSTINGS
-    )
+    kept, postings = index.plan(found, match, common_share)
+    search = partial(index.search, kept, match, filters, limit, frozenset(excluded))
+    inline = point_reader is not None and limit <= INLINE_ROWS and postings <= INLINE_POSTINGS
     ranked = search() if inline else await anyio.to_thread.run_sync(search, limiter=limiter)
     if not ranked:
         return []
