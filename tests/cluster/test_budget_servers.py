@@ -108,12 +108,17 @@ async def test_concurrent_requests_on_three_servers_never_spend_past_the_shared_
 
     clients = [httpx.AsyncClient(base_url=server.url, timeout=30) for server in servers]
     try:
+        # One request on each server first, one after another, so that every server's ledger has spend of its own
+        # whichever server wins the race below (each first call reserves far less than the limit).
+        for client in clients:
+            await ask(client, -1)
+        assert outcomes == ["completed"] * 3, outcomes
         async with anyio.create_task_group() as tg:
-            for client in clients:
-                for i in range(20):
+            for i in range(20):
+                for client in clients:
                     tg.start_soon(ask, client, i)
         completed, failed = outcomes.count("completed"), outcomes.count("failed")
-        assert completed >= 3  # the limit holds a few calls...
+        assert completed > 3  # the limit holds a few calls besides the first three...
         assert failed >= 20  # ...and refuses many of the sixty
 
         # Refusals are counted by every server (as any refused call is), and add up to the failed requests.
@@ -146,4 +151,4 @@ async def test_concurrent_requests_on_three_servers_never_spend_past_the_shared_
     # Each server's ledger records its own calls; together they are the cluster's spend.
     assert sum(ledgers) == pytest.approx(shared.spent("day"))
     assert sum(ledgers) <= LIMIT
-    assert sum(1 for spent in ledgers if spent > 0) >= 2
+    assert all(spent > 0 for spent in ledgers)
