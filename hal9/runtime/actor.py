@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from enum import StrEnum
-from typing import Generic, TypeVar, cast
+from typing import Generic, TypeVar
 
 import anyio
 import structlog
@@ -151,31 +151,33 @@ class Actor(ABC, Generic[T]):
             raise crashes[0]
 
     async def _work(self, crashes: list[Exception], taking: set[anyio.CancelScope]) -> None:
-        """One worker: take an item, handle it, again, until the mailbox ends or an item's handling crashes."""
+        """One worker: take an item, handle it, again, until the mailbox ends or an item's handling crashes.
+
+        The worker's one cancel scope is in ``taking`` only while it waits for an item, and a
+        crash cancels only the scopes in ``taking``: a worker is never cancelled while it
+        handles an item. A cancelled wait takes nothing (the mailbox hands a granted item back),
+        so the worker just stops. One scope for the worker's life rather than one per item: a
+        scope costs more than the rest of taking an item.
+        """
         mailbox = self.mailbox
-        while not crashes:
-            item: T | None = None
-            got = False
-            with anyio.CancelScope() as scope:
+        with anyio.CancelScope() as scope:
+            while not crashes:
                 taking.add(scope)
                 try:
                     item = await mailbox.get()
-                    got = True
                 except anyio.EndOfStream:
                     return
                 finally:
                     taking.discard(scope)
-            if not got:
-                return  # cancelled by a crash elsewhere: a cancelled get() took nothing
-            try:
-                await self._handle(cast(T, item))
-            except Exception as exc:  # noqa: BLE001 - kept, and raised by the loop once the others finish
-                self._on_crash(cast(T, item), exc)
-                crashes.append(exc)
-                for other in taking:  # the others finish what they hold, and take nothing more
-                    other.cancel()
-                return
-            self._crash_streak = 0
+                try:
+                    await self._handle(item)
+                except Exception as exc:  # noqa: BLE001 - kept, and raised by the loop once the others finish
+                    self._on_crash(item, exc)
+                    crashes.append(exc)
+                    for other in taking:  # the others finish what they hold, and take nothing more
+                        other.cancel()
+                    return
+                self._crash_streak = 0
 
     async def wait_stopped(self) -> None:
         """Wait until the loop has returned (after :meth:`close` and a drain, or a cancel)."""

@@ -138,6 +138,39 @@ async def test_a_crash_with_signals_in_flight_finishes_them_and_restarts_the_loo
 
 
 @pytest.mark.anyio
+async def test_a_crash_stops_the_idle_workers_without_losing_a_signal_and_the_restarted_loop_takes_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two of four workers hold signals when one crashes; the two waiting for work stop and take nothing."""
+    held = Held("worker", concurrency=4, inside_target=2, restart_backoff=FAST_BACKOFF)
+    rt = Runtime(config(), neurons=[held])
+    forward = rt.router.forward
+
+    async def forward_crashing_on_first(neuron: Neuron, signal: Signal, *args: Any) -> None:
+        if signal.content == "first":
+            raise RuntimeError("routing broke")
+        waiting = forward(neuron, signal, *args)
+        if waiting is not None:
+            await waiting
+
+    monkeypatch.setattr(rt.router, "forward", forward_crashing_on_first)
+    async with rt:
+        first, second = [await rt.submit(name) for name in ("first", "second")]
+        await held.reached.wait()
+        held.release.set()
+        crashed = await rt.wait(first)
+        assert (await rt.wait(second)).status == "completed"
+        later = [await rt.submit(f"later {i}") for i in range(6)]
+        results = [await rt.wait(request) for request in later]
+        assert held.status.healthy
+
+    assert held.status.restarts == 1
+    assert crashed.status == "failed"
+    assert [r.status for r in results] == ["completed"] * 6
+    assert sorted(held.seen) == sorted(["first", "second", *(f"later {i}" for i in range(6))])
+
+
+@pytest.mark.anyio
 async def test_remove_with_signals_in_flight_finishes_them_and_each_trace_ends_once() -> None:
     held = Held("worker", concurrency=3, inside_target=3)
     async with Runtime(config(), neurons=[held]) as rt:
