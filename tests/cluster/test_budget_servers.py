@@ -12,7 +12,8 @@ import pytest
 
 from hal9.cluster import ClusterState
 from hal9.config import Config
-from hal9.llm.shared_budget import BUCKET, SpendDocument
+from hal9.llm.shared_budget import BUCKET
+from hal9.llm.spend_document import SpendDocument
 from tests.cli.helpers import ServerProcess, poll_sample, value
 from tests.network.nats_server import NatsServer
 

@@ -16,7 +16,8 @@ from hal9.cluster import ClusterState
 from hal9.config import BudgetConfig, Config
 from hal9.errors import BudgetExceeded, LLMUnavailable
 from hal9.llm.ledger import Mode
-from hal9.llm.shared_budget import BUCKET, SharedSpendTracker, SpendDocument
+from hal9.llm.shared_budget import BUCKET, SharedSpendTracker
+from hal9.llm.spend_document import SpendDocument
 from tests.network.nats_server import NatsServer
 
 pytestmark = pytest.mark.anyio
