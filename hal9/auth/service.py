@@ -183,6 +183,8 @@ class AuthService(Service):
             signing_key = await anyio.to_thread.run_sync(load_signing_key, configured, self.key_file)
         await self.store.open()
         try:
+            if self.shared:
+                await self._carry_over()
             if signing_key is None:
                 signing_key = await self._cluster_signing_key()
             await self._start(signing_key)
@@ -192,6 +194,23 @@ class AuthService(Service):
             yield self
         finally:
             await self.store.close()
+
+    async def _carry_over(self) -> None:
+        """Bring the users and keys this server kept on its own into the cluster (those it lacks)."""
+        from hal9.auth.carry_over import carry_over
+        from hal9.auth.shared_store import SharedAuthStore
+
+        assert isinstance(self.store, SharedAuthStore)
+        carried = await carry_over(self.store, self.store.path)
+        if not (carried.users or carried.keys or carried.users_left_out):
+            return
+        log.info("auth.carried_over", users=carried.users, keys=carried.keys)
+        if carried.users_left_out:
+            log.warning(
+                "auth.users_left_out",
+                users=carried.users_left_out,
+                reason="the cluster has other users of these names; theirs are kept",
+            )
 
     async def _cluster_signing_key(self) -> str:
         from hal9.auth.shared_store import SharedAuthStore

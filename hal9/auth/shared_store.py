@@ -26,7 +26,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 
@@ -357,6 +357,52 @@ class SharedAuthStore:
             return None if record is None else _key(record)
 
         return await self._call(work)
+
+    # -- what a server kept before it joined ---------------------------------------------------
+
+    async def import_user(self, user: User, password_hash: str) -> Literal["added", "present", "taken"]:
+        """Add a user a server kept on its own (name, role, state, creation time) under a new id.
+
+        ``present`` when the cluster has a user of that name with the same password hash (this
+        one, carried over before), ``taken`` when it has another of that name: the cluster's one
+        is kept and nothing is written.
+        """
+
+        async def work() -> Literal["added", "present", "taken"]:
+            owner, _ = await self._get(_name_key(user.username))
+            if owner is None:
+                user_id = await self._next_user_id()
+                record = {
+                    "id": user_id,
+                    "username": user.username,
+                    "role": user.role.value,
+                    "active": user.active,
+                    "created_at": user.created_at,
+                    "password_hash": password_hash,
+                }
+                await self.kv.put(f"user.{user_id}", json.dumps(record).encode())
+                if await self._create(_name_key(user.username), user_id):
+                    return "added"
+                await self.kv.delete(f"user.{user_id}")  # another server made the name meanwhile
+                owner, _ = await self._get(_name_key(user.username))
+            held = await self._user_record(int(owner)) if isinstance(owner, int) else None
+            return "present" if held is not None and held["password_hash"] == password_hash else "taken"
+
+        return await self._call(work)
+
+    async def import_key(self, key: ApiKey, secret_hash: str) -> bool:
+        """Add an API key a server kept on its own, as it is (same id and secret); False if the cluster has it."""
+        record = {
+            "id": key.id,
+            "name": key.name,
+            "role": key.role.value,
+            "secret_hash": secret_hash,
+            "created_at": key.created_at,
+            "expires_at": key.expires_at,
+            "last_used_at": key.last_used_at,
+            "revoked_at": key.revoked_at,
+        }
+        return await self._call(lambda: self._create(f"key.{key.id}", record))
 
     # -- tokens --------------------------------------------------------------------------------
 
