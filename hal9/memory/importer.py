@@ -4,7 +4,9 @@ Each fetched batch becomes one write through the memory's group-commit writer, s
 entries reach the search index the way a local store does (the feeder takes them in). A
 message is acknowledged only after that write has committed: a crash before it leaves the
 message to come again. An entry already here (a message delivered again, or published twice)
-is recognised by its origin and its id there (a unique key in SQLite) and left out.
+is recognised by its origin and its id there (a unique key in SQLite) and left out, and so is
+one forgotten anywhere in the cluster (:mod:`hal9.memory.shared_forgets`): the forgets a batch
+carries are applied before its entries are written.
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ log = structlog.get_logger("hal9.memory")
 
 #: A message that could not be written comes again after this long.
 RETRY_SECONDS = 1.0
-_PRESENT = "SELECT origin_id FROM entries WHERE origin = ? AND origin_id IN (SELECT value FROM json_each(?))"
+#: Of the ids (there) of an origin's entries, those here already or forgotten.
+_PRESENT = (
+    "SELECT origin_id FROM entries WHERE origin = ?1 AND origin_id IN (SELECT value FROM json_each(?2))"
+    " UNION SELECT origin_id FROM forgotten WHERE origin = ?1 AND origin_id IN (SELECT value FROM json_each(?2))"
+)
 
 
 class EntryImporter:
@@ -33,6 +39,8 @@ class EntryImporter:
     Args:
         reader: a connection to look up which entries are here already.
         write: submits a write request to the memory's writer (raises once it is closed).
+        forget: keeps the keys ``(origin, id there)`` of entries another server forgot and deletes those
+            entries here; how many it deleted.
         origin: this database's own origin; its messages are skipped unread (it has their entries).
         max_content_chars: longer entries are refused, as a local store refuses them.
     """
@@ -41,16 +49,20 @@ class EntryImporter:
         self,
         reader: aiosqlite.Connection,
         write: Callable[[WriteRequest], Awaitable[None]],
+        forget: Callable[[list[tuple[str, int]]], Awaitable[int]],
         origin: str,
         max_content_chars: int,
     ) -> None:
         self._reader = reader
         self._write = write
+        self._forget = forget
         self._origin = origin
         self._max_content_chars = max_content_chars
         self._progress = anyio.Event()
-        #: Entries imported, entries refused as invalid, messages refused as unreadable.
+        #: Entries imported, entries deleted for other servers' forgets, entries refused as invalid,
+        #: messages refused as unreadable.
         self.imported = 0
+        self.forgotten = 0
         self.rejected = 0
         self.bad_messages = 0
 
@@ -80,6 +92,15 @@ class EntryImporter:
             keep.append(message)
             if batch.origin != self._origin:
                 batches.append(batch)
+        forgets = [key for batch in batches for key in batch.forgets]
+        if forgets:
+            try:
+                self.forgotten += await self._forget(forgets)
+            except Exception as exc:  # noqa: BLE001 - the messages come again
+                log.warning("memory.forget_failed", keys=len(forgets), error=type(exc).__name__)
+                for message in keep:
+                    await message.nak(delay=RETRY_SECONDS)
+                return
         rows, origins = await self._new(batches)
         if rows:
             request = WriteRequest(rows, origins)
@@ -108,6 +129,8 @@ class EntryImporter:
         for batch in batches:
             by_origin.setdefault(batch.origin, {}).update(batch.entries)
         for origin, entries in by_origin.items():
+            if not entries:
+                continue  # a batch of forgets
             found = await self._reader.execute_fetchall(_PRESENT, (origin, json.dumps(list(entries))))
             present = {int(entry_id) for (entry_id,) in found}
             for entry_id, row in entries.items():

@@ -13,6 +13,7 @@ recognises one by its origin and id).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 import aiosqlite
@@ -23,7 +24,8 @@ from anyio.abc import TaskStatus
 from hal9.cluster.consumer import RETRYABLE
 from hal9.cluster.state import ClusterState
 from hal9.memory.database import MemoryDatabase
-from hal9.memory.shared_entries import ORIGIN_HEADER, OVERHEAD, encode, encode_entry
+from hal9.memory.shared_entries import ORIGIN_HEADER, OVERHEAD, encode, encode_entry, encode_forgets
+from hal9.memory.shared_forgets import mark_published, unpublished
 from hal9.memory.writer import Row
 
 log = structlog.get_logger("hal9.memory")
@@ -32,6 +34,8 @@ log = structlog.get_logger("hal9.memory")
 ROUND_ENTRIES = 2000
 #: Most entries in one message.
 MESSAGE_ENTRIES = 100
+#: Most keys of forgotten entries in one message.
+MESSAGE_KEYS = 1000
 #: Messages awaiting their acknowledgement at once.
 IN_FLIGHT = 16
 #: After a failed round, the next waits from the first to the second, doubling.
@@ -55,6 +59,7 @@ class EntryPublisher:
         stream: creates (or finds) the memory stream; returns its name.
         subject: this server's subject in the stream.
         origin: this database's origin (``<server_id>/<identity>``).
+        keep_forgotten: seconds the keys of forgotten entries are kept (as long as the stream keeps entries).
     """
 
     def __init__(
@@ -65,6 +70,7 @@ class EntryPublisher:
         stream: Callable[[], Awaitable[str]],
         subject: str,
         origin: str,
+        keep_forgotten: float,
     ) -> None:
         self._state = state
         self._database = database
@@ -72,16 +78,19 @@ class EntryPublisher:
         self._stream = stream
         self._subject = subject
         self._origin = origin
+        self._keep_forgotten = keep_forgotten
         self._wake = anyio.Event()
         self._progress = anyio.Event()
         #: Every entry stored here with an id up to this is in the stream.
         self.published = 0
         #: Entries never published: larger than a NATS message may be.
         self.given_up = 0
+        #: Keys of entries forgotten here that are in the stream.
+        self.forgets_published = 0
         self.failures = 0
 
     def wake(self) -> None:
-        """Entries were stored here: publish them."""
+        """Entries were stored or forgotten here: publish them."""
         self._wake.set()
 
     async def settle(self, up_to: int, timeout: float = 30.0) -> None:
@@ -127,6 +136,31 @@ class EntryPublisher:
                 self._wake = anyio.Event()
 
     async def _round(self) -> bool:
+        """Publish what waits: entries, then the keys of entries forgotten; True when nothing was left."""
+        entries_done = await self._publish_entries()
+        return await self._publish_forgets() and entries_done
+
+    async def _publish_forgets(self) -> bool:
+        """Publish up to :data:`MESSAGE_KEYS` keys of entries forgotten here; True when none were left.
+
+        Raises:
+            nats.errors.Error, TimeoutError, OSError: the message was not acknowledged (the keys stay unpublished).
+        """
+        keys, last = await unpublished(self._reader, MESSAGE_KEYS)
+        if not keys:
+            return True
+        await self._state.jetstream.publish(
+            self._subject,
+            encode_forgets(self._origin, keys),
+            stream=await self._stream(),
+            headers={"Nats-Msg-Id": f"{self._origin}:forgets:{last}", ORIGIN_HEADER: self._origin},
+        )
+        await mark_published(self._database, last, time.time() - self._keep_forgotten)
+        self.forgets_published += len(keys)
+        self._pulse()
+        return len(keys) < MESSAGE_KEYS
+
+    async def _publish_entries(self) -> bool:
         """Publish up to :data:`ROUND_ENTRIES` entries; True when none were left.
 
         Raises:

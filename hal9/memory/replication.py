@@ -8,13 +8,15 @@ bounded by ``memory.shared_max_age_seconds`` and ``memory.shared_max_bytes``) by
 consumer (named for the server and its database) imports the others' entries into its SQLite
 (:class:`~hal9.memory.importer.EntryImporter`), from where its index takes them in.
 
-Deletes are not shared: forget, retention and eviction act on the server that runs them, each
-server's store is bounded on its own.
+A forget is shared (:mod:`hal9.memory.shared_forgets`): the entry is deleted on every server that
+holds it. Retention and eviction act on the server that runs them: each server's store is
+bounded on its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,9 +28,12 @@ from anyio.abc import TaskStatus
 from hal9.cluster.consumer import DurableConsumer, ensure_stream, subject_token
 from hal9.cluster.state import ClusterState
 from hal9.config import MemoryConfig
+from hal9.errors import MemoryNotRunning
 from hal9.memory.database import MemoryDatabase, open_reader
 from hal9.memory.importer import EntryImporter
 from hal9.memory.publisher import EntryPublisher
+from hal9.memory.retention import Forgetting
+from hal9.memory.shared_forgets import apply_forgets, forget_here
 from hal9.memory.writer import WriteRequest
 from hal9.support.background import service_tasks
 
@@ -67,11 +72,26 @@ class MemoryReplication:
         self.publisher: EntryPublisher | None = None
         self.importer: EntryImporter | None = None
         self.consumer: DurableConsumer | None = None
+        #: This database's origin (``<server_id>/<identity>``), once running.
+        self.origin: str | None = None
 
     def stored(self, requests: Sequence[WriteRequest]) -> None:
         """Requests committed: wake the publisher if any stored entries of this server."""
         if self.publisher is not None and any(request.origins is None for request in requests):
             self.publisher.wake()
+
+    async def forget(self, database: MemoryDatabase, forgetting: Forgetting, entry_id: int) -> int:
+        """Delete entry ``entry_id`` here and have every other server delete it too; how many went here.
+
+        Raises:
+            MemoryNotRunning: replication has not started.
+        """
+        if self.origin is None or self.publisher is None:
+            raise MemoryNotRunning("the memory's replication is not running")
+        removed = await forget_here(database, forgetting, entry_id, self.origin)
+        if removed:
+            self.publisher.wake()
+        return removed
 
     async def _stream(self) -> str:
         if self._stream_name is None:
@@ -90,6 +110,7 @@ class MemoryReplication:
         database: MemoryDatabase,
         path: Path,
         write: Callable[[WriteRequest], Awaitable[None]],
+        forgetting: Forgetting,
         identity: str,
         *,
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
@@ -100,6 +121,7 @@ class MemoryReplication:
             database: the memory's database.
             path: its file (the replication reads through connections of its own).
             write: submits a write request to the memory's writer.
+            forgetting: keeps the memory coherent with what a delete removed.
             identity: the database's identity (with the server id, the origin of its entries).
         """
         state = self._state
@@ -113,8 +135,19 @@ class MemoryReplication:
             raise
         try:
             subject = state.subject("memory", self._token)
-            self.publisher = EntryPublisher(state, database, publish_reader, self._stream, subject, origin)
-            self.importer = EntryImporter(import_reader, write, origin, self._settings.max_content_chars)
+            self.publisher = EntryPublisher(
+                state,
+                database,
+                publish_reader,
+                self._stream,
+                subject,
+                origin,
+                keep_forgotten=self._settings.shared_max_age_seconds,
+            )
+            forget = partial(
+                apply_forgets, database, forgetting, origin=origin, keep=self._settings.shared_max_age_seconds
+            )
+            self.importer = EntryImporter(import_reader, write, forget, origin, self._settings.max_content_chars)
             self.consumer = DurableConsumer(
                 state,
                 self._stream,
@@ -130,6 +163,7 @@ class MemoryReplication:
             async with service_tasks() as tasks:
                 await tasks.start(self.publisher.run)
                 await tasks.start(self.consumer.run)
+                self.origin = origin
                 log.info("memory.shared", origin=origin, subject=state.subject("memory", self._token))
                 task_status.started()
                 await anyio.sleep_forever()

@@ -57,7 +57,10 @@ class Forgetting:
 
     async def delete(self, database: MemoryDatabase, sql: str, params: Sequence[Any]) -> int:
         """Run one ``DELETE ... RETURNING id, neuron_id`` (:data:`FORGET`, :data:`RETENTION_DELETE`); how many went."""
-        rows = await database.delete(sql, params)
+        return self.deleted(await database.delete(sql, params))
+
+    def deleted(self, rows: Sequence[tuple[int, str]]) -> int:
+        """Entries ``(id, neuron_id)`` were deleted (committed): forget them everywhere; how many."""
         ids = [entry_id for entry_id, _ in rows]
         self.cache.deleted(ids)
         if ids:

@@ -76,6 +76,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     INSERT INTO replication (id) VALUES (1);
     """,
+    # 4: in a cluster, a forget reaches every server (hal9.memory.replication). Each server keeps the
+    # key (origin, id there) of every entry forgotten anywhere, so the entry is not imported again
+    # while the stream can still deliver it; a forget made here waits with published = 0 until the
+    # stream has it.
+    """
+    CREATE TABLE forgotten (
+        origin TEXT NOT NULL,
+        origin_id INTEGER NOT NULL,
+        at REAL NOT NULL,
+        published INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (origin, origin_id)
+    );
+    CREATE INDEX forgotten_unpublished ON forgotten (published) WHERE published = 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -208,7 +208,9 @@ class SQLiteMemory(Service):
                 tasks.start_soon(self._run_eviction)
                 if self.replication is not None:
                     identity, _ = await index_state(database.read)
-                    await tasks.start(self.replication.run, database, self.path, writer.submit, identity)
+                    await tasks.start(
+                        self.replication.run, database, self.path, writer.submit, self._forgetting, identity
+                    )
                 self._tasks, self._writer = tasks, writer
                 try:
                     await self.refresh_stats()
@@ -428,11 +430,13 @@ class SQLiteMemory(Service):
     # -- forget and retention -------------------------------------------------------------
 
     async def forget(self, entry_id: int) -> bool:
-        """Delete one entry; False if no entry had this id."""
+        """Delete one entry; False if no entry had this id. In a cluster, every server deletes its copy."""
         if not 0 < entry_id <= MAX_ID:
             return False
-        removed = await self._forgetting.delete(self._writable(), FORGET, (entry_id,))
-        return removed > 0
+        database = self._writable()
+        if self.replication is not None:
+            return await self.replication.forget(database, self._forgetting, entry_id) > 0
+        return await self._forgetting.delete(database, FORGET, (entry_id,)) > 0
 
     async def apply_retention(self, now: float | None = None) -> int:
         """Remove at most ``retention_batch`` entries that are old, unused and unimportant; how many.

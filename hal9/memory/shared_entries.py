@@ -1,16 +1,17 @@
-"""The memory stream's messages: a batch of entries one server stored, as JSON, checked when read.
+"""The memory stream's messages: a batch of entries one server stored, or of entries it forgot, as JSON.
 
 A message carries the entries of one origin (a server's database: ``<server_id>/<identity>``),
-each as its id there and the row the writer inserts. What another server sends is input: every
-field is checked as a local store checks it, and an entry that fails is left out (counted), so a
-bad message never reaches SQLite.
+each as its id there and the row the writer inserts; or the keys of entries forgotten there, each
+``[origin, id there]`` (an entry that server imported has another origin). What another server
+sends is input: every field is checked as a local store checks it, and an entry or a key that
+fails is left out (counted), so a bad message never reaches SQLite.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hal9.memory.rows import MAX_METADATA_CHARS, MAX_NEURON_ID_CHARS, valid_text
@@ -30,14 +31,16 @@ class SharedBatch:
     """What one message held.
 
     Attributes:
-        origin: the database the entries were stored in (``<server_id>/<identity>``).
+        origin: the database the entries were stored in, or forgotten in (``<server_id>/<identity>``).
         entries: ``(id at the origin, row)`` of each valid entry.
-        rejected: entries left out as invalid.
+        rejected: entries and keys left out as invalid.
+        forgets: the keys ``(origin, id there)`` of the entries forgotten.
     """
 
     origin: str
     entries: list[tuple[int, Row]]
     rejected: int
+    forgets: list[tuple[str, int]] = field(default_factory=list)
 
 
 def encode_entry(entry_id: int, row: Row) -> bytes:
@@ -49,6 +52,11 @@ def encode(origin: str, entries: list[bytes]) -> bytes:
     """One message of ``entries`` (each from :func:`encode_entry`) stored in ``origin``."""
     head = json.dumps({"v": VERSION, "origin": origin})[:-1].encode()
     return head + b', "entries": [' + b",".join(entries) + b"]}"
+
+
+def encode_forgets(origin: str, keys: list[tuple[str, int]]) -> bytes:
+    """One message of the keys ``(origin, id there)`` of entries forgotten in ``origin``."""
+    return json.dumps({"v": VERSION, "origin": origin, "entries": [], "forgets": keys}).encode()
 
 
 #: The bytes a message takes besides its entries (the origin at its longest, the separators).
@@ -75,7 +83,25 @@ def decode(data: bytes, max_content_chars: int) -> SharedBatch:
         entry = _entry(item, max_content_chars)
         if entry is not None:
             valid.append(entry)
-    return SharedBatch(origin, valid, len(entries) - len(valid))
+    keys = message.get("forgets", [])
+    if not isinstance(keys, list):
+        raise ValueError("a memory message's forgets must be a list")
+    forgets = [(str(key[0]), int(key[1])) for key in keys if _key(key)]
+    return SharedBatch(origin, valid, len(entries) - len(valid) + len(keys) - len(forgets), forgets)
+
+
+def _key(item: Any) -> bool:
+    """Whether ``item`` is the key ``[origin, id there]`` of an entry."""
+    return (
+        isinstance(item, list)
+        and len(item) == 2
+        and isinstance(item[0], str)
+        and 0 < len(item[0]) <= MAX_ORIGIN_CHARS
+        and valid_text(item[0])
+        and isinstance(item[1], int)
+        and not isinstance(item[1], bool)
+        and 0 < item[1] < 2**63
+    )
 
 
 def _entry(item: Any, max_content_chars: int) -> tuple[int, Row] | None:
