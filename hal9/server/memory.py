@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from hal9.layer import Layer
@@ -142,3 +142,21 @@ async def get_entry(entry_id: Annotated[int, Path(ge=1, le=_ID_MAX)], memory: Me
     if entry is None:
         raise HTTPException(404, f"no memory entry with id {entry_id}")
     return EntryView.of(entry)
+
+
+@router.delete(
+    # Digits only: "/search" is no entry, so DELETE is not among the methods it allows (Allow).
+    "/{entry_id:int}",
+    status_code=204,
+    response_class=Response,
+    responses={
+        404: {"description": "no entry with this id"},
+        405: {"description": "the id is not digits: no entry is there, and only GET answers that path"},
+        **_NO_MEMORY,
+    },
+)
+async def forget_entry(entry_id: Annotated[int, Path(ge=1, le=_ID_MAX)], memory: MemoryDep) -> Response:
+    """Forget one entry: deleted once this answers, no longer found nor recalled (in a cluster, on every server)."""
+    if not await memory.forget(entry_id):
+        raise HTTPException(404, f"no memory entry with id {entry_id}")
+    return Response(status_code=204)

@@ -84,6 +84,7 @@ class HTTPMetricsMiddleware:
         finally:
             self.counts.connections -= 1
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
-            endpoint = getattr(scope.get("route"), "path", None) or UNMATCHED
+            # The route's template without convertors ("/{entry_id:int}" is "/{entry_id}"), as OpenAPI names it.
+            endpoint = getattr(scope.get("route"), "path_format", None) or UNMATCHED
             self.requests.labels(method, endpoint, str(status)).inc()
             self.duration.labels(method, endpoint).observe(time.perf_counter() - started)

@@ -55,7 +55,12 @@ async def test_a_viewer_reads_but_cannot_write_or_administer(api: AuthApi) -> No
     submit = await api.client.post("/api/v1/signals", headers=viewer, json={"content": "hello"})
     assert submit.status_code == 403
     assert submit.json() == {"detail": "this needs the permission 'signals:write', which your role does not have"}
-    for method, path in (("GET", "/api/v1/auth/users"), ("POST", "/api/v1/auth/keys"), ("GET", "/api/v1/auth/keys")):
+    for method, path in (
+        ("GET", "/api/v1/auth/users"),
+        ("POST", "/api/v1/auth/keys"),
+        ("GET", "/api/v1/auth/keys"),
+        ("DELETE", "/api/v1/memory/1"),
+    ):
         response = await api.client.request(method, path, headers=viewer, json={"name": "mine", "role": "admin"})
         assert response.status_code == 403, (method, path)
     assert api.sample("hal9_http_requests_total", method="GET", endpoint="/api/v1/auth/users", status="403") == 1

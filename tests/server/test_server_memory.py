@@ -53,6 +53,34 @@ async def test_an_id_that_cannot_exist_is_422(memory_api: Api, entry_id: str) ->
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(("entry_id", "status"), [("0", 422), (str(2**63), 422), ("abc", 405), ("-1", 405)])
+async def test_forgetting_an_id_that_cannot_exist_is_refused(memory_api: Api, entry_id: str, status: int) -> None:
+    """Digits out of range are 422; a path that is no id is not an entry, which only GET takes there (405)."""
+    response = await memory_api.client.delete(f"/api/v1/memory/{entry_id}")
+    assert response.status_code == status
+    if status == 405:
+        assert response.headers["allow"] == "GET"
+
+
+@pytest.mark.anyio
+async def test_a_forgotten_entry_is_204_then_gone_from_reads_and_searches(memory_api: Api) -> None:
+    client = memory_api.client
+    kept = (await client.post("/api/v1/memory", json={"content": "the heron runbook"})).json()["id"]
+    gone = (await client.post("/api/v1/memory", json={"content": "the heron secret"})).json()["id"]
+    forgotten = await client.delete(f"/api/v1/memory/{gone}")
+    assert (forgotten.status_code, forgotten.content) == (204, b"")
+    assert (await client.get(f"/api/v1/memory/{gone}")).status_code == 404
+    found = await client.get("/api/v1/memory/search", params={"q": "heron", "match": "any"})
+    assert [entry["id"] for entry in found.json()] == [kept]
+    again = await client.delete(f"/api/v1/memory/{gone}")
+    assert again.status_code == 404
+    assert "no memory entry" in again.json()["detail"]
+    assert memory_api.sample(
+        "hal9_http_requests_total", method="DELETE", endpoint="/api/v1/memory/{entry_id}", status="204"
+    )
+
+
+@pytest.mark.anyio
 async def test_search_ranks_filters_and_limits(memory_api: Api) -> None:
     client = memory_api.client
     for content, neuron, kind in (
