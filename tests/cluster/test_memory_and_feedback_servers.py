@@ -77,8 +77,9 @@ def learning(server: ServerProcess, neuron_id: str) -> dict[str, Any]:
 def test_three_servers_share_memories_and_feedback_reaches_every_server_on_the_path(
     servers: list[ServerProcess], tmp_path: Path, nats_server: NatsServer
 ) -> None:
-    """A memory stored through a's API is found through b's and c's; feedback on a request given on a
-    changes the learning state of design on b and implementation on c."""
+    """A memory stored through a's API is found through b's and c's, and forgotten through c's is gone
+    from all three; feedback on a request given on a changes the learning state of design on b and
+    implementation on c."""
     a, b, c = (start(servers, tmp_path, server_id, nats_server) for server_id in ("a", "b", "c"))
     for server in (a, b, c):
         server.wait_listening()
@@ -92,6 +93,11 @@ def test_three_servers_share_memories_and_feedback_reaches_every_server_on_the_p
     assert stored.status_code == 201, stored.text
     for server in (b, c):
         assert wait_for(lambda server=server: search(server, "capybara")) == ["the capybara deployment checklist"]
+    # Forgotten through c's API (its copy's id there): gone on a, where it was stored, and on b.
+    (copy,) = httpx.get(f"{c.url}/api/v1/memory/search", params={"q": "capybara"}, timeout=5).json()
+    assert httpx.delete(f"{c.url}/api/v1/memory/{copy['id']}", timeout=5).status_code == 204
+    for server in (a, b):
+        assert wait_for(lambda server=server: search(server, "capybara") == [])
 
     response = httpx.post(f"{a.url}/api/v1/signals", json={"content": "Build a todo app", "wait": True}, timeout=30)
     assert response.status_code == 200, response.text
