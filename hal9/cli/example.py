@@ -13,7 +13,7 @@ data_dir = "hal9-data"
 
 # Services by name, each "package.module:Class". The defaults: the LLM (mock, or Claude when
 # ANTHROPIC_API_KEY is set; see [llm]), the memory service (one SQLite file,
-# data_dir/hal9.db; neurons store each task and result and recall the relevant ones), the
+# data_dir/hal9.db; neurons store their results and tasks and recall the relevant ones), the
 # MCP tools (see [tools]; no layer gets a tool unless granted) and the learning service
 # (feedback and failed branches become lessons in the neurons' prompts). Leave one out to
 # run without it:

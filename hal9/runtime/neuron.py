@@ -148,7 +148,13 @@ class Neuron(ABC):
         """Handle one signal; return a value, a list of values (fan-out) or None."""
 
     def memories(self, signal: Signal, output: Any, error: Exception | None) -> list[MemoryRecord]:
-        """What a processed signal leaves behind for memory: its task, and its result or error.
+        """What a processed signal leaves behind for memory: its result or error, and its task.
+
+        The task of a signal forwarded by another neuron is left out when the signal has a
+        result: it is that neuron's output, which its own ``result`` entry holds already (storing
+        it twice doubled the store and the index, and put the same text twice in recalled
+        prompts). The task is kept for a request's first signal, and beside an error or when
+        there is no result, where it is the only record of what was asked.
 
         Called by the base class after each signal, only when the runtime has a memory
         service. The records of a whole request are stored together, in one transaction, once
@@ -159,7 +165,9 @@ class Neuron(ABC):
         """
         metadata = {"signal_id": signal.id, "trace_id": signal.trace_id, "parent_id": signal.parent_id}
         layer = self.layer.value
-        records = [MemoryRecord(_text(signal.content, self.remember_chars), self.id, "task", layer, metadata)]
+        records = []
+        if signal.parent_id is None or error is not None or output is None:
+            records.append(MemoryRecord(_text(signal.content, self.remember_chars), self.id, "task", layer, metadata))
         if error is not None:
             text = _text(f"{type(error).__name__}: {error}", self.remember_chars)
             records.append(MemoryRecord(text, self.id, "error", layer, metadata, importance=0.7))

@@ -1,4 +1,4 @@
-"""Neurons with a memory service: each signal's task and result are stored; LLM prompts recall memories."""
+"""Neurons with a memory service: results, errors and the tasks no result holds are stored; prompts recall them."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from tests.support import Boom, Echo, config
 
 
 @pytest.mark.anyio
-async def test_each_processed_signal_stores_its_task_and_result(db_path: Path) -> None:
+async def test_each_processed_signal_stores_its_result_and_the_request_its_task(db_path: Path) -> None:
+    """The second neuron's task is the first one's output, stored already as its result: it is not stored twice."""
     memory = SQLiteMemory(db_path)
     runtime = Runtime(config(), services={"memory": memory}, neurons=[Echo("first"), Echo("second")])
     runtime.connect("first", "second")
@@ -24,12 +25,15 @@ async def test_each_processed_signal_stores_its_task_and_result(db_path: Path) -
         result = await runtime.ask("remember me")
         assert result.ok
         # The trace waits for its stores, so everything is there once the request has finished.
-        for neuron_id in ("first", "second"):
-            entries = await memory.recent(neuron_id)
-            assert sorted((e.kind, e.content) for e in entries) == [("result", "remember me"), ("task", "remember me")]
+        stored = {neuron_id: await memory.recent(neuron_id) for neuron_id in ("first", "second")}
+        first = sorted((e.kind, e.content) for e in stored["first"])
+        assert first == [("result", "remember me"), ("task", "remember me")]
+        assert [(e.kind, e.content) for e in stored["second"]] == [("result", "remember me")]
+        for entries in stored.values():
             assert all(e.metadata["trace_id"] == result.id for e in entries)
             assert {e.layer for e in entries} == {"L2"}
     assert runtime.metrics.sample("hal9_memory_entries_total", {"neuron_id": "first"}) == 2
+    assert runtime.metrics.sample("hal9_memory_entries_total", {"neuron_id": "second"}) == 1
     assert runtime.metrics.sample("hal9_memory_entries_total", {"neuron_id": "other"}) == 0
 
 
