@@ -363,9 +363,9 @@ class SharedAuthStore:
     async def import_user(self, user: User, password_hash: str) -> Literal["added", "present", "taken"]:
         """Add a user a server kept on its own (name, role, state, creation time) under a new id.
 
-        ``present`` when the cluster has a user of that name with the same password hash (this
-        one, carried over before), ``taken`` when it has another of that name: the cluster's one
-        is kept and nothing is written.
+        ``present`` when the cluster's user of that name is this one, carried over before (the
+        same creation time, which carrying keeps, or the same password hash); ``taken`` when it
+        is another: the cluster's one is kept and nothing is written.
         """
 
         async def work() -> Literal["added", "present", "taken"]:
@@ -386,7 +386,10 @@ class SharedAuthStore:
                 await self.kv.delete(f"user.{user_id}")  # another server made the name meanwhile
                 owner, _ = await self._get(_name_key(user.username))
             held = await self._user_record(int(owner)) if isinstance(owner, int) else None
-            return "present" if held is not None and held["password_hash"] == password_hash else "taken"
+            same = held is not None and (
+                held["created_at"] == user.created_at or held["password_hash"] == password_hash
+            )
+            return "present" if same else "taken"
 
         return await self._call(work)
 

@@ -80,6 +80,7 @@ async def test_a_key_revoked_in_the_cluster_stays_revoked_and_one_made_while_out
 ) -> None:
     async with alone(tmp_path, "a") as auth:
         key = await auth.create_key("ci", Role.VIEWER)
+        await auth.create_user("carol", ALICE, Role.VIEWER)
     async with joined(nats_server.url, tmp_path, "a") as a:
         assert (await a.revoke_key(key.key.id)).revoked_at is not None
     async with alone(tmp_path, "a") as auth:  # out of the cluster again: its own tables, where the key is not revoked
@@ -95,6 +96,7 @@ async def test_a_key_revoked_in_the_cluster_stays_revoked_and_one_made_while_out
                 ("later", False),
             ]
     assert [(e["users"], e["keys"]) for e in logs if e["event"] == "auth.carried_over"] == [(0, 1)]
+    assert not [e for e in logs if e["event"] == "auth.users_left_out"]  # carol is the cluster's carol
 
 
 @pytest.mark.anyio
