@@ -34,8 +34,8 @@ log = structlog.get_logger("hal9.memory")
 ROUND_ENTRIES = 2000
 #: Most entries in one message.
 MESSAGE_ENTRIES = 100
-#: Most keys of forgotten entries in one message.
-MESSAGE_KEYS = 1000
+#: Most keys of forgotten entries in one message (at the longest origin, JSON-escaped, well under NATS's 1 MB).
+MESSAGE_KEYS = 500
 #: Messages awaiting their acknowledgement at once.
 IN_FLIGHT = 16
 #: After a failed round, the next waits from the first to the second, doubling.
