@@ -18,6 +18,7 @@ import anyio
 import structlog
 from anyio.abc import TaskStatus
 
+from hal9.cluster.backoff import Backoff
 from hal9.cluster.state import ClusterState
 
 try:
@@ -40,8 +41,6 @@ RETRYABLE = (nats.errors.Error, TimeoutError, OSError)
 FETCH_SECONDS = 1.0
 #: Every this many idle fetches, the consumer is checked to still exist.
 CHECK_EVERY = 60
-#: After a failure, the next attempt waits from the first to the second, doubling.
-BACKOFF = (0.2, 5.0)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -115,9 +114,8 @@ class DurableConsumer:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Subscribe (again after any failure) and hand every fetched batch to the handler."""
         task_status.started()
-        delay = BACKOFF[0]
+        backoff = Backoff()
         subscription: JetStreamContext.PullSubscription | None = None
-        failing = False
         idle = 0
         while True:
             try:
@@ -127,30 +125,26 @@ class DurableConsumer:
                     messages = await subscription.fetch(self._batch, timeout=FETCH_SECONDS)
                 except TimeoutError:
                     idle += 1
-                    if failing or idle % CHECK_EVERY == 0:
+                    if backoff.failing or idle % CHECK_EVERY == 0:
                         # A fetch also times out when NATS lost the consumer (a store wiped): check it is there.
                         await self._state.jetstream.consumer_info(await self._stream(), self._durable)
-                    failing = False
+                    backoff.succeeded()
                     continue
                 idle = 0
-                if failing:
+                if backoff.succeeded():
                     log.info("cluster.consumer_resumed", consumer=self._durable, subject=self._subject)
-                failing = False
-                delay = BACKOFF[0]
                 await self._handle(messages)
                 self.batches += 1
             except RETRYABLE as exc:
                 self.failures += 1
-                if not failing:
+                if backoff.failed():
                     error, detail = type(exc).__name__, str(exc)[:200]
                     log.warning("cluster.consumer_failed", subject=self._subject, error=error, detail=detail)
-                failing = True
                 if isinstance(exc, nats.js.errors.NotFoundError) and subscription is not None:
                     # The stream or the consumer is gone (a NATS that lost its store): make them again.
                     await self._unsubscribe(subscription)
                     subscription = None
-                await anyio.sleep(delay)
-                delay = min(delay * 2, BACKOFF[1])
+                await backoff.wait()
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
         stream = await self._stream()

@@ -22,6 +22,7 @@ import anyio
 import structlog
 from anyio.abc import TaskStatus
 
+from hal9.cluster.backoff import Backoff
 from hal9.cluster.consumer import RETRYABLE, DurableConsumer, Msg, ensure_stream, subject_token
 from hal9.cluster.state import ClusterState
 from hal9.config import LearningConfig
@@ -40,8 +41,6 @@ FETCH_BATCH = 64
 #: A feedback not acknowledged this long comes again. Short: applying one takes microseconds, and a
 #: server that stops may leave a fetch behind on NATS for a moment, whose messages wait this long.
 ACK_WAIT_SECONDS = 5.0
-#: After a failed publish, the next waits from the first to the second, doubling.
-BACKOFF = (0.2, 5.0)
 
 
 class FeedbackRelay:
@@ -127,8 +126,7 @@ class FeedbackRelay:
 
     async def _publish_all(self) -> None:
         subject = self._state.subject("feedback", self._token)
-        delay = BACKOFF[0]
-        failing = False
+        backoff = Backoff()
         while True:
             if not self._pending:
                 await self._wake.wait()
@@ -141,15 +139,12 @@ class FeedbackRelay:
                     subject, feedback.encode(), stream=stream, headers={"Nats-Msg-Id": message_id}
                 )
             except RETRYABLE as exc:
-                if not failing:
+                if backoff.failed():
                     log.warning("learning.feedback_publish_failed", error=type(exc).__name__, pending=self.pending)
-                failing = True
-                await anyio.sleep(delay)
-                delay = min(delay * 2, BACKOFF[1])
+                await backoff.wait()
                 continue
-            if failing:
+            if backoff.succeeded():
                 log.info("learning.feedback_publish_resumed", pending=self.pending)
-            failing, delay = False, BACKOFF[0]
             if self._pending and self._pending[0][0] == message_id:  # not given up meanwhile
                 self._pending.popleft()
             self.published += 1

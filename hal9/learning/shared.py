@@ -20,6 +20,7 @@ from hal9.learning.feedback import MAX_COMMENT_CHARS
 from hal9.learning.patterns import PATTERN_TYPES
 from hal9.learning.writer import Failure
 from hal9.runtime.trace import Hop, TraceResult
+from hal9.support.messages import load_message
 
 VERSION = 1
 MAX_ID_CHARS = 128
@@ -119,12 +120,7 @@ def decode(data: bytes) -> SharedFeedback:
     Raises:
         ValueError: not a valid message of this format.
     """
-    try:
-        message = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"not JSON: {exc}") from None
-    if not isinstance(message, dict) or message.get("v") != VERSION:
-        raise ValueError("not a feedback message of version 1")
+    message = load_message(data, VERSION, "not a feedback message of version 1")
     score: Any = message.get("score")
     created_at: Any = message.get("created_at")
     success: Any = message.get("success")

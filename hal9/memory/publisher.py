@@ -21,6 +21,7 @@ import anyio
 import structlog
 from anyio.abc import TaskStatus
 
+from hal9.cluster.backoff import Backoff
 from hal9.cluster.consumer import RETRYABLE
 from hal9.cluster.state import ClusterState
 from hal9.memory.database import MemoryDatabase
@@ -38,8 +39,6 @@ MESSAGE_ENTRIES = 100
 MESSAGE_KEYS = 500
 #: Messages awaiting their acknowledgement at once.
 IN_FLIGHT = 16
-#: After a failed round, the next waits from the first to the second, doubling.
-BACKOFF = (0.2, 5.0)
 
 _MARK = "SELECT published FROM replication WHERE id = 1"
 _SET_MARK = "UPDATE replication SET published = ? WHERE id = 1"
@@ -114,23 +113,19 @@ class EntryPublisher:
         ((mark,),) = await self._reader.execute_fetchall(_MARK)
         self.published = int(mark)
         task_status.started()
-        delay = BACKOFF[0]
-        failing = False
+        backoff = Backoff()
         while True:
             try:
                 caught_up = await self._round()
             except RETRYABLE as exc:
                 self.failures += 1
                 self._pulse()
-                if not failing:
+                if backoff.failed():
                     log.warning("memory.publish_failed", error=type(exc).__name__, published=self.published)
-                failing = True
-                await anyio.sleep(delay)
-                delay = min(delay * 2, BACKOFF[1])
+                await backoff.wait()
                 continue
-            if failing:
+            if backoff.succeeded():
                 log.info("memory.publish_resumed", published=self.published)
-            failing, delay = False, BACKOFF[0]
             if caught_up:
                 await self._wake.wait()
                 self._wake = anyio.Event()

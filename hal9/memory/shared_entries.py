@@ -17,6 +17,7 @@ from typing import Any
 from hal9.memory.rows import MAX_METADATA_CHARS, MAX_NEURON_ID_CHARS, valid_text
 from hal9.memory.writer import Row
 from hal9.runtime.memory import MEMORY_KINDS
+from hal9.support.messages import load_message
 
 #: The header naming a message's origin, so that a server skips its own messages unread.
 ORIGIN_HEADER = "Hal9-Origin"
@@ -69,12 +70,7 @@ def decode(data: bytes, max_content_chars: int) -> SharedBatch:
     Raises:
         ValueError: not a message of this format (not JSON, another version, no origin).
     """
-    try:
-        message = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"not JSON: {exc}") from None
-    if not isinstance(message, dict) or message.get("v") != VERSION:
-        raise ValueError("not a memory message of version 1")
+    message = load_message(data, VERSION, "not a memory message of version 1")
     origin, entries = message.get("origin"), message.get("entries")
     if not isinstance(origin, str) or not 0 < len(origin) <= MAX_ORIGIN_CHARS or not isinstance(entries, list):
         raise ValueError("a memory message needs an origin and a list of entries")

@@ -17,6 +17,7 @@ from hal9.errors import NotTransportable
 from hal9.layer import Layer
 from hal9.runtime.signal import Signal
 from hal9.runtime.trace import BranchError, Hop
+from hal9.support.messages import load_message
 
 #: Version of the wire format; a message of another version is refused.
 WIRE_VERSION = 1
@@ -45,13 +46,7 @@ def _dumps(value: Any, what: str) -> bytes:
 
 
 def _loads(data: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(f"not JSON: {exc}") from None
-    if not isinstance(value, dict) or value.get("v") != WIRE_VERSION:
-        raise ValueError("not a HAL9 network message of this version")
-    return value
+    return load_message(data, WIRE_VERSION, "not a HAL9 network message of this version")
 
 
 def encode_signal(signal: Signal, sender: str) -> bytes:

@@ -1,4 +1,4 @@
-"""Fixtures: a real nats-server with JetStream per test, stopped and removed at teardown."""
+"""Fixtures: a real nats-server with JetStream per test, and the ``hal9 serve`` processes a test starts."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.cli.helpers import ServerProcess
 from tests.network.nats_server import NatsServer
 
 
@@ -15,3 +16,12 @@ def nats_server() -> Iterator[NatsServer]:
     server.start()
     yield server
     server.remove()
+
+
+@pytest.fixture
+def servers() -> Iterator[list[ServerProcess]]:
+    """The ``python -m hal9 serve`` processes the test starts (appends); all killed at teardown."""
+    started: list[ServerProcess] = []
+    yield started
+    for server in started:
+        server.kill()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -58,14 +57,6 @@ layer = "L2"
 kind = "implementation"
 concurrency = 8
 """
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    started: list[ServerProcess] = []
-    yield started
-    for server in started:
-        server.kill()
 
 
 def start_three(servers: list[ServerProcess], tmp_path: Path, nats: NatsServer) -> list[ServerProcess]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +22,6 @@ pytestmark = pytest.mark.slow
 
 #: Slow enough that requests are queued or running when a server is killed.
 ENV = {"HAL9_LLM__MOCK__LATENCY_SECONDS": "0.2", "HAL9_NETWORK__HEARTBEAT_INTERVAL": "0.2"}
-
-
-@pytest.fixture
-def servers() -> Iterator[list[ServerProcess]]:
-    """The servers a test starts (appends); all killed at teardown."""
-    started: list[ServerProcess] = []
-    yield started
-    for server in started:
-        server.kill()
 
 
 def start(servers: list[ServerProcess], tmp_path: Path, nats: NatsServer, *names: str) -> list[ServerProcess]:

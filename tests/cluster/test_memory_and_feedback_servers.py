@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +36,6 @@ layer = "L2"
 kind = "implementation"
 server = "c"
 """
-
-
-@pytest.fixture
-def servers() -> Iterator[list[ServerProcess]]:
-    """The ``python -m hal9 serve`` processes the test starts (appends); all killed at teardown."""
-    started: list[ServerProcess] = []
-    yield started
-    for server in started:
-        server.kill()
 
 
 def start(servers: list[ServerProcess], tmp_path: Path, server_id: str, nats: NatsServer) -> ServerProcess:

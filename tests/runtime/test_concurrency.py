@@ -105,12 +105,8 @@ async def test_with_concurrency_each_signal_is_answered_once_with_its_own_result
     assert [r.outputs for r in results] == [(i,) for i in range(20)]
 
 
-@pytest.mark.anyio
-async def test_a_crash_with_signals_in_flight_finishes_them_and_restarts_the_loop(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    held = Held("worker", concurrency=3, inside_target=3, restart_backoff=FAST_BACKOFF)
-    rt = Runtime(config(), neurons=[held])
+def crash_routing_of_first(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Routing the output of the signal "first" raises: the neuron's loop crashes on it (after process())."""
     forward = rt.router.forward
 
     async def forward_crashing_on_first(neuron: Neuron, signal: Signal, *args: Any) -> None:
@@ -121,6 +117,15 @@ async def test_a_crash_with_signals_in_flight_finishes_them_and_restarts_the_loo
             await waiting
 
     monkeypatch.setattr(rt.router, "forward", forward_crashing_on_first)
+
+
+@pytest.mark.anyio
+async def test_a_crash_with_signals_in_flight_finishes_them_and_restarts_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    held = Held("worker", concurrency=3, inside_target=3, restart_backoff=FAST_BACKOFF)
+    rt = Runtime(config(), neurons=[held])
+    crash_routing_of_first(rt, monkeypatch)
     async with rt:
         first, *others = [await rt.submit(name) for name in ("first", "second", "third")]
         await held.reached.wait()
@@ -144,16 +149,7 @@ async def test_a_crash_stops_the_idle_workers_without_losing_a_signal_and_the_re
     """Two of four workers hold signals when one crashes; the two waiting for work stop and take nothing."""
     held = Held("worker", concurrency=4, inside_target=2, restart_backoff=FAST_BACKOFF)
     rt = Runtime(config(), neurons=[held])
-    forward = rt.router.forward
-
-    async def forward_crashing_on_first(neuron: Neuron, signal: Signal, *args: Any) -> None:
-        if signal.content == "first":
-            raise RuntimeError("routing broke")
-        waiting = forward(neuron, signal, *args)
-        if waiting is not None:
-            await waiting
-
-    monkeypatch.setattr(rt.router, "forward", forward_crashing_on_first)
+    crash_routing_of_first(rt, monkeypatch)
     async with rt:
         first, second = [await rt.submit(name) for name in ("first", "second")]
         await held.reached.wait()
